@@ -1,0 +1,1 @@
+"""Checkpoints on disk: the Hugging Face format (config.json + model.safetensors)."""

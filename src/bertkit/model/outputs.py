@@ -1,0 +1,73 @@
+"""Output records of the encoder and the task models.
+
+Attribute access is the main interface (``out.last_hidden_state``); integer indexing is kept
+for code moved over from ``transformers`` (``out[0]``), skipping fields that are ``None`` as
+``transformers`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+
+@dataclass
+class ModelOutput:
+    def to_tuple(self) -> tuple[Any, ...]:
+        values = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return tuple(v for v in values if v is not None)
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        if isinstance(key, str):
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+
+@dataclass
+class EncoderOutput(ModelOutput):
+    """What the encoder returns.
+
+    ``hidden_states`` holds the embedding output and every layer's output (L + 1 tensors of
+    shape (B, T, H)) when asked for. ``attentions`` holds one (B, N, T, T) probability tensor
+    per layer when asked for; layers that were not asked for hold ``None``.
+    """
+
+    last_hidden_state: Tensor
+    pooler_output: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor | None, ...] | None = None
+
+
+@dataclass
+class HeadOutput(ModelOutput):
+    """A task model's output: classification, token classification, MLM, NSP, multiple choice."""
+
+    loss: Tensor | None = None
+    logits: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor | None, ...] | None = None
+
+
+@dataclass
+class PreTrainingOutput(ModelOutput):
+    """MLM + NSP pretraining output; the loss is the sum of both."""
+
+    loss: Tensor | None = None
+    prediction_logits: Tensor | None = None
+    seq_relationship_logits: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor | None, ...] | None = None
+
+
+@dataclass
+class SpanOutput(ModelOutput):
+    """Extractive question answering: a start and an end score per token."""
+
+    loss: Tensor | None = None
+    start_logits: Tensor | None = None
+    end_logits: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor | None, ...] | None = None

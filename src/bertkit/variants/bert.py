@@ -1,0 +1,78 @@
+"""BERT: presets of the published sizes, and the Hugging Face checkpoint name table."""
+
+from __future__ import annotations
+
+from bertkit.model.config import BertConfig
+from bertkit.variants.names import NameTable, rule
+
+_W = r"(weight|bias)"
+_LAYER = r"layers\.(\d+)\."
+
+BERT_NAMES = NameTable(
+    model_type="bert",
+    encoder_prefix="bert",
+    encoder_rules=(
+        rule(r"embeddings\.word\.weight", "embeddings.word_embeddings.weight"),
+        rule(r"embeddings\.position\.weight", "embeddings.position_embeddings.weight"),
+        rule(r"embeddings\.token_type\.weight", "embeddings.token_type_embeddings.weight"),
+        rule(rf"embeddings\.norm\.{_W}", r"embeddings.LayerNorm.\1"),
+        rule(rf"{_LAYER}attention\.qkv\.{_W}",
+             r"encoder.layer.\1.attention.self.query.\2",
+             r"encoder.layer.\1.attention.self.key.\2",
+             r"encoder.layer.\1.attention.self.value.\2"),
+        rule(rf"{_LAYER}attention\.output\.{_W}", r"encoder.layer.\1.attention.output.dense.\2"),
+        rule(rf"{_LAYER}attention_norm\.{_W}", r"encoder.layer.\1.attention.output.LayerNorm.\2"),
+        rule(rf"{_LAYER}feed_forward\.up\.{_W}", r"encoder.layer.\1.intermediate.dense.\2"),
+        rule(rf"{_LAYER}feed_forward\.down\.{_W}", r"encoder.layer.\1.output.dense.\2"),
+        rule(rf"{_LAYER}feed_forward_norm\.{_W}", r"encoder.layer.\1.output.LayerNorm.\2"),
+        rule(rf"pooler\.dense\.{_W}", r"pooler.dense.\1"),
+    ),
+    head_rules=(
+        rule(rf"mlm\.dense\.{_W}", r"cls.predictions.transform.dense.\1"),
+        rule(rf"mlm\.norm\.{_W}", r"cls.predictions.transform.LayerNorm.\1"),
+        rule(r"mlm\.bias", "cls.predictions.bias"),
+        rule(rf"nsp\.linear\.{_W}", r"cls.seq_relationship.\1"),
+        rule(rf"classifier\.linear\.{_W}", r"classifier.\1"),
+        rule(rf"qa\.linear\.{_W}", r"qa_outputs.\1"),
+    ),
+)
+
+
+def _preset(layers: int, hidden: int, heads: int, **overrides: object) -> BertConfig:
+    return BertConfig(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
+                      intermediate_size=4 * hidden, **overrides).validate()  # type: ignore[arg-type]
+
+
+# The sizes Google released (Turc et al. 2019, "Well-Read Students Learn Better").
+def bert_tiny(**overrides: object) -> BertConfig:
+    """2 layers, hidden 128, 2 heads (4.4 M parameters with the 30,522-word vocabulary)."""
+    return _preset(2, 128, 2, **overrides)
+
+
+def bert_mini(**overrides: object) -> BertConfig:
+    """4 layers, hidden 256, 4 heads (11.2 M parameters)."""
+    return _preset(4, 256, 4, **overrides)
+
+
+def bert_small(**overrides: object) -> BertConfig:
+    """4 layers, hidden 512, 8 heads (28.8 M parameters)."""
+    return _preset(4, 512, 8, **overrides)
+
+
+def bert_medium(**overrides: object) -> BertConfig:
+    """8 layers, hidden 512, 8 heads (41.4 M parameters)."""
+    return _preset(8, 512, 8, **overrides)
+
+
+def bert_base(**overrides: object) -> BertConfig:
+    """12 layers, hidden 768, 12 heads (110 M parameters)."""
+    return _preset(12, 768, 12, **overrides)
+
+
+def bert_large(**overrides: object) -> BertConfig:
+    """24 layers, hidden 1024, 16 heads (335 M parameters)."""
+    return _preset(24, 1024, 16, **overrides)
+
+
+PRESETS = {f.__name__: f for f in (bert_tiny, bert_mini, bert_small, bert_medium, bert_base,
+                                   bert_large)}
