@@ -8,7 +8,6 @@ the registry.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -275,16 +274,13 @@ def test_pip_failure_reports_pips_last_lines(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- script
 
 
-def test_script_prints_name_and_path(fake, capsys):
+def test_cli_data_fetch_prints_name_and_path(fake, capsys):
+    from bertkit.cli import main
+
     _, _, cache = fake()
-    spec = importlib.util.spec_from_file_location(
-        "fetch_artifacts", REPO / "scripts/fetch_artifacts.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert script.main(["fake", "--cache-dir", str(cache), "--quiet"]) == 0
+    assert main(["data", "fetch", "fake", "--cache-dir", str(cache), "--quiet"]) == 0
     assert capsys.readouterr().out == f"fake\t{cache / 'fake'}\n"
-    assert script.main(["nope", "--cache-dir", str(cache), "--quiet"]) == 2
+    assert main(["data", "fetch", "nope", "--cache-dir", str(cache), "--quiet"]) == 2
     assert "unknown artifact 'nope'" in capsys.readouterr().err
 
 

@@ -135,6 +135,8 @@ class BertConfig:
     def from_pretrained(cls, directory: str | Path) -> BertConfig:
         """Read ``DIR/config.json`` (or the file itself when given a file)."""
         path = Path(directory)
+        if not path.exists():
+            raise DataFormatError("no such model directory or config file", path)
         return cls.from_json_file(path / "config.json" if path.is_dir() else path)
 
     def save_pretrained(self, directory: str | Path) -> None:

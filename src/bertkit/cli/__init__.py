@@ -1,0 +1,52 @@
+"""The ``bertkit`` command line: argument parsing only; every command calls one library
+function.
+
+A :class:`~bertkit.errors.BertkitError` (a user's mistake: a bad path, a malformed file, a
+model that does not fit) prints one ``error: …`` line and exits with status 2; anything else
+is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from bertkit import __version__
+from bertkit.cli import data, info
+from bertkit.errors import BertkitError
+
+COMMANDS = (data, info)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bertkit",
+        description="A complete BERT system: tokenize, pretrain, fine-tune, inspect, audit "
+                    "and serve encoder-only Transformers.")
+    parser.add_argument("--version", action="version", version=f"bertkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    subcommands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except BertkitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,31 @@
+"""``bertkit info``: what a checkpoint directory holds."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bertkit.checkpoints.huggingface import read_weights
+from bertkit.model.config import BertConfig
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("info", help="describe a model directory")
+    parser.add_argument("model", type=Path, help="a Hugging Face or bertkit model directory")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = BertConfig.from_pretrained(args.model)
+    weights = read_weights(args.model)
+    parameters = sum(t.numel() for t in weights.values())
+    architectures = ", ".join(config.extra.get("architectures", [])) or "unknown"
+    print(f"model:        {args.model}")
+    print(f"family:       {config.model_type} ({architectures})")
+    print(f"layers:       {config.num_hidden_layers} × hidden {config.hidden_size}, "
+          f"{config.num_attention_heads} heads, feed-forward {config.intermediate_size}")
+    print(f"vocabulary:   {config.vocab_size}, positions {config.max_position_embeddings}")
+    print(f"tensors:      {len(weights)} ({parameters:,} values)")
+    if config.id2label:
+        print(f"labels:       {', '.join(config.id2label.values())}")
+    return 0
