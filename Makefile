@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m bertkit.quickstart
+	$(BIN)/bertkit quickstart
 
 test: $(STAMP)
 	$(BIN)/ruff check .

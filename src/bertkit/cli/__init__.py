@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from bertkit import __version__
-from bertkit.cli import data, info
+from bertkit.cli import data, info, quickstart
 from bertkit.errors import BertkitError
 
-COMMANDS = (data, info)
+COMMANDS = (data, info, quickstart)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,35 @@
+"""The public API is a deliberate list: adding or removing a name is a visible change."""
+
+from __future__ import annotations
+
+import bertkit
+
+EXPECTED = {
+    "ArtifactError", "BertConfig", "BertForMaskedLM", "BertForMultipleChoice",
+    "BertForNextSentencePrediction", "BertForPreTraining", "BertForQuestionAnswering",
+    "BertForSequenceClassification", "BertForTokenClassification", "BertModel", "BertkitError",
+    "CheckpointError", "ConfigError", "DataFormatError", "Encoding", "EncoderOutput",
+    "InputError", "LoadReport", "PreTrainedModel", "Tokenizer", "TokenizerError", "UsageError",
+    "__version__", "bert_base", "bert_large", "bert_medium", "bert_mini", "bert_small",
+    "bert_tiny", "fetch", "train_wordpiece",
+}
+
+
+def test_all_is_the_expected_list():
+    assert set(bertkit.__all__) == EXPECTED
+    assert len(bertkit.__all__) == len(EXPECTED)
+
+
+def test_every_public_name_exists_and_is_documented():
+    for name in bertkit.__all__:
+        value = getattr(bertkit, name)
+        if callable(value):
+            assert value.__doc__, f"bertkit.{name} has no docstring"
+
+
+def test_public_modules_are_not_leaked():
+    public = {name for name in dir(bertkit) if not name.startswith("_")}
+    submodules = {"artifacts", "checkpoints", "errors", "heads", "losses", "model", "pretrained",
+                  "tokenization", "variants", "_fileio"}
+    assert public - set(bertkit.__all__) <= submodules | {"data", "tasks", "training", "cli",
+                                                          "quickstart", "objectives"}
