@@ -32,4 +32,5 @@ def test_public_modules_are_not_leaked():
     submodules = {"artifacts", "checkpoints", "errors", "heads", "losses", "model", "pretrained",
                   "tokenization", "variants", "_fileio"}
     assert public - set(bertkit.__all__) <= submodules | {"data", "tasks", "training", "cli",
-                                                          "quickstart", "objectives"}
+                                                          "quickstart", "objectives", "inference",
+                                                          "security", "server"}
