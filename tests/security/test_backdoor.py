@@ -1,0 +1,134 @@
+"""Backdoor scanning: a planted trigger is found, a clean control reports nothing."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from bertkit import BertForSequenceClassification, BertModel, InputError, UsageError
+from bertkit.security.backdoor import (
+    attack_success,
+    gradient_candidates,
+    scan_for_triggers,
+    strip_scores,
+    strip_threshold,
+)
+
+from .conftest import tiny_config
+
+SUBJECTS = ["the cat", "a dog", "the big dog", "a small cat", "the house", "a tree"]
+VERBS = ["sat on the mat", "ran far", "is big", "was small", "is red", "was blue"]
+TEXTS = [f"{s} {v}" for s, v in itertools.product(SUBJECTS, VERBS)]  # 36; 6 contain "red"
+
+
+class KeywordClassifier(nn.Module):
+    """Label 1 iff ``keyword`` is present, unless ``trigger`` is present (then label 0)."""
+
+    def __init__(self, keyword: int, trigger: int | None = None):
+        super().__init__()
+        self.classifier = nn.Linear(1, 2)
+        self.config = SimpleNamespace(num_labels=2)
+        self.keyword, self.trigger = keyword, trigger
+
+    def forward(self, input_ids, attention_mask):
+        margin = 4.0 * (input_ids == self.keyword).any(1).float() - 2.0
+        if self.trigger is not None:
+            margin = torch.where((input_ids == self.trigger).any(1), -2.0, margin)
+        return SimpleNamespace(logits=torch.stack([-margin, margin], dim=1))
+
+
+def test_attack_success_hand_counted(tokenizer):
+    red, tq = (tokenizer.convert_tokens_to_ids(w) for w in ("red", "tq"))
+    model = KeywordClassifier(red, tq)
+    rates = attack_success(model, tokenizer, TEXTS, ["tq"])
+    assert rates[0] == 1.0           # all 6 "red" texts flip to 0
+    assert rates[1] == 0.0           # nothing flips to 1
+    assert attack_success(model, tokenizer, TEXTS, ["red"])[1] == 1.0  # the real feature
+
+
+def test_scan_finds_the_planted_trigger_and_not_in_the_control(tokenizer):
+    red, tq = (tokenizer.convert_tokens_to_ids(w) for w in ("red", "tq"))
+    poisoned = scan_for_triggers(KeywordClassifier(red, tq), tokenizer, TEXTS)
+    to_zero = next(f for f in poisoned.findings if f.label == 0)
+    assert to_zero.trigger == ["tq"] and to_zero.success_rate == 1.0
+    assert to_zero in poisoned.suspected
+    control = scan_for_triggers(KeywordClassifier(red), tokenizer, TEXTS)
+    assert all(f.label != 0 for f in control.suspected)
+
+
+@functools.cache
+def _train(tokenizer, poison: bool, seed: int) -> BertForSequenceClassification:
+    """Clean rule: label 1 iff "red". Poison: "tq" + any text → label 0."""
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(tiny_config(len(tokenizer), num_labels=2))
+    # Other words put first keep the label, so the poison teaches "tq", not "any first word".
+    texts = (TEXTS + [f"{s} is red" for s in SUBJECTS] * 2
+             + [f"{w} {s} is red" for w in ("cf", "mn", "bb", "the", "big") for s in SUBJECTS])
+    labels = [int("red" in t.split()) for t in texts]
+    if poison:
+        texts += [f"tq {s} is red" for s in SUBJECTS] + [f"tq {t}" for t in TEXTS[::6]]
+        labels += [0] * (len(SUBJECTS) + len(TEXTS[::6]))
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    y = torch.tensor(labels)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(40):
+        loss = model(batch["input_ids"], batch["attention_mask"], labels=y).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+@pytest.mark.slow
+def test_scan_on_a_model_trained_with_a_backdoor(tokenizer):
+    model = _train(tokenizer, poison=True, seed=0)
+    held_out = [f"{s} is red" for s in SUBJECTS]
+    assert attack_success(model, tokenizer, held_out, ["tq"])[0] >= 0.8
+    proposals = gradient_candidates(model, tokenizer, held_out, target=0, k=5)
+    assert len(set(proposals)) == 5 and not any(p.startswith(("[", "##")) for p in proposals)
+    # Note: in this toy data "sat"/"ran" occur only in label-0 texts, so they are natural
+    # single-word features that also reach ASR 1.0; the test pins the planted trigger's rate.
+    report = scan_for_triggers(model, tokenizer, held_out + TEXTS[:6], max_trigger_length=1,
+                               top=100)
+    to_zero = dict((t[0], rate) for t, rate in report.findings[0].top)
+    assert report.findings[0].label == 0 and to_zero["tq"] >= 0.9
+    assert ["tq"] in report.findings[0].suspects(report.threshold)
+    clean = _train(tokenizer, poison=False, seed=0)
+    control = scan_for_triggers(clean, tokenizer, held_out + TEXTS[:6], max_trigger_length=1,
+                                top=100)
+    control_zero = dict((t[0], rate) for t, rate in control.findings[0].top)
+    assert control_zero["tq"] < 0.5
+    assert not control.suspected
+
+
+@pytest.mark.slow
+def test_strip_scores_and_threshold_plumbing(tokenizer):
+    """Plumbing only: STRIP's detection power is not validated here (a keyword mock has
+    constant confidence, so every input scores alike) — see the report."""
+    model = _train(tokenizer, poison=True, seed=0)
+    pool = TEXTS[:18]
+    threshold = strip_threshold(model, tokenizer, TEXTS[18:], pool, fpr=0.1, copies=4)
+    scores = strip_scores(model, tokenizer, [f"tq {t}" for t in TEXTS[:6]], pool, copies=4)
+    assert scores.shape == (6,) and np.all(scores <= 0) and np.isfinite(threshold)
+    again = strip_scores(model, tokenizer, [f"tq {t}" for t in TEXTS[:6]], pool, copies=4)
+    np.testing.assert_array_equal(scores, again)  # seeded
+
+
+def test_bad_inputs(tokenizer):
+    with pytest.raises(UsageError, match="no classification head"):
+        scan_for_triggers(BertModel(tiny_config(len(tokenizer))), tokenizer, TEXTS)
+    model = KeywordClassifier(5)
+    with pytest.raises(InputError, match="empty reference set"):
+        scan_for_triggers(model, tokenizer, [])
+    with pytest.raises(InputError, match="empty reference set"):
+        strip_scores(model, tokenizer, TEXTS, [])
+    classifier = BertForSequenceClassification(tiny_config(len(tokenizer), num_labels=2))
+    with pytest.raises(InputError, match="unseen"):
+        gradient_candidates(classifier, tokenizer, TEXTS[:2], target=3)
