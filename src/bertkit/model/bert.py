@@ -21,6 +21,16 @@ from bertkit.errors import InputError
 from bertkit.model.config import BertConfig
 from bertkit.model.outputs import EncoderOutput
 
+BUFFER_BYTES = 24 * 2**20
+"""Largest intermediate tensor a layer creates at once (bytes).
+
+glibc serves every allocation above 32 MiB (its largest mmap threshold) with fresh pages from
+the kernel, and touching them costs page faults on every call: measured on the project's 2-core
+VM, filling a fresh 33 MiB tensor takes ~25 ms, a 31 MiB one ~1 ms (heap memory, re-used).
+A bert-base layer on 4,096 tokens would create two 48 MiB feed-forward tensors and a 36 MiB
+fused Q/K/V tensor; below this limit the same work is done in pieces that stay on the heap.
+"""
+
 
 def activation(name: str) -> Callable[[Tensor], Tensor]:
     """The feed-forward non-linearity named in a config (``hidden_act``)."""
@@ -64,9 +74,10 @@ class SelfAttention(nn.Module):
     """Multi-head bidirectional self-attention with the output projection.
 
     Query, key and value come from one fused projection (one matrix multiply instead of
-    three, which matters for short sequences); checkpoints store them apart and the name
-    table splits and joins them. The fast path is ``scaled_dot_product_attention``; the
-    explicit path computes the same thing step by step and returns the probabilities.
+    three, which matters for short sequences; see :meth:`project` for long inputs);
+    checkpoints store them apart and the name table splits and joins them. The fast path is
+    ``scaled_dot_product_attention``; the explicit path computes the same thing step by step
+    and returns the probabilities.
     """
 
     def __init__(self, config: BertConfig):
@@ -77,13 +88,21 @@ class SelfAttention(nn.Module):
         self.output = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
 
-    def forward(self, x: Tensor, bias: Tensor | None,
-                return_probs: bool = False) -> tuple[Tensor, Tensor | None]:
-        B, T, H = x.shape
-        q, k, v = (self.qkv(x)                                   # (B, T, 3H)
-                   .view(B, T, 3, self.num_heads, self.head_dim)
-                   .permute(2, 0, 3, 1, 4)                       # (3, B, N, T, D)
-                   .unbind(0))
+    def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False, *,
+                packing: Packing | None = None) -> tuple[Tensor, Tensor | None]:
+        """(B, T, H) → (B, T, H); or, with ``packing``, real tokens (R, H) → (R, H).
+
+        Packed, only the projections run on the R real tokens: attention needs each sequence
+        whole, so the projected q, k, v are laid out as (B, T, ·) around it (zeros at padding,
+        which the padding bias hides from every real query).
+        """
+        H = self.num_heads * self.head_dim
+        q, k, v = self.project(x)                                # (B, T, H) or (R, H) each
+        if packing is not None:
+            q, k, v = packing.unpack(q), packing.unpack(k), packing.unpack(v)  # (B, T, H)
+        B, T, _ = q.shape
+        q, k, v = (t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+                   for t in (q, k, v))                           # (B, N, T, D) each
         dropout_p = self.dropout_p if self.training else 0.0
         probs = None
         if return_probs:
@@ -95,7 +114,20 @@ class SelfAttention(nn.Module):
         else:
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
         context = context.transpose(1, 2).reshape(B, T, H)
+        if packing is not None:
+            context = packing.pack(context)                      # (R, H)
         return self.output(context), probs
+
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Query, key and value of every row: one matrix multiply while the (…, 3H) result
+        fits :data:`BUFFER_BYTES` (fewer, larger calls are faster on short inputs), three
+        beyond it (a larger result would be page-faulted in afresh on every call)."""
+        H = self.num_heads * self.head_dim
+        if x.numel() * 3 * x.element_size() <= BUFFER_BYTES:
+            return self.qkv(x).split(H, dim=-1)
+        weight, bias = self.qkv.weight.split(H), self.qkv.bias.split(H)
+        q, k, v = (F.linear(x, w, b) for w, b in zip(weight, bias, strict=True))
+        return q, k, v
 
 
 class FeedForward(nn.Module):
@@ -108,7 +140,17 @@ class FeedForward(nn.Module):
         self.act = activation(config.hidden_act)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.down(self.act(self.up(x)))  # (B, T, H) → (B, T, I) → (B, T, H)
+        """(…, H) → (…, H), in row blocks whose (rows, I) intermediates fit
+        :data:`BUFFER_BYTES`: the rows are independent, and a larger intermediate would be
+        page-faulted in afresh twice per call (the up-projection and the activation)."""
+        rows = x.numel() // x.shape[-1]
+        pieces = -(-rows * self.up.out_features * x.element_size() // BUFFER_BYTES)
+        if pieces <= 1:
+            return self.down(self.act(self.up(x)))  # (…, H) → (…, I) → (…, H)
+        flat = x.reshape(rows, x.shape[-1])
+        out = torch.cat([self.down(self.act(self.up(block)))
+                         for block in flat.tensor_split(pieces)])
+        return out.view(x.shape)
 
 
 class EncoderLayer(nn.Module):
@@ -122,9 +164,11 @@ class EncoderLayer(nn.Module):
         self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, x: Tensor, bias: Tensor | None,
-                return_probs: bool = False) -> tuple[Tensor, Tensor | None]:
-        attended, probs = self.attention(x, bias, return_probs)
+    def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False, *,
+                packing: Packing | None = None) -> tuple[Tensor, Tensor | None]:
+        """(B, T, H) → (B, T, H), or packed real tokens (R, H) → (R, H) (see :class:`Packing`):
+        everything but attention is position-wise, so it runs on whichever rows it is given."""
+        attended, probs = self.attention(x, bias, return_probs, packing=packing)
         x = self.attention_norm(x + self.dropout(attended))
         x = self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
         return x, probs
@@ -153,6 +197,59 @@ def padding_bias(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | 
         ~keep, torch.finfo(dtype).min)
 
 
+class Packing:
+    """Where the real tokens of a padded batch are, to run position-wise work on them alone.
+
+    A padded batch spends most of its time on rows nobody reads: the Q/K/V and output
+    projections, the feed-forward network, residual adds and LayerNorms all work position by
+    position, so with 66 % padding (64 real sentences of 10..128 tokens padded to the longest)
+    two thirds of every layer's matrix multiplies are waste. Packed, those run on a (R, ·)
+    matrix of the R real tokens; only attention, which needs each sequence whole, sees the
+    (B, T, ·) layout. Real positions get the same values as on the padded path (up to float
+    rounding); padded positions of the outputs hold zeros instead of the padded path's
+    (meaningless) values.
+    """
+
+    def __init__(self, keep: Tensor):
+        self.batch, self.length = keep.shape
+        self.index = keep.flatten().nonzero().squeeze(1)  # (R,) flat positions b·T + t
+
+    def pack(self, x: Tensor) -> Tensor:
+        """(B, T, C) → (R, C): the rows of real tokens, in batch-major order."""
+        return x.reshape(self.batch * self.length, x.shape[-1]).index_select(0, self.index)
+
+    def unpack(self, x: Tensor) -> Tensor:
+        """(R, C) → (B, T, C), zeros at padded positions."""
+        out = x.new_zeros(self.batch * self.length, x.shape[-1])
+        return out.index_copy_(0, self.index, x).view(self.batch, self.length, x.shape[-1])
+
+
+def packing_for(attention_mask: Tensor | None, min_padding: float,
+                flops_per_token: float, min_saved_flops: float) -> Packing | None:
+    """A :class:`Packing` when it pays, else ``None``.
+
+    It pays when at least ``min_padding`` of the batch is padding (a conservative share: the
+    gather and scatters are memory-bound copies costing a few per cent of a layer, the saved
+    matrix multiplies are that share of it) and the padded positions carry at least
+    ``min_saved_flops`` of a layer's position-wise matrix multiplies (``flops_per_token``
+    each): packing adds a few small operations per layer, tens of µs, which three padded tokens
+    of MiniLM repay but hundreds of a toy model (hidden 32) would not.
+    Batches whose position 0 is padded (left padding) stay on the padded path: the pooler
+    reads position 0 of every row, and there the padded path's value is what the reference
+    implementation returns.
+    """
+    if attention_mask is None or min_padding > 1.0:
+        return None
+    keep = attention_mask.bool()                                           # (B, T)
+    padded = keep.numel() - int(keep.sum())
+    if padded == 0 or padded < min_padding * keep.numel() \
+            or padded * flops_per_token < min_saved_flops:
+        return None
+    if not bool(keep[:, 0].all()):
+        return None
+    return Packing(keep)
+
+
 def init_weights(module: nn.Module, std: float) -> None:
     """BERT's initialisation: N(0, std) weights, zero biases, unit LayerNorm, zero pad row."""
     if isinstance(module, nn.Linear):
@@ -171,6 +268,13 @@ def init_weights(module: nn.Module, std: float) -> None:
 
 class Bert(nn.Module):
     """The BERT network: embeddings, ``num_hidden_layers`` encoder layers, optional pooler."""
+
+    unpad_min_padding: float = 0.1
+    """Share of padded positions from which the layers run on real tokens only (see
+    :class:`Packing` and :func:`packing_for`). Set above 1 to always run padded."""
+
+    unpad_min_saved_flops: float = 1e7
+    """Least matrix-multiply work per layer (FLOPs) that packing must save to be used."""
 
     def __init__(self, config: BertConfig, *, add_pooler: bool = True):
         super().__init__()
@@ -195,19 +299,35 @@ class Bert(nn.Module):
         ``output_attentions`` is ``True`` for every layer's attention probabilities, or a
         collection of layer indices (negative counts from the end): only those layers take the
         explicit attention path, the rest stay on the fast one.
+
+        When a large share of the batch is padding (``unpad_min_padding``), the layers run on
+        the real tokens only (:class:`Packing`): outputs at real positions are unchanged, and
+        at padded positions ``last_hidden_state`` and the layer ``hidden_states`` hold zeros,
+        the attention rows of padded queries spread evenly over the real keys. (No reader
+        should use those: the reference implementation fills them with values computed from
+        pad tokens.)
         """
         check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
         probe_layers = attention_layers(output_attentions, len(self.layers))
         x = self.embeddings(input_ids, token_type_ids, inputs_embeds)       # (B, T, H)
         bias = padding_bias(attention_mask, x.dtype)                         # (B, 1, 1, T)
+        packing = None
+        if bias is not None and self.unpad_min_padding <= 1.0:
+            h, i = self.config.hidden_size, self.config.intermediate_size
+            packing = packing_for(attention_mask, self.unpad_min_padding,
+                                  2.0 * (4 * h * h + 2 * h * i), self.unpad_min_saved_flops)
         hidden_states = [x] if output_hidden_states else None
         attentions: list[Tensor | None] | None = [] if probe_layers else None
+        if packing is not None:
+            x = packing.pack(x)                                              # (R, H)
         for index, layer in enumerate(self.layers):
-            x, probs = layer(x, bias, return_probs=index in probe_layers)
+            x, probs = layer(x, bias, return_probs=index in probe_layers, packing=packing)
             if hidden_states is not None:
-                hidden_states.append(x)
+                hidden_states.append(x if packing is None else packing.unpack(x))
             if attentions is not None:
                 attentions.append(probs)
+        if packing is not None:
+            x = hidden_states[-1] if hidden_states is not None else packing.unpack(x)
         return EncoderOutput(
             last_hidden_state=x,
             pooler_output=self.pooler(x) if self.pooler is not None else None,
