@@ -1,0 +1,98 @@
+"""``bertkit pretrain``: pretrain a BERT from text files (BERT static or RoBERTa dynamic)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from bertkit.pretraining import REGIMES, PretrainSettings, pretrain
+from bertkit.variants.bert import PRESETS
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "pretrain", help="pretrain a BERT on text files (MLM + NSP, or RoBERTa-style MLM)",
+        description="Writes a Hugging Face-format model directory with the tokenizer beside it; "
+                    "checkpoints/ and metrics.jsonl make the run resumable and inspectable. "
+                    "Under torchrun the same command trains with DDP.")
+    parser.add_argument("--corpus", nargs="+", required=True, metavar="PATH",
+                        help="text files, directories or globs")
+    parser.add_argument("--format", dest="corpus_format", choices=("lines", "free"),
+                        default="lines", help="'lines': one sentence per line, blank line "
+                        "between documents (BERT); 'free': paragraphs of prose")
+    parser.add_argument("--tokenizer", type=Path, required=True,
+                        help="tokenizer directory (from `bertkit tokenizer train`)")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--preset", choices=sorted(PRESETS), default="bert_tiny",
+                       help="model size (vocab_size follows the tokenizer); default bert_tiny")
+    model.add_argument("--config", type=Path, default=None,
+                       help="a config.json (its vocab_size must equal the tokenizer's)")
+    parser.add_argument("--model-override", action="append", default=[], metavar="FIELD=JSON",
+                        help="change one preset field, e.g. hidden_size=64 (repeatable)")
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--regime", choices=REGIMES, default="bert",
+                        help="bert: static NSP shards; roberta: packed, dynamic masks, no NSP")
+    parser.add_argument("--max-steps", type=int, default=1000)
+    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--mlm-rate", type=float, default=0.15)
+    parser.add_argument("--max-predictions", type=int, default=None)
+    parser.add_argument("--whole-word", action="store_true", help="whole-word masking")
+    parser.add_argument("--dupe-factor", type=int, default=5)
+    parser.add_argument("--eval-fraction", type=float, default=0.05,
+                        help="share of documents held out for evaluation (default 0.05)")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--warmup", type=int, default=0, help="warmup steps")
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument("--eval-every", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=0)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its newest checkpoint")
+    parser.set_defaults(handler=run)
+
+
+def _overrides(items: list[str]) -> dict[str, object]:
+    from bertkit.errors import UsageError
+
+    result: dict[str, object] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--model-override {item!r}: expected FIELD=VALUE")
+        try:
+            result[name] = json.loads(raw)
+        except ValueError:
+            result[name] = raw
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = PretrainSettings(
+        corpus=args.corpus, output_dir=args.out, tokenizer=args.tokenizer,
+        preset=None if args.config else args.preset, config_path=args.config,
+        model_overrides=_overrides(args.model_override), regime=args.regime,
+        corpus_format=args.corpus_format, seq_len=args.seq_len, batch_size=args.batch_size,
+        mlm_rate=args.mlm_rate, max_predictions=args.max_predictions, whole_word=args.whole_word,
+        dupe_factor=args.dupe_factor, eval_fraction=args.eval_fraction,
+        max_steps=args.max_steps, max_minutes=args.max_minutes, learning_rate=args.lr,
+        warmup_steps=args.warmup, grad_accum=args.grad_accum, precision=args.precision,
+        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every, seed=args.seed, device=args.device,
+        num_threads=args.threads, progress=not args.no_progress)
+    result = pretrain(settings, resume=args.resume)
+    line = f"{result.output_dir}\tstep={result.step}\tstopped={result.stop_reason}"
+    if result.eval:
+        shown = {k: round(v, 4) for k, v in result.eval.items() if k != "step"}
+        line += "\t" + " ".join(f"{k}={v}" for k, v in shown.items())
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0
+        print(line)
+    return 0

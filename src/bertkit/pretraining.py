@@ -1,0 +1,513 @@
+"""The pretraining run driver: raw text files + a tokenizer + a model size → a checkpoint
+directory that :meth:`~bertkit.pretrained.BertForPreTraining.from_pretrained` loads.
+
+Why a driver and not more library pieces: every piece already exists (corpus reading, instance
+creation, masking, the objective, the generic trainer); what a user needs is one call that wires
+them the way BERT and RoBERTa did, checks the mistakes that otherwise show up hours later (a
+vocabulary that does not fit the embedding table, a resume into another model), and leaves a
+directory in the Hugging Face format with the tokenizer beside the weights.
+
+Two regimes:
+
+- ``"bert"`` (static): sentence-pair NSP instances built once with ``dupe_factor`` passes,
+  masked once per pass and written to memory-mapped shards under ``OUT/data/<fingerprint>/``
+  (reused by a resumed or repeated run with the same corpus, tokenizer and data settings).
+- ``"roberta"`` (dynamic): documents packed end to end into full-length sequences, no NSP, a
+  fresh mask every time a sequence is drawn (the masking generator is checkpointed, so resume
+  stays exact).
+
+Held-out evaluation: a fixed, evenly spaced set of *documents* is kept out of training and
+turned into batches with a fixed mask once, so every evaluation of a run scores the same
+predictions. Each evaluation appends a ``"kind": "pretrain_eval"`` record to
+``OUT/metrics.jsonl`` with exact MLM accuracy, perplexity, NSP accuracy and the unigram
+baseline (always predicting the most frequent masked target of the held-out set).
+
+Output directory layout::
+
+    OUT/config.json, model.safetensors     the model (written when training stops)
+    OUT/tokenizer.json, vocab.txt, ...     the tokenizer
+    OUT/pretrain.json                      the run's settings (checked on --resume)
+    OUT/metrics.jsonl                      training and evaluation records
+    OUT/checkpoints/step-XXXXXXXX/         resumable training state (the trainer's)
+    OUT/data/<fingerprint>/                shards of the static regime
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+
+from bertkit import _fileio
+from bertkit.data.batch import Batch, DynamicMaskingCollator, collate
+from bertkit.data.corpus import CorpusFormat, expand_sources, read_documents
+from bertkit.data.instances import (
+    ShardDataset,
+    build_nsp_shards,
+    pack_sequences,
+    tokenize_documents,
+)
+from bertkit.data.masking import IGNORE_INDEX, MaskingConfig
+from bertkit.errors import BertkitError, CheckpointError, ConfigError, UsageError
+from bertkit.model.config import BertConfig
+from bertkit.objectives import PreTrainingObjective, pretraining_loss_fn, summarize
+from bertkit.pretrained import BertForPreTraining
+from bertkit.tokenization import Tokenizer
+from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed
+from bertkit.variants.bert import PRESETS
+
+logger = logging.getLogger(__name__)
+
+Regime = Literal["bert", "roberta"]
+REGIMES = ("bert", "roberta")
+RUN_FILE = "pretrain.json"
+DATA_DIR = "data"
+_DATA_VERSION = 1
+#: Settings that decide the training data or the model; a resumed run must keep them.
+_DATA_FIELDS = ("regime", "corpus_format", "seq_len", "mlm_rate", "max_predictions",
+                "whole_word", "dupe_factor", "short_seq_prob", "eval_fraction", "seed")
+
+
+@dataclass
+class PretrainSettings:
+    """Everything one pretraining run needs. Defaults follow BERT where it has one (masking
+    rate 15 %, short-sequence probability 0.1); ``dupe_factor`` is 5, not Google's 10, to halve
+    the shard size on small machines."""
+
+    corpus: Sequence[str | Path]  # files, directories, globs
+    output_dir: str | Path
+    tokenizer: str | Path  # tokenizer directory or tokenizer.json / vocab.txt
+    preset: str | None = "bert_tiny"  # a name in PRESETS; ignored when config_path is given
+    config_path: str | Path | None = None  # a config.json (vocab_size must match the tokenizer)
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # preset field overrides
+    regime: Regime = "bert"
+    corpus_format: CorpusFormat = "lines"
+    seq_len: int = 128
+    batch_size: int = 32
+    mlm_rate: float = 0.15
+    max_predictions: int | None = None
+    whole_word: bool = False
+    dupe_factor: int = 5
+    short_seq_prob: float = 0.1
+    eval_fraction: float = 0.05  # share of documents held out (0 = no evaluation)
+    eval_max_examples: int = 1024
+    # Training (see TrainConfig).
+    max_steps: int = 1000
+    max_minutes: float | None = None
+    learning_rate: float = 1e-4
+    warmup_steps: int = 0
+    weight_decay: float = 0.01
+    grad_accum: int = 1
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    eval_every: int = 0
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None  # CPU threads for PyTorch (None: PyTorch's default)
+    progress: bool = True
+
+    def validate(self) -> PretrainSettings:
+        """Raise :class:`ConfigError` naming the first setting that cannot work."""
+        def fail(name: str, expected: str) -> None:
+            raise ConfigError(f"pretraining setting {name} must be {expected}, "
+                              f"got {getattr(self, name)!r}")
+
+        if self.regime not in REGIMES:
+            fail("regime", "'bert' or 'roberta'")
+        if self.corpus_format not in ("lines", "free"):
+            fail("corpus_format", "'lines' or 'free'")
+        if not isinstance(self.seq_len, int) or self.seq_len < 8:
+            fail("seq_len", "an integer >= 8")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            fail("batch_size", "an integer >= 1")
+        if not 0 < self.mlm_rate < 1:
+            fail("mlm_rate", "in (0, 1)")
+        if self.max_predictions is not None and self.max_predictions < 1:
+            fail("max_predictions", "an integer >= 1 (or None)")
+        if not isinstance(self.dupe_factor, int) or self.dupe_factor < 1:
+            fail("dupe_factor", "an integer >= 1")
+        if not 0 <= self.eval_fraction < 0.5:
+            fail("eval_fraction", "in [0, 0.5)")
+        if self.eval_max_examples < 1:
+            fail("eval_max_examples", "an integer >= 1")
+        if self.config_path is None and self.preset not in PRESETS:
+            fail("preset", f"one of {', '.join(PRESETS)} (or give config_path)")
+        if not self.corpus:
+            raise UsageError("no corpus given: pass one or more text files, directories or globs")
+        return self
+
+    def data_recipe(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _DATA_FIELDS}
+
+
+@dataclass
+class PretrainResult:
+    """How a run ended, and what its last held-out evaluation measured."""
+
+    output_dir: Path
+    step: int
+    stop_reason: str
+    checkpoint: Path | None
+    eval: dict[str, float] | None  # mlm_accuracy, perplexity, nsp_accuracy, unigram_baseline …
+    history: list[dict[str, float]] = field(default_factory=list)  # every evaluation
+    train_examples: int = 0
+    eval_examples: int = 0
+
+
+# --------------------------------------------------------------------------- model + tokenizer
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """The run's tokenizer; it must have a mask token (MLM cannot work without one)."""
+    tokenizer = Tokenizer.from_pretrained(path)
+    if tokenizer.mask_token_id is None:
+        raise ConfigError(f"tokenizer {path} has no mask token ({tokenizer.mask_token}); "
+                          "masked-LM pretraining needs one")
+    return tokenizer
+
+
+def model_config(settings: PretrainSettings, tokenizer: Tokenizer) -> BertConfig:
+    """The model's config: the preset sized to the tokenizer's vocabulary, or a config.json
+    that must already agree with it (a mismatch is named with both numbers: a smaller table
+    crashes on the first large id, a larger one leaves rows untrained)."""
+    vocab = tokenizer.vocab_size
+    if settings.config_path is not None:
+        config = BertConfig.from_pretrained(settings.config_path)
+        source = f"model config {settings.config_path}"
+    else:
+        known = {f.name for f in dataclasses.fields(BertConfig)} - {"extra"}
+        unknown = sorted(set(settings.model_overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config field(s) {unknown}; known: {sorted(known)}")
+        config = PRESETS[settings.preset](  # type: ignore[index]
+            vocab_size=vocab, pad_token_id=tokenizer.pad_token_id)
+        config = dataclasses.replace(config, **settings.model_overrides).validate()
+        source = f"preset {settings.preset} with overrides {settings.model_overrides}"
+    if config.vocab_size != vocab:
+        raise ConfigError(
+            f"tokenizer {settings.tokenizer} has a vocabulary of {vocab} tokens but the "
+            f"{source} has vocab_size={config.vocab_size}; they must be equal (train the "
+            f"tokenizer with --vocab-size {config.vocab_size} or set vocab_size to {vocab})")
+    if config.max_position_embeddings < settings.seq_len:
+        raise ConfigError(f"seq_len={settings.seq_len} exceeds the model's "
+                          f"max_position_embeddings={config.max_position_embeddings}")
+    if settings.regime == "bert" and config.type_vocab_size < 2:
+        raise ConfigError(f"the bert regime (sentence pairs) needs type_vocab_size >= 2, the "
+                          f"model has {config.type_vocab_size}; use --regime roberta")
+    return config
+
+
+def masking_config(settings: PretrainSettings, tokenizer: Tokenizer) -> MaskingConfig:
+    return MaskingConfig(vocab_size=tokenizer.vocab_size,
+                         mask_token_id=int(tokenizer.mask_token_id),  # type: ignore[arg-type]
+                         special_ids=tuple(sorted(set(tokenizer.all_special_ids))),
+                         rate=settings.mlm_rate,
+                         max_predictions=settings.max_predictions).validate()
+
+
+def word_continuation_table(tokenizer: Tokenizer) -> torch.Tensor:
+    """(V,) bool: True for WordPiece continuation pieces (``##…``), for whole-word masking."""
+    table = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+    for token, index in tokenizer.get_vocab().items():
+        if index < tokenizer.vocab_size and token.startswith("##"):
+            table[index] = True
+    return table
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _fingerprint(settings: PretrainSettings, files: list[Path], tokenizer: Tokenizer) -> str:
+    """Names a data build: the corpus files (path, size, mtime), the vocabulary and the data
+    settings. Equal fingerprints mean the shards on disk are the ones this run would build."""
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    digest.update(json.dumps(vocab).encode())
+    digest.update(json.dumps({"v": _DATA_VERSION, **settings.data_recipe()},
+                             sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def _tokenized_documents(settings: PretrainSettings, files: list[Path],
+                         tokenizer: Tokenizer) -> list[list[Any]]:
+    """Every document as sentences of token ids (no special tokens)."""
+    def tokenize(sentences: list[str]) -> list[list[int]]:
+        return tokenizer(sentences, add_special_tokens=False)["input_ids"]
+
+    documents = read_documents(files, fmt=settings.corpus_format)
+    return list(tokenize_documents(documents, tokenize))
+
+
+def _split_documents(documents: list[Any], settings: PretrainSettings,
+                     corpus: str) -> tuple[list[Any], list[Any]]:
+    """Hold out an evenly spaced ``eval_fraction`` of the documents (deterministic, spread over
+    the whole corpus rather than its tail, which is often one source)."""
+    minimum = 2 if settings.regime == "bert" else 1  # NSP negatives need another document
+    n = len(documents)
+    if n == 0:
+        raise UsageError(f"corpus {corpus} holds no text that tokenizes to anything")
+    n_eval = 0 if settings.eval_fraction == 0 else max(minimum,
+                                                        round(n * settings.eval_fraction))
+    if n - n_eval < minimum:
+        raise UsageError(
+            f"corpus {corpus} has {n} document(s); the {settings.regime} regime needs at least "
+            f"{minimum} for training plus {n_eval} held out (blank line between documents, or "
+            "set eval_fraction=0)")
+    held = set(np.linspace(0, n - 1, n_eval).round().astype(int).tolist()) if n_eval else set()
+    train = [doc for i, doc in enumerate(documents) if i not in held]
+    held_out = [doc for i, doc in enumerate(documents) if i in held]
+    return train, held_out
+
+
+def _is_main() -> bool:
+    return not (torch_dist.is_available() and torch_dist.is_initialized()) or \
+        torch_dist.get_rank() == 0
+
+
+def _barrier() -> None:
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+
+
+@dataclass
+class _Data:
+    train: Sequence[Any]
+    collate_fn: Any
+    eval_batches: list[Batch]
+    generators: dict[str, torch.Generator]
+
+
+def _static_data(settings: PretrainSettings, files: list[Path], tokenizer: Tokenizer,
+                 masking: MaskingConfig, continuation: torch.Tensor | None, out: Path,
+                 corpus: str) -> _Data:
+    """BERT: NSP shards built once by rank 0 (cached by fingerprint), read by every rank."""
+    root = out / DATA_DIR / _fingerprint(settings, files, tokenizer)
+    train_dir, eval_dir = root / "train", root / "eval"
+    if _is_main() and not (train_dir / "manifest.json").is_file():
+        documents = _tokenized_documents(settings, files, tokenizer)
+        train_docs, eval_docs = _split_documents(documents, settings, corpus)
+        common = {"cls_id": tokenizer.cls_token_id, "sep_id": tokenizer.sep_token_id,
+                  "masking": masking, "max_seq_length": settings.seq_len,
+                  "short_seq_prob": settings.short_seq_prob, "word_continuation": continuation}
+        if eval_docs:
+            build_nsp_shards(eval_docs, eval_dir, dupe_factor=1, seed=settings.seed + 1,
+                             **common)
+        build_nsp_shards(train_docs, train_dir, dupe_factor=settings.dupe_factor,
+                         seed=settings.seed, **common)
+    _barrier()
+    train = ShardDataset(train_dir)
+    pad = tokenizer.pad_token_id
+
+    def collate_fn(examples: list[Any]) -> Batch:
+        return collate(examples, pad_id=pad, pad_to_multiple_of=8)
+
+    eval_batches: list[Batch] = []
+    if (eval_dir / "manifest.json").is_file():
+        held = ShardDataset(eval_dir)
+        count = min(len(held), settings.eval_max_examples)
+        eval_batches = [collate_fn([held[i] for i in range(start, min(start +
+                                    settings.batch_size, count))])
+                        for start in range(0, count, settings.batch_size)]
+    return _Data(train, collate_fn, eval_batches, {})
+
+
+def _dynamic_data(settings: PretrainSettings, files: list[Path], tokenizer: Tokenizer,
+                  masking: MaskingConfig, continuation: torch.Tensor | None,
+                  corpus: str) -> _Data:
+    """RoBERTa: packed full-length sequences, masked afresh per draw (generator checkpointed);
+    the held-out sequences are masked once with their own seed."""
+    documents = _tokenized_documents(settings, files, tokenizer)
+    train_docs, eval_docs = _split_documents(documents, settings, corpus)
+
+    def pack(docs: list[Any]) -> list[np.ndarray]:
+        flat = (np.concatenate([np.asarray(s, dtype=np.int32) for s in doc]) for doc in docs)
+        return [np.asarray(seq, dtype=np.int32) for seq in pack_sequences(
+            flat, settings.seq_len, tokenizer.sep_token_id, cls_id=tokenizer.cls_token_id,
+            sep_id=tokenizer.sep_token_id)]
+
+    collator = DynamicMaskingCollator(masking, pad_id=tokenizer.pad_token_id, seed=settings.seed,
+                                      word_continuation=continuation, pad_to_multiple_of=8)
+    eval_batches: list[Batch] = []
+    if eval_docs:
+        held = pack(eval_docs)[: settings.eval_max_examples]
+        fixed = DynamicMaskingCollator(masking, pad_id=tokenizer.pad_token_id,
+                                       seed=settings.seed + 1, word_continuation=continuation,
+                                       pad_to_multiple_of=8)
+        eval_batches = [fixed(held[i:i + settings.batch_size])
+                        for i in range(0, len(held), settings.batch_size)]
+    return _Data(pack(train_docs), collator, eval_batches, {"masking": collator.generator})
+
+
+def unigram_baseline(batches: Iterable[Batch]) -> float:
+    """Accuracy of always predicting the most frequent masked target of ``batches``."""
+    counts: Counter[int] = Counter()
+    for batch in batches:
+        if batch.mlm_labels is not None:
+            labels = batch.mlm_labels[batch.mlm_labels != IGNORE_INDEX]
+            counts.update(labels.tolist())
+    total = sum(counts.values())
+    return counts.most_common(1)[0][1] / total if total else 0.0
+
+
+# --------------------------------------------------------------------------- resume checks
+
+
+def _check_resume(out: Path, settings: PretrainSettings, config: BertConfig) -> None:
+    """Refuse ``--resume`` into a run made with another model or data recipe, naming the first
+    field that differs (the trainer would only see mismatched tensor shapes, or none at all when
+    e.g. the dropout or the masking rate changed)."""
+    path = out / RUN_FILE
+    if not path.is_file():
+        raise UsageError(f"--resume: {out} holds no {RUN_FILE}; it is not a bertkit "
+                         "pretraining run (start a fresh run without --resume)")
+    saved = _fileio.read_json(path)
+    before_model = saved.get("model_config", {})
+    now_model = config.to_dict()
+    for key in sorted(set(before_model) | set(now_model)):
+        if key == "architectures":
+            continue
+        if before_model.get(key) != now_model.get(key):
+            raise CheckpointError(
+                f"--resume: the checkpoint in {out} was trained with model config "
+                f"{key}={before_model.get(key)!r}, this run has {key}={now_model.get(key)!r}")
+    before_data = saved.get("data", {})
+    for key, value in settings.data_recipe().items():
+        if key in before_data and before_data[key] != value:
+            raise CheckpointError(
+                f"--resume: the run in {out} was made with {key}={before_data[key]!r}, this run "
+                f"has {key}={value!r}; keep the data settings to resume")
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def pretrain(settings: PretrainSettings, *, resume: bool = False) -> PretrainResult:
+    """Pretrain a BERT from text files; returns when a budget is spent or on Ctrl-C.
+
+    Under ``torchrun`` the process group is opened here and the trainer uses DDP; only rank 0
+    builds shards and writes files.
+
+    Raises:
+        BertkitError subclasses: an empty or too small corpus, a tokenizer that does not fit
+        the model, a resume into another configuration, a failed save (e.g. a full disk).
+    """
+    settings.validate()
+    if settings.num_threads:
+        # On a shared CPU, more threads than free cores make every step many times slower
+        # (threads spin waiting for each other); a user can pin it.
+        torch.set_num_threads(settings.num_threads)
+    out = Path(settings.output_dir)
+    if not resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise UsageError(f"{out} already holds checkpoints of an earlier run: pass --resume to "
+                         "continue it, or choose another output directory")
+    tokenizer = load_tokenizer(settings.tokenizer)
+    config = model_config(settings, tokenizer)
+    if resume:
+        _check_resume(out, settings, config)
+    files = expand_sources(list(settings.corpus))
+    corpus = ", ".join(str(p) for p in settings.corpus)
+    masking = masking_config(settings, tokenizer)
+    continuation = word_continuation_table(tokenizer) if settings.whole_word else None
+
+    with distributed(settings.device) as ctx:
+        if settings.regime == "bert":
+            data = _static_data(settings, files, tokenizer, masking, continuation, out, corpus)
+        else:
+            data = _dynamic_data(settings, files, tokenizer, masking, continuation, corpus)
+        global_batch = settings.batch_size * ctx.world_size
+        if len(data.train) < global_batch:
+            raise UsageError(
+                f"corpus {corpus} gives {len(data.train)} training example(s), fewer than one "
+                f"batch ({ctx.world_size} process(es) × batch size {settings.batch_size}); add "
+                "text or lower --batch-size")
+        loader = ResumableLoader(data.train, settings.batch_size, collate_fn=data.collate_fn,
+                                 seed=settings.seed)
+        train_config = TrainConfig(
+            output_dir=out, max_steps=settings.max_steps, max_minutes=settings.max_minutes,
+            learning_rate=settings.learning_rate, warmup_steps=settings.warmup_steps,
+            weight_decay=settings.weight_decay, grad_accum_steps=settings.grad_accum,
+            precision=settings.precision, device=settings.device, seed=settings.seed,
+            eval_every=settings.eval_every if data.eval_batches else 0,
+            checkpoint_every=settings.checkpoint_every, keep_checkpoints=settings.keep_checkpoints,
+            log_every=settings.log_every, progress=settings.progress,
+            # RoBERTa has no NSP labels: the pooler and NSP head get no gradient.
+            ddp_find_unused_parameters=settings.regime == "roberta",
+        )
+        torch.manual_seed(settings.seed)  # the initial weights, identical on every rank
+        model = BertForPreTraining(config)
+        objective = PreTrainingObjective(model)
+        trainer = Trainer(objective, pretraining_loss_fn, loader, train_config,
+                          eval_data=data.eval_batches or None, dist=ctx,
+                          generators=data.generators)
+        baseline = unigram_baseline(data.eval_batches) if data.eval_batches else None
+        history: list[dict[str, float]] = []
+
+        def record_eval(trainer: Trainer, info: dict[str, Any]) -> None:
+            exact = {"step": info["step"], **summarize(info["metrics"])}
+            if baseline is not None:
+                exact["unigram_baseline"] = baseline
+            history.append(exact)
+            trainer.metrics_log.write({"kind": "pretrain_eval", **exact})
+
+        trainer.add_callback("on_eval_end", record_eval)
+        if ctx.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            _fileio.write_json(out / RUN_FILE, {
+                "settings": _plain(dataclasses.asdict(settings)),
+                "model_config": config.to_dict(), "data": settings.data_recipe(),
+            })
+        result = trainer.fit(resume=resume)
+        if data.eval_batches and (not history or history[-1]["step"] != result.step):
+            record_eval(trainer, {"step": result.step, "metrics": trainer.evaluate()})
+            trainer.metrics_log.close()
+        if ctx.is_main:
+            _save_final(model, tokenizer, out)
+        _barrier()
+    return PretrainResult(out, result.step, result.stop_reason, result.checkpoint,
+                          history[-1] if history else None, history, len(data.train),
+                          sum(len(b) for b in data.eval_batches))
+
+
+def _save_final(model: BertForPreTraining, tokenizer: Tokenizer, out: Path) -> None:
+    """Write the model and tokenizer in the Hugging Face layout; a failed write (full disk,
+    read-only folder) becomes one CheckpointError naming the folder — the atomic writes leave
+    the previous files intact."""
+    try:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+    except BertkitError:
+        raise
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        raise CheckpointError(f"could not save the pretrained model to {out}: {reason}; the "
+                              "training checkpoints under checkpoints/ are intact") from None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy of the settings (paths → strings)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value

