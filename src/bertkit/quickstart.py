@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from bertkit.artifacts import fetch
+from bertkit.inference.embeddings import mean_pool
 from bertkit.pretrained import BertModel
 from bertkit.tokenization import Tokenizer
 
@@ -35,12 +36,6 @@ class QuickstartResult:
     embeddings: Tensor  # (S, H), L2-normalised
     similarity: Tensor  # (S, S) cosine
     seconds: float
-
-
-def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
-    """Average of the real tokens' vectors (padding excluded): (B, T, H) → (B, H)."""
-    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
 def embed_sentences(sentences: Sequence[str] = SENTENCES, *, quiet: bool = False
