@@ -1,0 +1,115 @@
+"""``bertkit finetune classify|ner|qa``: argument parsing only; the work is in
+:mod:`bertkit.tasks.finetuning`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bertkit.tasks.finetuning import (
+    FinetuneConfig,
+    FinetuneResult,
+    finetune_classifier,
+    finetune_ner,
+    finetune_qa,
+)
+
+
+def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="pretrained model directory")
+    parser.add_argument("--train", type=Path, required=True, metavar="FILE")
+    parser.add_argument("--eval", type=Path, required=True, metavar="FILE",
+                        help="held-out file, evaluated after every epoch")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="run directory (best model, metrics, predictions)")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="optimizer steps (overrides --epochs)")
+    parser.add_argument("--lr", type=float, default=5e-5, help="peak learning rate")
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=max_length,
+                        help=f"tokens per window; longer inputs are windowed (default "
+                             f"{max_length})")
+    parser.add_argument("--doc-stride", type=int, default=None,
+                        help="step between window starts (default: half a window)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--metric", default=None, help="metric that picks the best epoch")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop after this many epochs without improvement")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--progress", action="store_true", help="show a progress line")
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "finetune", help="fine-tune a pretrained encoder: classify | ner | qa",
+        description="Fine-tune, evaluate every epoch, keep the best model; writes OUT/ with "
+                    "the model, run_config.json, metrics.jsonl, final_metrics.json and "
+                    "predictions.jsonl.")
+    tasks = parser.add_subparsers(title="tasks", metavar="TASK", required=True)
+    classify = tasks.add_parser("classify", help="sequence classification / regression")
+    _common(classify, 128)
+    classify.add_argument("--text-column", default="text")
+    classify.add_argument("--text-pair-column", default=None)
+    classify.add_argument("--label-column", default="label")
+    classify.add_argument("--label-kind", choices=("multiclass", "multilabel", "regression"),
+                          default="multiclass")
+    classify.add_argument("--label-separator", default=None,
+                          help="splits multi-label cells in CSV/TSV/.tab, e.g. '|'")
+    classify.add_argument("--aggregate", choices=("mean", "max"), default="mean",
+                          help="how window logits combine into one answer per text")
+    classify.set_defaults(handler=run_classify)
+    ner = tasks.add_parser("ner", help="token classification on CoNLL-style BIO files")
+    _common(ner, 128)
+    ner.add_argument("--label-all-pieces", action="store_true",
+                     help="label every word piece (default: the first piece of each word)")
+    ner.set_defaults(handler=run_ner)
+    qa = tasks.add_parser("qa", help="extractive QA on SQuAD 1.1 / 2.0 JSON")
+    _common(qa, 384)
+    qa.add_argument("--max-answer-length", type=int, default=30)
+    qa.set_defaults(handler=run_qa)
+
+
+def _config(args: argparse.Namespace) -> FinetuneConfig:
+    return FinetuneConfig(
+        epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
+        weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
+        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
+        max_length=args.max_length, doc_stride=args.doc_stride, seed=args.seed,
+        metric=args.metric, patience=args.patience, device=args.device,
+        precision=args.precision, max_minutes=args.max_minutes, progress=args.progress,
+        aggregate=getattr(args, "aggregate", "mean"))
+
+
+def _report(result: FinetuneResult) -> int:
+    metrics = result.metrics
+    shown = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    print(json.dumps({"output_dir": str(result.output_dir), **shown}),
+          file=sys.stdout)
+    return 0
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    return _report(finetune_classifier(
+        args.model, args.train, args.eval, args.out, text_column=args.text_column,
+        text_pair_column=args.text_pair_column, label_column=args.label_column,
+        label_kind=args.label_kind, label_separator=args.label_separator,
+        config=_config(args)))
+
+
+def run_ner(args: argparse.Namespace) -> int:
+    return _report(finetune_ner(args.model, args.train, args.eval, args.out,
+                                config=_config(args), label_all_pieces=args.label_all_pieces))
+
+
+def run_qa(args: argparse.Namespace) -> int:
+    return _report(finetune_qa(args.model, args.train, args.eval, args.out,
+                               config=_config(args), doc_stride=args.doc_stride or 128,
+                               max_answer_length=args.max_answer_length))

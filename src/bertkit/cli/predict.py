@@ -1,0 +1,103 @@
+"""``bertkit predict classify|ner|qa`` (JSONL out) and ``bertkit evaluate classify|ner|qa``
+(metrics JSON out): argument parsing only; the work is in :mod:`bertkit.tasks.finetuning`.
+
+``INPUT`` ``-`` reads stdin: for classify and ner one raw text per line (NER splits words at
+whitespace), for qa a SQuAD JSON document. A file input keeps its format (table, CoNLL, SQuAD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bertkit._fileio import write_json
+from bertkit.errors import DataFormatError
+from bertkit.tasks.finetuning import evaluate, predict
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=("classify", "ner", "qa"))
+    parser.add_argument("--model", type=Path, required=True,
+                        help="fine-tuned model (a `bertkit finetune` run directory)")
+    parser.add_argument("input", metavar="INPUT", help="data file, or '-' for stdin")
+    parser.add_argument("--output", type=Path, default=None, metavar="FILE",
+                        help="write here (atomically) instead of stdout")
+    parser.add_argument("--text-column", default=None,
+                        help="default: the column the model was trained on")
+    parser.add_argument("--text-pair-column", default=None)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="tokens per window (default: the training run's)")
+    parser.add_argument("--device", default="auto")
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    pred = subcommands.add_parser("predict", help="predictions of a fine-tuned model (JSONL)",
+                                  description=__doc__)
+    _options(pred)
+    pred.set_defaults(handler=run_predict)
+    ev = subcommands.add_parser("evaluate", help="the task's metrics of a fine-tuned model",
+                                description=__doc__)
+    _options(ev)
+    ev.add_argument("--label-column", default=None,
+                    help="default: the column the model was trained on")
+    ev.set_defaults(handler=run_evaluate)
+
+
+def _read_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"batch_size": args.batch_size, "device": args.device,
+                               "max_length": args.max_length}
+    if args.task == "classify":
+        options.update(text_column=args.text_column, text_pair_column=args.text_pair_column)
+        if getattr(args, "label_column", None):
+            options["label_column"] = args.label_column
+    return options
+
+
+def _stdin_file(task: str, directory: str) -> Path:
+    """stdin saved to a file the readers understand (SQuAD JSON for qa)."""
+    data = sys.stdin.read()
+    if not data.strip():
+        raise DataFormatError("stdin is empty; expected input text", "<stdin>")
+    path = Path(directory) / ("stdin.json" if task == "qa" else "stdin.txt")
+    path.write_text(data, encoding="utf-8")
+    return path
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    options = _read_options(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.input == "-" and args.task != "qa":
+            texts = [line for line in sys.stdin.read().splitlines() if line.strip()]
+            if not texts:
+                raise DataFormatError("stdin is empty; expected one text per line", "<stdin>")
+            records = predict(args.task, args.model, texts=texts, output=args.output,
+                              **options)
+        else:
+            source = _stdin_file(args.task, tmp) if args.input == "-" else Path(args.input)
+            if not source.exists():
+                raise DataFormatError("file not found", source)
+            records = predict(args.task, args.model, source, output=args.output, **options)
+    if args.output is None:
+        for record in records:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    options = _read_options(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.input == "-" and args.task != "qa":
+            raise DataFormatError("evaluation needs a labelled file (table or CoNLL), not "
+                                  "stdin text", "<stdin>")
+        source = _stdin_file(args.task, tmp) if args.input == "-" else Path(args.input)
+        metrics = evaluate(args.task, args.model, source, **options)
+    if args.output is not None:
+        write_json(args.output, metrics)
+    else:
+        print(json.dumps(metrics, ensure_ascii=False))
+    return 0
