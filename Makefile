@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,viz]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,viz,onnx]"
 	touch $(STAMP)
 
 demo: $(STAMP)

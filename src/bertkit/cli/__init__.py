@@ -14,10 +14,24 @@ import sys
 from collections.abc import Sequence
 
 from bertkit import __version__
-from bertkit.cli import data, info, quickstart
+from bertkit.cli import (
+    attention,
+    audit,
+    data,
+    embed,
+    export,
+    fill_mask,
+    finetune,
+    info,
+    predict,
+    pretrain,
+    quickstart,
+    tokenizer,
+)
 from bertkit.errors import BertkitError
 
-COMMANDS = (data, info, quickstart)
+COMMANDS = (data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
+            pretrain, finetune, predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
