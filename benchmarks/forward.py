@@ -63,6 +63,8 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402  (the environment above must be set before the libraries load)
 import torch.nn.functional as F  # noqa: E402
 
+from benchtools import cpu_ticks, interleaved, load_note, ms_cell, table  # noqa: E402
+
 DENSE_SHAPES = ["1x128", "8x128", "32x128", "8x512"]
 RAGGED = "ragged64"
 ALL_SHAPES = [*DENSE_SHAPES, RAGGED]
@@ -78,76 +80,6 @@ Inputs = dict[str, torch.Tensor]
 
 # --------------------------------------------------------------------------------------------
 # timing
-
-
-def interleaved(variants: dict[str, Callable[[], object]], reps: int, min_sample_s: float,
-                warmup: int = 1) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Time variants round-robin; return seconds per call of every sample, and first-call seconds.
-
-    The first call of each variant is timed alone (it pays allocation, and compilation for the
-    compiled variant), then ``warmup`` untimed calls estimate how many calls make one sample of
-    at least ``min_sample_s``: short samples would measure the timer and the scheduler.
-    """
-    first: dict[str, float] = {}
-    inner: dict[str, int] = {}
-    for name, fn in variants.items():
-        start = time.perf_counter()
-        fn()
-        first[name] = time.perf_counter() - start
-        start = time.perf_counter()
-        for _ in range(max(1, warmup)):
-            fn()
-        per_call = (time.perf_counter() - start) / max(1, warmup)
-        inner[name] = max(1, int(min_sample_s / max(per_call, 1e-9)))
-    names = list(variants)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(reps):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            fn, calls = variants[name], inner[name]
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            samples[name].append((time.perf_counter() - start) / calls)
-    return samples, first
-
-
-def cpu_ticks() -> tuple[list[int], float]:
-    """Machine-wide jiffies and this process tree's CPU seconds (to see load that is not ours)."""
-    with open("/proc/stat") as f:
-        ticks = [int(v) for v in f.readline().split()[1:]]
-    t = os.times()
-    return ticks, t.user + t.system + t.children_user + t.children_system
-
-
-def load_note(since: tuple[list[int], float]) -> str:
-    """Share of CPU time other processes used, and the hypervisor stole, since ``since``."""
-    (before, own_before), (after, own_after) = since, cpu_ticks()
-    delta = [b - a for a, b in zip(before, after, strict=True)]
-    hz = os.sysconf("SC_CLK_TCK")
-    total = max(sum(delta), 1)
-    busy = delta[0] + delta[1] + delta[2] + delta[5] + delta[6]
-    other = max(0.0, busy / hz - (own_after - own_before)) * hz
-    steal = delta[7] if len(delta) > 7 else 0
-    return (f"other processes {100 * other / total:.0f}% of CPU time, "
-            f"hypervisor steal {100 * steal / total:.1f}%")
-
-
-def ms_cell(xs: list[float]) -> str:
-    return f"{1e3 * statistics.median(xs):.1f} ({1e3 * min(xs):.1f}..{1e3 * max(xs):.1f})"
-
-
-def table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    print(line(headers))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print(line(row))
-    print(flush=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +107,7 @@ def measure_ceiling(reps: int, min_sample_s: float) -> float:
         x, w, b = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
         variants[label] = lambda x=x, w=w, b=b: F.linear(x, w, b)
         flops[label] = 2.0 * m * k * n
-    samples, _ = interleaved(variants, reps, min_sample_s)
+    samples, _ = interleaved(variants, reps, min_sample_s=min_sample_s)
     rates = {label: flops[label] / 1e9 / statistics.median(xs) for label, xs in samples.items()}
     ceiling = max(rate for (label, m, *_), rate in zip(CEILING_GEMMS, rates.values(),
                                                         strict=True) if m == 4096)
@@ -472,7 +404,7 @@ def run_model(kind: str, args: argparse.Namespace, ceiling: float, minilm: Path,
     kind_results: dict[str, Any] = {"parity": checks, "memory": memory, "shapes": {}}
     for shape in shapes:
         runners = {name: runner(models[name], inputs[shape]) for name in variants}
-        samples, first = interleaved(runners, args.reps, args.min_sample)
+        samples, first = interleaved(runners, args.reps, min_sample_s=args.min_sample)
         flops, tokens = flops_and_tokens(config, shape, inputs[shape], ragged[1])
         base = statistics.median(samples[BASELINE])
         for name in variants:

@@ -58,7 +58,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from importlib import metadata
@@ -70,6 +69,8 @@ warnings.filterwarnings("ignore")
 
 import torch  # noqa: E402  (the environment above must be set before the libraries load)
 import torch.nn.functional as F  # noqa: E402
+
+from benchtools import cpu_ticks, interleaved, load_note, ms_cell, table  # noqa: E402
 
 CONFIG = {"vocab_size": 30522, "num_hidden_layers": 4, "hidden_size": 256,
           "num_attention_heads": 4, "intermediate_size": 1024}
@@ -92,69 +93,6 @@ Step = Callable[[], float]
 
 # --------------------------------------------------------------------------------------------
 # timing and printing
-
-
-def interleaved(variants: dict[str, Step], reps: int, steps: int
-                ) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Round-robin samples of ``steps`` steps each; returns seconds per step, first-step seconds.
-
-    Each variant's first step (allocation, lazy initialisation) is timed alone, then one
-    untimed warm-up step; the rounds then rotate the order so drifts hit all variants alike.
-    """
-    first: dict[str, float] = {}
-    for name, fn in variants.items():
-        start = time.perf_counter()
-        fn()
-        first[name] = time.perf_counter() - start
-        fn()
-    names = list(variants)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(reps):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            for _ in range(steps):
-                variants[name]()
-            samples[name].append((time.perf_counter() - start) / steps)
-    return samples, first
-
-
-def cpu_ticks() -> tuple[list[int], float]:
-    """Machine-wide jiffies and this process tree's CPU seconds (to see load that is not ours)."""
-    with open("/proc/stat") as f:
-        ticks = [int(v) for v in f.readline().split()[1:]]
-    t = os.times()
-    return ticks, t.user + t.system + t.children_user + t.children_system
-
-
-def load_note(since: tuple[list[int], float]) -> str:
-    """Share of CPU time other processes used, and the hypervisor stole, since ``since``."""
-    (before, own_before), (after, own_after) = since, cpu_ticks()
-    delta = [b - a for a, b in zip(before, after, strict=True)]
-    hz = os.sysconf("SC_CLK_TCK")
-    total = max(sum(delta), 1)
-    busy = delta[0] + delta[1] + delta[2] + delta[5] + delta[6]
-    other = max(0.0, busy / hz - (own_after - own_before)) * hz
-    steal = delta[7] if len(delta) > 7 else 0
-    return (f"other processes {100 * other / total:.0f}% of CPU time, "
-            f"hypervisor steal {100 * steal / total:.1f}%")
-
-
-def ms_cell(xs: list[float]) -> str:
-    return f"{1e3 * statistics.median(xs):.0f} ({1e3 * min(xs):.0f}..{1e3 * max(xs):.0f})"
-
-
-def table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    print(line(headers))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print(line(row))
-    print(flush=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,7 +128,7 @@ def measure_ceiling(dtype: torch.dtype, reps: int) -> float:
                    torch.randn(n, dtype=dtype))
         variants[label] = lambda x=x, w=w, b=b: F.linear(x, w, b)
         flops[label] = 2.0 * m * k * n
-    samples, _ = interleaved(variants, reps, steps=3)
+    samples, _ = interleaved(variants, reps, calls=3)
     return max(flops[label] / 1e9 / statistics.median(xs) for label, xs in samples.items())
 
 
@@ -393,7 +331,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             hf_init.save_pretrained(tmp)
         print(parity(hf_init, Path(tmp), inputs) + "\n", flush=True)
         variants = {name: make_variant(name, inputs, hf_init, Path(tmp)) for name in names}
-        samples, first = interleaved(variants, args.reps, args.steps)
+        samples, first = interleaved(variants, args.reps, calls=args.steps)
     del variants
     timing_note = load_note(started)
 
@@ -413,7 +351,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         hf_peak = memory.get(f"hf {precision}", {}).get("peak_mb")
         peak = mem.get("peak_mb")
         rows.append([
-            name, ms_cell(samples[name]), f"{tokens / median:,.0f}", f"{flops / 1e9:.0f}",
+            name, ms_cell(samples[name], 0), f"{tokens / median:,.0f}", f"{flops / 1e9:.0f}",
             f"{rate:.0f}", f"{100 * rate / ceilings[precision]:.0f}%",
             f"**{base / median:.2f}x**" if system == "bertkit" else f"{base / median:.2f}x",
             (f"{peak:,.0f} ({mem['after_setup_mb']:,.0f})" if peak else
