@@ -105,6 +105,17 @@ ARTIFACTS: dict[str, Artifact] = {
             description="WNUT-2016 Twitter NER train split as ner.txt (token<TAB>BIO tag, "
             "blank line between tweets; 2,394 tweets, 10 entity types)",
         ),
+        Artifact(
+            name="squad-sample",
+            source="pypi",
+            spec="allennlp==0.9.0",
+            filename="allennlp-0.9.0-py3-none-any.whl",
+            sha256="353752e7b78e48c450e27889d80a3000c4a9af34f70ff9091b3031ad01320940",
+            member="allennlp/tests/fixtures/data",
+            description="AllenNLP's test fixtures; squad.json is a real SQuAD 1.1 sample (one "
+            "article, 5 questions with gold answers): a format-conformance check, not a "
+            "benchmark",
+        ),
     )
 }
 
