@@ -10,9 +10,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "bertkit"
 
 # Earliest first. Every top-level module or package of bertkit must be listed.
 LAYERS = [
-    "errors", "_fileio", "artifacts", "tokenization", "data", "model", "heads", "losses",
-    "variants", "checkpoints", "pretrained", "training", "objectives", "tasks", "corpora",
-    "pretraining", "inference", "export", "security", "quickstart", "cli", "server",
+    "errors", "_fileio", "artifacts", "rformat", "tokenization", "data", "model", "heads",
+    "losses", "variants", "checkpoints", "pretrained", "training", "objectives", "tasks",
+    "corpora", "datasets", "pretraining", "inference", "export", "security", "quickstart", "demo",
+    "server", "cli",
 ]
 EXEMPT = {"__init__", "__main__"}  # the curated public API sits above every layer
 

