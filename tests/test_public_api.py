@@ -14,6 +14,21 @@ EXPECTED = {
     "InputError", "LoadReport", "PreTrainedModel", "Tokenizer", "TokenizerError", "UsageError",
     "__version__", "bert_base", "bert_large", "bert_medium", "bert_mini", "bert_small",
     "bert_tiny", "fetch", "train_wordpiece",
+    # the other families (issue 6)
+    "AlbertForMaskedLM", "AlbertForMultipleChoice", "AlbertForPreTraining",
+    "AlbertForQuestionAnswering", "AlbertForSequenceClassification",
+    "AlbertForTokenClassification", "AlbertModel", "DistilBertForMaskedLM",
+    "DistilBertForMultipleChoice", "DistilBertForQuestionAnswering",
+    "DistilBertForSequenceClassification", "DistilBertForTokenClassification",
+    "DistilBertModel", "ElectraForMaskedLM", "ElectraForMultipleChoice", "ElectraForPreTraining",
+    "ElectraForQuestionAnswering", "ElectraForSequenceClassification",
+    "ElectraForTokenClassification", "ElectraModel", "RobertaForMaskedLM",
+    "RobertaForMultipleChoice", "RobertaForQuestionAnswering",
+    "RobertaForSequenceClassification", "RobertaForTokenClassification", "RobertaModel",
+    "albert_base", "albert_large", "albert_xlarge", "albert_xxlarge", "distilbert_base",
+    "electra_base_discriminator", "electra_base_generator", "electra_large_discriminator",
+    "electra_small_discriminator", "electra_small_generator", "roberta_base", "roberta_large",
+    "train_bpe",
 }
 
 

@@ -62,3 +62,12 @@ def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor,
     start_loss = F.cross_entropy(start_logits.float(), start, ignore_index=length)
     end_loss = F.cross_entropy(end_logits.float(), end, ignore_index=length)
     return (start_loss + end_loss) / 2
+
+
+def replaced_token_loss(logits: Tensor, labels: Tensor, attention_mask: Tensor | None) -> Tensor:
+    """ELECTRA's discriminator loss: binary cross-entropy of "replaced" (1) vs "original" (0),
+    averaged over real tokens (all tokens without a mask)."""
+    if attention_mask is not None:
+        real = attention_mask.reshape(labels.shape) == 1
+        logits, labels = logits[real], labels[real]
+    return F.binary_cross_entropy_with_logits(logits.float(), labels.float())

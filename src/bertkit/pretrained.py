@@ -4,6 +4,11 @@ Each is the encoder (:class:`bertkit.model.Bert`) plus a head and the head's sta
 and reads and writes Hugging Face checkpoint directories, so existing code moves over by
 changing an import: ``bertkit.BertForSequenceClassification.from_pretrained(path)``.
 
+The other families' classes (``RobertaForMaskedLM``, ``AlbertForPreTraining``, …) are the same
+classes bound to another ``model_type``: the encoder and heads read the family's switches from
+the config, and the family's name table maps the checkpoint. Every class keeps its encoder
+under ``.bert``, so code written against one family runs on all of them.
+
 Shape legend: B batch, T tokens, H hidden, V vocabulary, C labels or choices.
 """
 
@@ -26,14 +31,36 @@ from bertkit.checkpoints.huggingface import (
     read_weights,
     write_weights,
 )
-from bertkit.errors import CheckpointError, UsageError
-from bertkit.heads import ClassificationHead, MaskedLMHead, PairHead, SpanHead
-from bertkit.losses import sequence_classification_loss, span_loss, token_cross_entropy
+from bertkit.errors import CheckpointError, ConfigError, UsageError
+from bertkit.heads import (
+    ClassificationHead,
+    DenseClassificationHead,
+    MaskedLMHead,
+    PairHead,
+    ReplacedTokenHead,
+    SpanHead,
+)
+from bertkit.losses import (
+    replaced_token_loss,
+    sequence_classification_loss,
+    span_loss,
+    token_cross_entropy,
+)
 from bertkit.model.bert import Bert, init_weights
-from bertkit.model.config import BertConfig
-from bertkit.model.outputs import EncoderOutput, HeadOutput, PreTrainingOutput, SpanOutput
+from bertkit.model.config import BertConfig, DenseHead
+from bertkit.model.outputs import (
+    EncoderOutput,
+    HeadOutput,
+    PreTrainingOutput,
+    SentenceOrderOutput,
+    SpanOutput,
+)
 from bertkit.variants import NAME_TABLES
 from bertkit.variants.names import NameTable
+
+CLASS_PREFIXES = {"bert": "Bert", "roberta": "Roberta", "distilbert": "DistilBert",
+                  "albert": "Albert", "electra": "Electra"}
+"""How ``transformers`` spells each family in its class names."""
 
 
 class PreTrainedModel(nn.Module):
@@ -41,8 +68,10 @@ class PreTrainedModel(nn.Module):
 
     A subclass names its encoder ``self.bert`` and lists the parameter prefixes that may be
     missing from a checkpoint (its head, the pooler): those are initialised fresh and reported.
+    ``model_type`` is the family the class is for; a config of another family is refused.
     """
 
+    model_type: ClassVar[str] = "bert"
     encoder_attribute: ClassVar[str] = "bert"
     optional_prefixes: ClassVar[tuple[str, ...]] = ()
     bert: Bert
@@ -50,6 +79,28 @@ class PreTrainedModel(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.config = config.validate()
+        if config.model_type != self.model_type:
+            raise ConfigError(f"model_type is {config.model_type!r} but {type(self).__name__} "
+                              f"is a {self.model_type!r} model; use "
+                              f"{self.role_name(config.model_type)}")
+
+    @classmethod
+    def role_name(cls, model_type: str) -> str:
+        """The name of this class's counterpart in another family (``RobertaForMaskedLM``)."""
+        own = CLASS_PREFIXES[cls.model_type]
+        return CLASS_PREFIXES.get(model_type, model_type) + cls.__name__.removeprefix(own)
+
+    @classmethod
+    def for_family(cls, model_type: str) -> type[PreTrainedModel]:
+        """This class's counterpart in the family ``model_type``: generic code loads any
+        checkpoint with ``BertForMaskedLM.for_family(config.model_type).from_pretrained(path)``.
+        """
+        found = MODEL_CLASSES.get(cls.role_name(model_type))
+        if found is None:
+            raise UsageError(f"{model_type!r} models have no {cls.role_name(model_type)} "
+                             f"(the {cls.__name__.removeprefix(CLASS_PREFIXES[cls.model_type])} "
+                             f"head); families: {sorted(CLASS_PREFIXES)}")
+        return found
 
     @property
     def names(self) -> NameTable:
@@ -73,15 +124,15 @@ class PreTrainedModel(nn.Module):
         """
         path = Path(path)
         config = _override(BertConfig.from_pretrained(path), config_overrides)
-        if config.model_type not in NAME_TABLES:
-            raise CheckpointError(f"{path}: a {config.model_type!r} checkpoint cannot be loaded "
-                                  f"as {cls.__name__} (model_type 'bert')")
+        if config.model_type != cls.model_type:
+            raise CheckpointError(
+                f"{path}: a {config.model_type!r} checkpoint cannot be loaded as {cls.__name__} "
+                f"(a {cls.model_type!r} model); use {cls.role_name(config.model_type)}")
         model = cls(config)
         table = model.names
-        head_prefixes = tuple(r.checkpoint[0].split(".")[0] + "." for r in table.head_rules)
-        state = normalize(read_weights(path), table, head_prefixes)
+        state = normalize(read_weights(path), table)
         report = load_into(model, state, table, encoder_attribute=cls.encoder_attribute,
-                           optional=cls.optional_prefixes,
+                           optional=cls.optional_prefixes, config=config,
                            ignore_mismatched_sizes=ignore_mismatched_sizes, source=str(path))
         describe_load(report, cls.__name__, str(path))
         model.eval()
@@ -94,7 +145,7 @@ class PreTrainedModel(nn.Module):
         """
         directory = Path(directory)
         state = export_state(self, self.names, encoder_attribute=self.encoder_attribute,
-                             strip_encoder_prefix=type(self) is BertModel)
+                             config=self.config, strip_encoder_prefix=isinstance(self, BertModel))
         write_weights(state, directory)
         config = dataclasses.replace(
             self.config, extra={**self.config.extra, "architectures": [type(self).__name__]})
@@ -107,6 +158,22 @@ class PreTrainedModel(nn.Module):
         return self.bert(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
                          output_hidden_states=output_hidden_states,
                          output_attentions=output_attentions)
+
+
+def sentence_head(config: BertConfig, spec: DenseHead | None,
+                  num_outputs: int | None = None) -> ClassificationHead | DenseClassificationHead:
+    """The family's sentence classifier: linear on the pooler (``spec`` None) or a hidden
+    layer of its own on the first token."""
+    if spec is None:
+        return ClassificationHead(config, num_outputs)
+    return DenseClassificationHead(config, spec, num_outputs)
+
+
+def sentence_vector(head: nn.Module, encoded: EncoderOutput) -> Tensor:
+    """What ``head`` reads: the pooled vector, or the first token's hidden state."""
+    if isinstance(head, DenseClassificationHead):
+        return encoded.last_hidden_state[:, 0]                            # (B, H)
+    return encoded.pooler_output
 
 
 def _override(config: BertConfig, overrides: dict[str, Any]) -> BertConfig:
@@ -155,16 +222,26 @@ class BertForPreTraining(PreTrainedModel):
                 next_sentence_label: Tensor | None = None, *,
                 inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
                 output_attentions: bool | Collection[int] = False) -> PreTrainingOutput:
+        return PreTrainingOutput(*self._pretrain(
+            input_ids, attention_mask, token_type_ids, labels, next_sentence_label,
+            inputs_embeds, output_hidden_states, output_attentions))
+
+    def _pretrain(self, input_ids: Tensor | None, attention_mask: Tensor | None,
+                  token_type_ids: Tensor | None, labels: Tensor | None,
+                  pair_labels: Tensor | None, inputs_embeds: Tensor | None,
+                  output_hidden_states: bool, output_attentions: bool | Collection[int]
+                  ) -> tuple[Any, ...]:
+        """Loss, MLM logits, pair logits, hidden states, attentions: the fields of both
+        pretraining outputs (NSP for BERT, sentence order for ALBERT)."""
         encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
                                output_hidden_states, output_attentions)
         token_logits = self.mlm(encoded.last_hidden_state, self.bert.embeddings.word.weight)
         pair_logits = self.nsp(encoded.pooler_output)                     # (B, 2)
         loss = None
-        if labels is not None and next_sentence_label is not None:
+        if labels is not None and pair_labels is not None:
             loss = (token_cross_entropy(token_logits, labels)
-                    + token_cross_entropy(pair_logits, next_sentence_label))
-        return PreTrainingOutput(loss, token_logits, pair_logits, encoded.hidden_states,
-                                 encoded.attentions)
+                    + token_cross_entropy(pair_logits, pair_labels))
+        return loss, token_logits, pair_logits, encoded.hidden_states, encoded.attentions
 
 
 class BertForMaskedLM(PreTrainedModel):
@@ -219,8 +296,9 @@ class BertForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
-        self.bert = Bert(config)
-        self.classifier = ClassificationHead(config)
+        spec = config.family.sequence_head
+        self.bert = Bert(config, add_pooler=spec is None)
+        self.classifier = sentence_head(config, spec)
         self.init_weights()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -229,7 +307,7 @@ class BertForSequenceClassification(PreTrainedModel):
                 output_attentions: bool | Collection[int] = False) -> HeadOutput:
         encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
                                output_hidden_states, output_attentions)
-        logits = self.classifier(encoded.pooler_output)                   # (B, C)
+        logits = self.classifier(sentence_vector(self.classifier, encoded))  # (B, C)
         loss = None
         if labels is not None:
             loss = sequence_classification_loss(logits, labels, self.config.problem_type,
@@ -291,8 +369,9 @@ class BertForMultipleChoice(PreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
-        self.bert = Bert(config)
-        self.classifier = ClassificationHead(config, num_outputs=1)
+        spec = config.family.choice_head
+        self.bert = Bert(config, add_pooler=spec is None)
+        self.classifier = sentence_head(config, spec, num_outputs=1)
         self.init_weights()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -309,16 +388,219 @@ class BertForMultipleChoice(PreTrainedModel):
 
         encoded = self._encode(flat(input_ids), flat(attention_mask), flat(token_type_ids),
                                flat(inputs_embeds), output_hidden_states, output_attentions)
-        logits = self.classifier(encoded.pooler_output).view(-1, num_choices)  # (B, C)
+        logits = self.classifier(sentence_vector(self.classifier, encoded))
+        logits = logits.view(-1, num_choices)                             # (B, C)
         loss = token_cross_entropy(logits, labels) if labels is not None else None
         return HeadOutput(loss, logits, encoded.hidden_states, encoded.attentions)
+
+
+# ---- the other families: the same classes, bound to another model_type ----------------------
+
+
+class RobertaModel(BertModel):
+    """RoBERTa's bare encoder (positions counted past the padding index, one segment)."""
+
+    model_type = "roberta"
+
+
+class RobertaForMaskedLM(BertForMaskedLM):
+    """RoBERTa's masked-LM head (``lm_head``, GELU transform, tied decoder)."""
+
+    model_type = "roberta"
+
+
+class RobertaForSequenceClassification(BertForSequenceClassification):
+    """RoBERTa's classifier: dense + tanh on ``<s>``, then the output projection."""
+
+    model_type = "roberta"
+
+
+class RobertaForTokenClassification(BertForTokenClassification):
+    """A label per token on RoBERTa."""
+
+    model_type = "roberta"
+
+
+class RobertaForQuestionAnswering(BertForQuestionAnswering):
+    """Start and end scores per token on RoBERTa."""
+
+    model_type = "roberta"
+
+
+class RobertaForMultipleChoice(BertForMultipleChoice):
+    """One score per choice from RoBERTa's pooled vector."""
+
+    model_type = "roberta"
+
+
+class DistilBertModel(BertModel):
+    """DistilBERT's bare encoder: no segment embeddings, no pooler."""
+
+    model_type = "distilbert"
+
+
+class DistilBertForMaskedLM(BertForMaskedLM):
+    """DistilBERT's masked-LM head (``vocab_transform``, ``vocab_projector`` tied)."""
+
+    model_type = "distilbert"
+
+
+class DistilBertForSequenceClassification(BertForSequenceClassification):
+    """DistilBERT's classifier: ReLU pre-classifier on ``[CLS]``, then the classifier."""
+
+    model_type = "distilbert"
+
+
+class DistilBertForTokenClassification(BertForTokenClassification):
+    """A label per token on DistilBERT."""
+
+    model_type = "distilbert"
+
+
+class DistilBertForQuestionAnswering(BertForQuestionAnswering):
+    """Start and end scores per token on DistilBERT (``qa_dropout`` before the scores)."""
+
+    model_type = "distilbert"
+
+
+class DistilBertForMultipleChoice(BertForMultipleChoice):
+    """One score per choice from DistilBERT's pre-classifier on ``[CLS]``."""
+
+    model_type = "distilbert"
+
+
+class AlbertModel(BertModel):
+    """ALBERT's bare encoder: factorised embeddings, layers shared across depth."""
+
+    model_type = "albert"
+
+
+class AlbertForPreTraining(BertForPreTraining):
+    """ALBERT's pretraining heads: masked LM (at the embedding width) and sentence order;
+    the loss is their sum."""
+
+    model_type = "albert"
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None,
+                sentence_order_label: Tensor | None = None, *,
+                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
+                output_attentions: bool | Collection[int] = False) -> SentenceOrderOutput:
+        return SentenceOrderOutput(*self._pretrain(
+            input_ids, attention_mask, token_type_ids, labels, sentence_order_label,
+            inputs_embeds, output_hidden_states, output_attentions))
+
+
+class AlbertForMaskedLM(BertForMaskedLM):
+    """ALBERT's masked-LM head (dense to the embedding width E, tied decoder)."""
+
+    model_type = "albert"
+
+
+class AlbertForSequenceClassification(BertForSequenceClassification):
+    """A classifier on ALBERT's pooled vector."""
+
+    model_type = "albert"
+
+
+class AlbertForTokenClassification(BertForTokenClassification):
+    """A label per token on ALBERT."""
+
+    model_type = "albert"
+
+
+class AlbertForQuestionAnswering(BertForQuestionAnswering):
+    """Start and end scores per token on ALBERT."""
+
+    model_type = "albert"
+
+
+class AlbertForMultipleChoice(BertForMultipleChoice):
+    """One score per choice from ALBERT's pooled vector."""
+
+    model_type = "albert"
+
+
+class ElectraModel(BertModel):
+    """ELECTRA's bare encoder (embeddings projected to H when narrower, no pooler)."""
+
+    model_type = "electra"
+
+
+class ElectraForPreTraining(PreTrainedModel):
+    """The ELECTRA discriminator: for every token, was it replaced by the generator?
+
+    ``labels`` are 1 for replaced tokens, 0 for original ones; the loss is binary
+    cross-entropy over the real (unpadded) tokens.
+    """
+
+    model_type = "electra"
+    optional_prefixes = ("discriminator.",)
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = Bert(config)
+        self.discriminator = ReplacedTokenHead(config)
+        self.init_weights()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
+                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
+                output_attentions: bool | Collection[int] = False) -> HeadOutput:
+        encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
+                               output_hidden_states, output_attentions)
+        logits = self.discriminator(encoded.last_hidden_state)             # (B, T)
+        loss = (replaced_token_loss(logits, labels, attention_mask) if labels is not None
+                else None)
+        return HeadOutput(loss, logits, encoded.hidden_states, encoded.attentions)
+
+
+class ElectraForMaskedLM(BertForMaskedLM):
+    """The ELECTRA generator: a masked-LM head at the embedding width, tied decoder."""
+
+    model_type = "electra"
+
+
+class ElectraForSequenceClassification(BertForSequenceClassification):
+    """ELECTRA's classifier: dense + GELU on ``[CLS]``, then the output projection."""
+
+    model_type = "electra"
+
+
+class ElectraForTokenClassification(BertForTokenClassification):
+    """A label per token on ELECTRA."""
+
+    model_type = "electra"
+
+
+class ElectraForQuestionAnswering(BertForQuestionAnswering):
+    """Start and end scores per token on ELECTRA."""
+
+    model_type = "electra"
+
+
+class ElectraForMultipleChoice(BertForMultipleChoice):
+    """One score per choice from ELECTRA's summary layer (dense + GELU) on ``[CLS]``."""
+
+    model_type = "electra"
 
 
 MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
     cls.__name__: cls for cls in (
         BertModel, BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction,
         BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering,
-        BertForMultipleChoice)
+        BertForMultipleChoice,
+        RobertaModel, RobertaForMaskedLM, RobertaForSequenceClassification,
+        RobertaForTokenClassification, RobertaForQuestionAnswering, RobertaForMultipleChoice,
+        DistilBertModel, DistilBertForMaskedLM, DistilBertForSequenceClassification,
+        DistilBertForTokenClassification, DistilBertForQuestionAnswering,
+        DistilBertForMultipleChoice,
+        AlbertModel, AlbertForPreTraining, AlbertForMaskedLM, AlbertForSequenceClassification,
+        AlbertForTokenClassification, AlbertForQuestionAnswering, AlbertForMultipleChoice,
+        ElectraModel, ElectraForPreTraining, ElectraForMaskedLM,
+        ElectraForSequenceClassification, ElectraForTokenClassification,
+        ElectraForQuestionAnswering, ElectraForMultipleChoice)
 }
+"""Every model class by its ``transformers`` name (what ``config.json``'s architectures say)."""
 
 

@@ -2,7 +2,8 @@
 
 For random small configurations: build the reference model, save it, load it into bertkit and
 compare every hidden state, every attention map, the pooled output, the logits and the loss;
-then save bertkit's model, load it into the reference and compare again.
+then save bertkit's model, load it into the reference and compare again. The harness
+(``compat_harness``) is shared with the other families' parity tests.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from compat_harness import TOLERANCE, compare, make_inputs, make_labels
 
 import bertkit.pretrained as bk
-
-TOLERANCE = 1e-5
 
 CONFIGS = {
     "tiny": dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -31,62 +31,6 @@ CONFIGS = {
 CLASSES = ["BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
            "BertForSequenceClassification", "BertForTokenClassification",
            "BertForQuestionAnswering", "BertForMultipleChoice"]
-
-OUTPUT_FIELDS = ("last_hidden_state", "pooler_output", "logits", "prediction_logits",
-                 "seq_relationship_logits", "start_logits", "end_logits", "loss")
-
-
-def make_inputs(config: dict, name: str, seed: int) -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    batch, length = 3, 13
-    ids = torch.randint(0, config["vocab_size"], (batch, length), generator=gen)
-    mask = torch.ones(batch, length, dtype=torch.long)
-    mask[1, 9:] = 0
-    mask[2, 4:] = 0
-    types = torch.randint(0, config.get("type_vocab_size", 2), (batch, length), generator=gen)
-    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    if name == "BertForMultipleChoice":
-        return {k: v.unsqueeze(0) for k, v in inputs.items()}          # one question, 3 choices
-    return inputs
-
-
-def make_labels(config: dict, name: str, inputs: dict, seed: int) -> dict[str, torch.Tensor]:
-    if name == "BertForMultipleChoice":
-        return {"labels": torch.tensor([2])}                            # the third choice
-    gen = torch.Generator().manual_seed(seed + 1)
-    batch, length = inputs["input_ids"].shape
-    mlm = torch.full((batch, length), -100)
-    mlm[:, 1:4] = torch.randint(0, config["vocab_size"], (batch, 3), generator=gen)
-    pair = torch.randint(0, 2, (batch,), generator=gen)
-    return {
-        "BertModel": {},
-        "BertForPreTraining": {"labels": mlm, "next_sentence_label": pair},
-        "BertForMaskedLM": {"labels": mlm},
-        "BertForNextSentencePrediction": {"labels": pair},
-        "BertForSequenceClassification": {"labels": pair},
-        "BertForTokenClassification": {"labels": torch.where(mlm >= 0, mlm % 2, mlm)},
-        "BertForQuestionAnswering": {"start_positions": torch.tensor([1, 2, 40]),
-                                     "end_positions": torch.tensor([3, 2, 41])},
-    }[name]
-
-
-def compare(reference, ours, *, with_internals: bool) -> float:
-    """Largest absolute difference over every output both models produced."""
-    worst = 0.0
-    for field in OUTPUT_FIELDS:
-        expected, actual = getattr(reference, field, None), getattr(ours, field, None)
-        if expected is None:
-            continue
-        assert actual is not None, f"bertkit gave no {field}"
-        assert actual.shape == expected.shape, field
-        worst = max(worst, (expected - actual).abs().max().item())
-    if with_internals:
-        for group in ("hidden_states", "attentions"):
-            expected, actual = getattr(reference, group), getattr(ours, group)
-            assert len(expected) == len(actual), group
-            for a, b in zip(expected, actual, strict=True):
-                worst = max(worst, (a - b).abs().max().item())
-    return worst
 
 
 @pytest.mark.parametrize("config_name", CONFIGS)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from bertkit._fileio import atomic_path, read_json
 from bertkit.errors import CheckpointError
+from bertkit.model.config import BertConfig
 from bertkit.variants.names import NameTable
 
 logger = logging.getLogger("bertkit")
@@ -86,11 +87,11 @@ def _read_file(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def normalize(state: dict[str, Tensor], table: NameTable,
-              head_prefixes: tuple[str, ...]) -> dict[str, Tensor]:
+def normalize(state: dict[str, Tensor], table: NameTable) -> dict[str, Tensor]:
     """Bring a checkpoint's names to one form: ``weight``/``bias`` LayerNorm names, the encoder
     prefix on every encoder tensor, no buffers, and no separate copy of the tied decoder."""
     prefix = table.encoder_prefix + "."
+    head_prefixes = table.head_prefixes()
     has_prefix = any(name.startswith(prefix) for name in state)
     out: dict[str, Tensor] = {}
     for name, tensor in state.items():
@@ -100,10 +101,12 @@ def normalize(state: dict[str, Tensor], table: NameTable,
         if not has_prefix and not name.startswith(head_prefixes):
             name = prefix + name
         out[name] = tensor
-    decoder = out.pop("cls.predictions.decoder.weight", None)
-    decoder_bias = out.pop("cls.predictions.decoder.bias", None)
-    if decoder_bias is not None:
-        out.setdefault("cls.predictions.bias", decoder_bias)
+    decoder = out.pop(table.tied_decoder, None)
+    if table.decoder_bias is not None:
+        alias, canonical = table.decoder_bias
+        decoder_bias = out.pop(alias, None)
+        if decoder_bias is not None:
+            out.setdefault(canonical, decoder_bias)
     embeddings = out.get(prefix + "embeddings.word_embeddings.weight")
     if (decoder is not None and embeddings is not None and decoder.shape == embeddings.shape
             and not torch.allclose(decoder, embeddings)):
@@ -113,7 +116,7 @@ def normalize(state: dict[str, Tensor], table: NameTable,
 
 
 def load_into(model: nn.Module, state: dict[str, Tensor], table: NameTable, *,
-              encoder_attribute: str, optional: tuple[str, ...],
+              encoder_attribute: str, optional: tuple[str, ...], config: BertConfig,
               ignore_mismatched_sizes: bool = False, source: str = "checkpoint") -> LoadReport:
     """Copy a normalised checkpoint into ``model`` and report what was new or unused.
 
@@ -126,7 +129,8 @@ def load_into(model: nn.Module, state: dict[str, Tensor], table: NameTable, *,
     missing_required: list[str] = []
     with torch.no_grad():
         for name, param in model.state_dict().items():
-            names = table.checkpoint_names(name, encoder_attribute=encoder_attribute)
+            names = table.checkpoint_names(name, encoder_attribute=encoder_attribute,
+                                           config=config, class_name=type(model).__name__)
             if not all(n in state for n in names):
                 (report.new if name.startswith(optional) else missing_required).append(name)
                 continue
@@ -149,12 +153,14 @@ def load_into(model: nn.Module, state: dict[str, Tensor], table: NameTable, *,
 
 
 def export_state(model: nn.Module, table: NameTable, *, encoder_attribute: str,
-                 strip_encoder_prefix: bool) -> dict[str, Tensor]:
-    """The model's parameters under the family's checkpoint names (fused tensors split)."""
+                 config: BertConfig, strip_encoder_prefix: bool) -> dict[str, Tensor]:
+    """The model's parameters under the family's checkpoint names (fused tensors split; a
+    layer shared across depth steps is written once, under its stored name)."""
     prefix = table.encoder_prefix + "."
     out: dict[str, Tensor] = {}
     for name, tensor in model.state_dict().items():
-        names = table.checkpoint_names(name, encoder_attribute=encoder_attribute)
+        names = table.checkpoint_names(name, encoder_attribute=encoder_attribute,
+                                       config=config, class_name=type(model).__name__)
         for part_name, part in zip(names, tensor.chunk(len(names)), strict=True):
             if strip_encoder_prefix and part_name.startswith(prefix):
                 part_name = part_name[len(prefix):]

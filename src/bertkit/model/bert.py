@@ -3,8 +3,12 @@
 Embeddings → N × (self-attention, add & norm, feed-forward, add & norm) → pooler.
 No tokenization, no task logic, no losses: tensors in, an :class:`EncoderOutput` out.
 
-Shape legend: B batch, T tokens, H hidden, N heads, D head dim (H / N), I intermediate,
-V vocabulary, L layers.
+The other families are switches on this one network (``config.family``): RoBERTa counts
+positions from past the padding index, DistilBERT has no segments and no pooler, ALBERT and
+ELECTRA embed into E < H dimensions and project up, ALBERT reuses layer groups across depth.
+
+Shape legend: B batch, T tokens, E embedding width, H hidden, N heads, D head dim (H / N),
+I intermediate, V vocabulary, L layers.
 """
 
 from __future__ import annotations
@@ -41,33 +45,62 @@ def activation(name: str) -> Callable[[Tensor], Tensor]:
         "relu": F.relu,
         "silu": F.silu,
         "swish": F.silu,
+        "tanh": torch.tanh,
     }
     return functions[name]
 
 
 class Embeddings(nn.Module):
-    """Sum of token, learned absolute position and segment embeddings, then LayerNorm."""
+    """Sum of token, learned absolute position and segment embeddings, then LayerNorm; then,
+    for ALBERT and ELECTRA, a projection from the embedding width E up to H."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.word = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
-        self.position = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        width = config.embedding_dim
+        self.word = nn.Embedding(config.vocab_size, width, config.pad_token_id)
+        self.after_padding = config.family.positions_after_padding
+        self.pad_token_id = config.pad_token_id
+        self.position = nn.Embedding(config.max_position_embeddings, width,
+                                     config.pad_token_id if self.after_padding else None)
+        self.sinusoidal = config.sinusoidal_pos_embds
         self.token_type = (
-            nn.Embedding(config.type_vocab_size, config.hidden_size)
-            if config.type_vocab_size > 0 else None
+            nn.Embedding(config.type_vocab_size, width) if config.type_vocab_size > 0 else None
         )
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.projection = (nn.Linear(width, config.hidden_size)
+                           if config.projects_embeddings else None)
 
     def forward(self, input_ids: Tensor | None, token_type_ids: Tensor | None,
                 inputs_embeds: Tensor | None = None) -> Tensor:
-        x = self.word(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, H)
-        x = x + self.position.weight[: x.shape[1]]
+        x = self.word(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, E)
+        if not self.after_padding:
+            x = x + self.position.weight[: x.shape[1]]
+        elif input_ids is None:  # no ids to find padding in: every position is real
+            start = self.pad_token_id + 1
+            x = x + self.position.weight[start: start + x.shape[1]]
+        else:
+            # RoBERTa: real tokens count from pad_token_id + 1, pad tokens sit at pad_token_id.
+            real = input_ids.ne(self.pad_token_id).long()                 # (B, T)
+            x = x + self.position(real.cumsum(dim=1) * real + self.pad_token_id)
         if self.token_type is not None:
             # Without segment ids every token is in segment 0, as in the reference models.
             x = x + (self.token_type.weight[0] if token_type_ids is None
                      else self.token_type(token_type_ids))
-        return self.dropout(self.norm(x))
+        x = self.dropout(self.norm(x))
+        return x if self.projection is None else self.projection(x)  # (B, T, H)
+
+    def reset_sinusoidal(self) -> None:
+        """DistilBERT's fixed sine/cosine positions (``sinusoidal_pos_embds``), not trained."""
+        table = self.position.weight
+        rows, width = table.shape
+        position = torch.arange(rows, dtype=torch.float64)[:, None]
+        exponent = 2 * (torch.arange(width, dtype=torch.float64) // 2) / width
+        angle = position / 10000 ** exponent                               # (P, E)
+        with torch.no_grad():
+            table[:, 0::2] = angle[:, 0::2].sin().to(table.dtype)
+            table[:, 1::2] = angle[:, 1::2].cos().to(table.dtype)
+        table.requires_grad_(False)
 
 
 class SelfAttention(nn.Module):
@@ -251,7 +284,8 @@ def packing_for(attention_mask: Tensor | None, min_padding: float,
 
 
 def init_weights(module: nn.Module, std: float) -> None:
-    """BERT's initialisation: N(0, std) weights, zero biases, unit LayerNorm, zero pad row."""
+    """BERT's initialisation: N(0, std) weights, zero biases, unit LayerNorm, zero pad row
+    (and DistilBERT's sinusoidal positions where the config asks for them)."""
     if isinstance(module, nn.Linear):
         nn.init.normal_(module.weight, 0.0, std)
         if module.bias is not None:
@@ -264,10 +298,17 @@ def init_weights(module: nn.Module, std: float) -> None:
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+    elif isinstance(module, Embeddings) and module.sinusoidal:
+        module.reset_sinusoidal()
 
 
 class Bert(nn.Module):
-    """The BERT network: embeddings, ``num_hidden_layers`` encoder layers, optional pooler."""
+    """The BERT network: embeddings, ``num_hidden_layers`` encoder layers, optional pooler.
+
+    ``layers`` holds one entry per depth step. With ALBERT's sharing several entries are the
+    same module (``parameters()`` counts it once; ``state_dict()`` names it at every step it
+    runs, and the checkpoint name table sends all of them to the one stored group).
+    """
 
     unpad_min_padding: float = 0.1
     """Share of padded positions from which the layers run on real tokens only (see
@@ -280,8 +321,10 @@ class Bert(nn.Module):
         super().__init__()
         self.config = config.validate()
         self.embeddings = Embeddings(config)
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
-        self.pooler = Pooler(config) if add_pooler else None
+        order = config.layer_order()
+        distinct = [EncoderLayer(config) for _ in range(max(order) + 1)]
+        self.layers = nn.ModuleList(distinct[index] for index in order)
+        self.pooler = Pooler(config) if add_pooler and config.family.pooler else None
         self.apply(partial(init_weights, std=config.initializer_range))
 
     def forward(
@@ -361,11 +404,13 @@ def check_inputs(config: BertConfig, input_ids: Tensor | None, token_type_ids: T
     if reference.dim() != (2 if input_ids is not None else 3):
         raise InputError(f"input_ids must have shape (batch, tokens), got {tuple(reference.shape)}")
     batch, length = reference.shape[:2]
-    if length > config.max_position_embeddings:
+    if length > config.max_tokens:
+        reserved = config.max_position_embeddings - config.max_tokens
+        below = f" less the {reserved} rows before the first position" if reserved else ""
         raise InputError(
             f"sequence length {length} exceeds max_position_embeddings="
-            f"{config.max_position_embeddings}; truncate the input (truncation=True, "
-            f"max_length={config.max_position_embeddings}) or use a sliding window")
+            f"{config.max_position_embeddings}{below}; truncate the input (truncation=True, "
+            f"max_length={config.max_tokens}) or use a sliding window")
     if input_ids is not None:
         _check_id_range("input_ids", input_ids, config.vocab_size, "vocab_size",
                         "the tokenizer's vocabulary does not match the model")
@@ -373,7 +418,8 @@ def check_inputs(config: BertConfig, input_ids: Tensor | None, token_type_ids: T
         if tensor is not None and tuple(tensor.shape) != (batch, length):
             raise InputError(f"{name} has shape {tuple(tensor.shape)} but input_ids has "
                              f"{(batch, length)}")
-    if token_type_ids is not None:
+    if token_type_ids is not None and config.type_vocab_size > 0:
+        # A model without segment embeddings (DistilBERT) ignores the ids a tokenizer made.
         _check_id_range("token_type_ids", token_type_ids, max(config.type_vocab_size, 1),
                         "type_vocab_size", "this model has no such segment")
 

@@ -1,7 +1,9 @@
-"""BertConfig: every hyper-parameter of a BERT encoder, as a typed dataclass.
+"""BertConfig: every hyper-parameter of a BERT-family encoder, as a typed dataclass.
 
-Field names and defaults are those of a Hugging Face BERT ``config.json`` (BERT-base, uncased),
-so a checkpoint's configuration reads and writes without a translation table. Keys bertkit does
+Field names and defaults are those of a Hugging Face BERT ``config.json`` (BERT-base, uncased).
+RoBERTa, DistilBERT, ALBERT and ELECTRA are the same encoder with a few switches
+(:class:`Family`, looked up by ``model_type``); their ``config.json`` keys are read and written
+through the family's key table (DistilBERT's ``dim`` is ``hidden_size`` here). Keys bertkit does
 not model (``transformers_version``, ``architectures``, …) are kept in :attr:`extra` and written
 back unchanged, so a round trip through bertkit loses nothing.
 """
@@ -18,6 +20,65 @@ from bertkit.errors import ConfigError, DataFormatError
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+
+
+@dataclass(frozen=True)
+class DenseHead:
+    """A classifier with its own hidden layer on the first token's vector (RoBERTa, ELECTRA,
+    DistilBERT) instead of a linear layer on the pooler's output (BERT, ALBERT)."""
+
+    activation: str
+    dropout_before: bool  # RoBERTa and ELECTRA drop out the input too; DistilBERT does not
+
+
+@dataclass(frozen=True)
+class Family:
+    """The facts that set a model family apart from BERT: switches the one encoder and its
+    heads read, and how the family's ``config.json`` names bertkit's fields."""
+
+    positions_after_padding: bool = False  # position ids count real tokens from pad_token_id + 1
+    pooler: bool = True
+    projection: str = "never"              # E → H embedding projection: never / always / if E≠H
+    shared_layers: bool = False            # layer groups reused across depth (ALBERT)
+    mlm_activation: str | None = None      # the MLM transform's non-linearity; None: hidden_act
+    sequence_head: DenseHead | None = None
+    choice_head: DenseHead | None = None
+    config_keys: dict[str, str] = field(default_factory=dict)  # bertkit field → config.json key
+    own_fields: tuple[str, ...] = ()       # fields only this family's config.json holds
+    hidden_fields: tuple[str, ...] = ()    # fields its config.json lacks (fixed by the family)
+    defaults: dict[str, Any] = field(default_factory=dict)     # for keys a file may omit
+
+
+FAMILIES: dict[str, Family] = {
+    "bert": Family(),
+    "roberta": Family(positions_after_padding=True, mlm_activation="gelu",
+                      sequence_head=DenseHead("tanh", dropout_before=True)),
+    "distilbert": Family(
+        pooler=False,
+        sequence_head=DenseHead("relu", dropout_before=False),
+        choice_head=DenseHead("relu", dropout_before=False),
+        config_keys={"hidden_size": "dim", "num_hidden_layers": "n_layers",
+                     "num_attention_heads": "n_heads", "intermediate_size": "hidden_dim",
+                     "hidden_act": "activation", "hidden_dropout_prob": "dropout",
+                     "attention_probs_dropout_prob": "attention_dropout",
+                     "classifier_dropout": "seq_classif_dropout"},
+        own_fields=("sinusoidal_pos_embds", "qa_dropout"),
+        hidden_fields=("type_vocab_size", "layer_norm_eps"),
+        defaults={"type_vocab_size": 0, "layer_norm_eps": 1e-12, "qa_dropout": 0.1},
+    ),
+    "albert": Family(projection="always", shared_layers=True,
+                     config_keys={"classifier_dropout": "classifier_dropout_prob"},
+                     own_fields=("embedding_size", "num_hidden_groups", "inner_group_num"),
+                     defaults={"embedding_size": 128}),
+    "electra": Family(pooler=False, projection="if_needed", mlm_activation="gelu",
+                      sequence_head=DenseHead("gelu", dropout_before=True),
+                      choice_head=DenseHead("gelu", dropout_before=False),
+                      own_fields=("embedding_size",), defaults={"embedding_size": 128}),
+}
+"""Every family bertkit builds, by ``model_type``."""
+
+_FAMILY_ONLY = ("embedding_size", "num_hidden_groups", "inner_group_num",
+                "sinusoidal_pos_embds", "qa_dropout")
 
 
 @dataclass
@@ -39,8 +100,14 @@ class BertConfig:
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
+    # Family switches (see FAMILIES). embedding_size=None: the embeddings are hidden_size wide.
+    embedding_size: int | None = None
+    num_hidden_groups: int = 1
+    inner_group_num: int = 1
+    sinusoidal_pos_embds: bool = False
     # Task heads. ``classifier_dropout=None`` means: use hidden_dropout_prob.
     classifier_dropout: float | None = None
+    qa_dropout: float = 0.0
     num_labels: int = 2
     problem_type: str | None = None
     id2label: dict[int, str] | None = None
@@ -60,10 +127,53 @@ class BertConfig:
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    @property
+    def family(self) -> Family:
+        """The switches of this config's model family."""
+        try:
+            return FAMILIES[self.model_type]
+        except KeyError:
+            raise ConfigError(f"model_type must be one of {sorted(FAMILIES)}, "
+                              f"got {self.model_type!r}") from None
+
+    @property
+    def embedding_dim(self) -> int:
+        """E: the width of the token embeddings (and of the MLM transform's output)."""
+        return self.hidden_size if self.embedding_size is None else self.embedding_size
+
+    @property
+    def projects_embeddings(self) -> bool:
+        """Whether an E → H projection sits between the embeddings and the first layer."""
+        rule = self.family.projection
+        return rule == "always" or (rule == "if_needed" and self.embedding_dim != self.hidden_size)
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input the position table covers (RoBERTa spends pad_token_id + 1 rows
+        below its first position)."""
+        offset = self.pad_token_id + 1 if self.family.positions_after_padding else 0
+        return self.max_position_embeddings - offset
+
+    def layer_order(self) -> list[int]:
+        """Which of the distinct layers runs at each depth step.
+
+        ALBERT splits ``num_hidden_layers`` into ``num_hidden_groups`` consecutive blocks; each
+        block reuses one group of ``inner_group_num`` layers, and every inner layer is a step.
+        Without sharing, step i runs layer i.
+        """
+        if not self.family.shared_layers:
+            return list(range(self.num_hidden_layers))
+        per_group = self.num_hidden_layers // self.num_hidden_groups
+        return [(depth // per_group) * self.inner_group_num + inner
+                for depth in range(self.num_hidden_layers)
+                for inner in range(self.inner_group_num)]
+
     def validate(self) -> BertConfig:
         """Raise :class:`ConfigError` naming the first field that cannot work; return self."""
+        family = self.family
         positive = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                    "intermediate_size", "max_position_embeddings", "num_labels")
+                    "intermediate_size", "max_position_embeddings", "num_labels",
+                    "num_hidden_groups", "inner_group_num")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -75,9 +185,11 @@ class BertConfig:
             )
         if self.type_vocab_size < 0:
             raise ConfigError(f"type_vocab_size must be >= 0, got {self.type_vocab_size}")
+        self._validate_family(family)
         if self.hidden_act not in ACTIVATIONS:
             raise ConfigError(f"hidden_act must be one of {ACTIVATIONS}, got {self.hidden_act!r}")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
+                     "qa_dropout"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
@@ -97,17 +209,46 @@ class BertConfig:
                               f"got {sorted(self.id2label)}")
         return self
 
+    def _validate_family(self, family: Family) -> None:
+        kind = self.model_type
+        if self.embedding_size is not None and (
+                not isinstance(self.embedding_size, int) or self.embedding_size < 1):
+            raise ConfigError(f"embedding_size must be a positive integer, got "
+                              f"{self.embedding_size!r}")
+        if family.projection == "never" and self.embedding_dim != self.hidden_size:
+            raise ConfigError(f"embedding_size ({self.embedding_size}) must equal hidden_size "
+                              f"({self.hidden_size}) for {kind}: only albert and electra "
+                              "project their embeddings")
+        if not family.shared_layers and (self.num_hidden_groups, self.inner_group_num) != (1, 1):
+            raise ConfigError(f"num_hidden_groups and inner_group_num must be 1 for {kind}: only "
+                              "albert shares layers")
+        if self.num_hidden_layers % self.num_hidden_groups:
+            raise ConfigError(
+                f"num_hidden_groups ({self.num_hidden_groups}) must divide num_hidden_layers "
+                f"({self.num_hidden_layers}): each group serves an equal block of layers")
+        if "type_vocab_size" in family.hidden_fields and self.type_vocab_size:
+            raise ConfigError(f"type_vocab_size must be 0 for {kind}, which has no segment "
+                              f"embeddings; got {self.type_vocab_size}")
+        if self.max_tokens < 1:
+            raise ConfigError(f"max_position_embeddings ({self.max_position_embeddings}) must "
+                              f"exceed pad_token_id + 1 ({self.pad_token_id + 1}) for {kind}, "
+                              "whose positions start after the padding index")
+
     # ---- dict / JSON ---------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``config.json`` content: known fields first, then the preserved extra keys."""
+        """The ``config.json`` content under the family's key names, then the preserved extra
+        keys."""
+        family = self.family
+        skipped = {"extra", *family.hidden_fields, *(set(_FAMILY_ONLY) - set(family.own_fields))}
         data = {f.name: getattr(self, f.name)
-                for f in dataclasses.fields(self) if f.name != "extra"}
+                for f in dataclasses.fields(self) if f.name not in skipped}
         if self.id2label is not None:
             data["id2label"] = {str(k): v for k, v in self.id2label.items()}
         for key in ("id2label", "label2id", "problem_type", "classifier_dropout"):
             if data[key] is None:
                 del data[key]
+        data = {family.config_keys.get(k, k): v for k, v in data.items()}
         return {**self.extra, **data}
 
     @classmethod
@@ -115,6 +256,10 @@ class BertConfig:
         """Build a config from a ``config.json`` mapping; unknown keys go to :attr:`extra`."""
         if not isinstance(data, dict):
             raise DataFormatError(f"expected a JSON object, got {type(data).__name__}", source)
+        family = FAMILIES.get(data.get("model_type", "bert"))
+        if family is not None:  # an unknown family is reported by validate(), naming the field
+            fields_of = {key: name for name, key in family.config_keys.items()}
+            data = {**family.defaults, **{fields_of.get(k, k): v for k, v in data.items()}}
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         kwargs = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}

@@ -63,6 +63,17 @@ class PreTrainingOutput(ModelOutput):
 
 
 @dataclass
+class SentenceOrderOutput(ModelOutput):
+    """ALBERT's pretraining output: MLM + sentence-order prediction; the loss is their sum."""
+
+    loss: Tensor | None = None
+    prediction_logits: Tensor | None = None
+    sop_logits: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor | None, ...] | None = None
+
+
+@dataclass
 class SpanOutput(ModelOutput):
     """Extractive question answering: a start and an end score per token."""
 

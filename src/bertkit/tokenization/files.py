@@ -1,10 +1,11 @@
 """Reading and writing tokenizer files in the Hugging Face layout.
 
 A model directory holds ``tokenizer.json`` (the whole ``tokenizers`` pipeline, preferred) and/or
-``vocab.txt`` + ``tokenizer_config.json`` (the older layout: vocabulary plus casing switches).
-Both are read; ``save`` writes all three so that bertkit *and* ``transformers`` can load the
-result. Every write is atomic, and nothing is written until every file's text has been built, so
-a save that fails leaves the directory as it was.
+the older layout plus ``tokenizer_config.json``: ``vocab.txt`` (WordPiece, with casing switches)
+or ``vocab.json`` + ``merges.txt`` (byte-level BPE). All are read; ``save`` writes the pipeline's
+files of both layouts so that bertkit *and* ``transformers`` can load the result. Every write
+is atomic, and nothing is written until every file's text has been built, so a save that fails
+leaves the directory as it was.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tokenizers import normalizers
 
 from bertkit._fileio import read_json, write_json, write_text
 from bertkit.errors import TokenizerError
-from bertkit.tokenization import wordpiece
+from bertkit.tokenization import bytelevel, wordpiece
 from bertkit.tokenization.casing import warn_on_casing_mismatch
 from bertkit.tokenization.special_tokens import SpecialTokens
 
@@ -48,12 +49,16 @@ def load(path: str | Path, *, do_lower_case: bool | None = None,
     ``do_lower_case`` overrides what the files say (the fix when the casing guard warns).
     """
     path = Path(path)
+    if path.is_dir() and not (path / TOKENIZER_FILE).is_file() \
+            and (path / bytelevel.VOCAB_JSON).is_file():
+        return _load_vocab_and_merges(path, model_max_length)
     if path.is_dir():
         directory, tokenizer_file, vocab_file = path, path / TOKENIZER_FILE, path / VOCAB_FILE
         if not tokenizer_file.is_file() and not vocab_file.is_file():
             raise TokenizerError(
                 f"{path}: no tokenizer found; looked for {TOKENIZER_FILE} or {VOCAB_FILE} "
-                f"(+ {CONFIG_FILE}) in this directory"
+                f"(+ {CONFIG_FILE}), or {bytelevel.VOCAB_JSON} + {bytelevel.MERGES_FILE}, in "
+                "this directory"
             )
         if not tokenizer_file.is_file():
             tokenizer_file = None
@@ -70,6 +75,8 @@ def load(path: str | Path, *, do_lower_case: bool | None = None,
     special = SpecialTokens.from_config(config)
     if tokenizer_file is not None:
         backend = _load_tokenizer_json(tokenizer_file, config, do_lower_case)
+        if bytelevel.describe(backend) is not None:  # RoBERTa's names unless the config says
+            special = SpecialTokens.from_config(config, bytelevel.ROBERTA_SPECIAL_TOKENS)
     else:
         assert vocab_file is not None
         backend = _load_vocab_txt(vocab_file, config, special, do_lower_case)
@@ -93,6 +100,15 @@ def save(directory: str | Path, backend: Backend, special: SpecialTokens,
         texts[VOCAB_FILE] = wordpiece.vocab_file_text(
             clean.get_vocab(with_added_tokens=True), source=str(directory)
         )
+    bpe_options = bytelevel.describe(clean)
+    if bpe_options is not None:
+        config.update(bpe_options.to_config())
+        texts[bytelevel.VOCAB_JSON], texts[bytelevel.MERGES_FILE] = \
+            bytelevel.vocab_and_merges_text(clean)
+        # RoBERTa's tokenizer also names <s> and </s> as the sequence's bos and eos tokens;
+        # the added tokens' flags travel too (``<mask>`` takes the space before it).
+        config.update(bos_token=special.cls, eos_token=special.sep,
+                      added_tokens_decoder=bytelevel.added_tokens_config(clean))
     config.update(special.to_config())
     config["model_max_length"] = model_max_length
     written = []
@@ -159,6 +175,17 @@ def _load_tokenizer_json(file: Path, config: Mapping[str, Any],
     if backend.post_processor is None:
         wordpiece.attach_template(backend, SpecialTokens.from_config(config))
     return backend
+
+
+def _load_vocab_and_merges(directory: Path, model_max_length: int | None) -> LoadedParts:
+    """Build the byte-level BPE pipeline around vocab.json + merges.txt."""
+    config = _read_config(directory)
+    special = SpecialTokens.from_config(config, bytelevel.ROBERTA_SPECIAL_TOKENS)
+    vocab, merges = bytelevel.read_vocab_and_merges(directory / bytelevel.VOCAB_JSON,
+                                                    directory / bytelevel.MERGES_FILE)
+    backend = bytelevel.build_pipeline(vocab, merges, special,
+                                       bytelevel.ByteLevelOptions.from_config(config))
+    return LoadedParts(backend, special, _max_length(config, model_max_length))
 
 
 def _load_vocab_txt(file: Path, config: Mapping[str, Any], special: SpecialTokens,

@@ -1,4 +1,4 @@
-"""Learning a WordPiece vocabulary from plain-text files.
+"""Learning a WordPiece (BERT) or byte-level BPE (RoBERTa) vocabulary from plain-text files.
 
 Google's BERT release had no code for this; ``tokenizers``' ``WordPieceTrainer`` does it in Rust
 (~5 MB/s on two cores), so bertkit only checks the inputs, builds the same pipeline as for a
@@ -13,10 +13,11 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import AddedToken, trainers
+from tokenizers import AddedToken, pre_tokenizers, trainers
+from tokenizers import Tokenizer as Backend
 
 from bertkit.errors import TokenizerError
-from bertkit.tokenization import wordpiece
+from bertkit.tokenization import bytelevel, wordpiece
 from bertkit.tokenization.files import DEFAULT_MODEL_MAX_LENGTH
 from bertkit.tokenization.special_tokens import BERT_SPECIAL_TOKENS, SpecialTokens
 from bertkit.tokenization.tokenizer import Tokenizer
@@ -47,11 +48,7 @@ def train_wordpiece(
     """
     paths = _check_files(files)
     specials = special_tokens.as_list()
-    if not isinstance(vocab_size, int) or vocab_size <= len(specials):
-        raise TokenizerError(f"vocab_size={vocab_size!r}; expected an int larger than the "
-                             f"{len(specials)} special tokens")
-    if not isinstance(min_frequency, int) or min_frequency < 0:
-        raise TokenizerError(f"min_frequency={min_frequency!r}; expected an int >= 0")
+    _check_sizes(vocab_size, min_frequency, len(specials))
     options = wordpiece.WordPieceOptions(lowercase, strip_accents, handle_chinese_chars,
                                          max_input_chars_per_word)
     backend = wordpiece.build_pipeline(None, special_tokens, options)
@@ -66,16 +63,68 @@ def train_wordpiece(
     backend.train([str(p) for p in paths], trainer)
     # The trainer builds a fresh WordPiece model; carry over the one setting it does not know.
     backend.model.max_input_chars_per_word = max_input_chars_per_word
+    _check_special_ids(backend, specials)
+    wordpiece.attach_template(backend, special_tokens)
+    _warn_if_small(backend, vocab_size, paths)
+    return Tokenizer(backend, special_tokens, model_max_length=model_max_length)
+
+
+def train_bpe(
+    files: str | Path | Iterable[str | Path],
+    vocab_size: int = 50265,
+    min_frequency: int = 2,
+    *,
+    add_prefix_space: bool = False,
+    model_max_length: int = DEFAULT_MODEL_MAX_LENGTH,
+    show_progress: bool = False,
+) -> Tokenizer:
+    """Train a RoBERTa-style byte-level BPE tokenizer on UTF-8 text files and return it.
+
+    The 256 byte symbols are always in the vocabulary (any text is encodable without
+    ``<unk>``); ``<s> <pad> </s> <unk> <mask>`` take ids 0..4, RoBERTa's layout, so a model
+    config's ``pad_token_id`` is 1. ``vocab_size`` counts the special tokens and the bytes.
+    """
+    paths = _check_files(files)
+    specials = list(bytelevel.TRAINING_ORDER)
+    _check_sizes(vocab_size, min_frequency, len(specials) + 256)
+    options = bytelevel.ByteLevelOptions(add_prefix_space=add_prefix_space)
+    special_tokens = bytelevel.ROBERTA_SPECIAL_TOKENS
+    backend = bytelevel.build_pipeline(None, None, special_tokens, options)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[AddedToken(tok, special=True, normalized=False) for tok in specials],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=show_progress,
+    )
+    backend.train([str(p) for p in paths], trainer)
+    _check_special_ids(backend, specials)
+    bytelevel.add_special_tokens(backend, special_tokens)
+    bytelevel.attach_template(backend, special_tokens, options)
+    _warn_if_small(backend, vocab_size, paths)
+    return Tokenizer(backend, special_tokens, model_max_length=model_max_length)
+
+
+def _check_sizes(vocab_size: object, min_frequency: object, reserved: int) -> None:
+    if not isinstance(vocab_size, int) or vocab_size <= reserved:
+        raise TokenizerError(f"vocab_size={vocab_size!r}; expected an int larger than the "
+                             f"{reserved} special tokens (and bytes) it must hold")
+    if not isinstance(min_frequency, int) or min_frequency < 0:
+        raise TokenizerError(f"min_frequency={min_frequency!r}; expected an int >= 0")
+
+
+def _check_special_ids(backend: Backend, specials: list[str]) -> None:
     for expected, token in enumerate(specials):
         if backend.token_to_id(token) != expected:  # a guarantee the rest of bertkit documents
             raise TokenizerError(f"training placed {token!r} at id {backend.token_to_id(token)}, "
                                  f"expected {expected}")
-    wordpiece.attach_template(backend, special_tokens)
+
+
+def _warn_if_small(backend: Backend, vocab_size: int, paths: list[Path]) -> None:
     size = backend.get_vocab_size(with_added_tokens=True)
     if size < vocab_size:
         warnings.warn(f"the corpus ({', '.join(str(p) for p in paths)}) yielded only {size} "
-                      f"tokens of the {vocab_size} requested", UserWarning, stacklevel=2)
-    return Tokenizer(backend, special_tokens, model_max_length=model_max_length)
+                      f"tokens of the {vocab_size} requested", UserWarning, stacklevel=3)
 
 
 def _check_files(files: str | Path | Iterable[str | Path]) -> list[Path]:

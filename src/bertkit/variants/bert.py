@@ -5,36 +5,46 @@ from __future__ import annotations
 from bertkit.model.config import BertConfig
 from bertkit.variants.names import NameTable, rule
 
-_W = r"(weight|bias)"
-_LAYER = r"layers\.(\d+)\."
+W = r"(weight|bias)"
+LAYER = r"layers\.(\d+)\."
+
+EMBEDDING_RULES = (
+    rule(r"embeddings\.word\.weight", "embeddings.word_embeddings.weight"),
+    rule(r"embeddings\.position\.weight", "embeddings.position_embeddings.weight"),
+    rule(r"embeddings\.token_type\.weight", "embeddings.token_type_embeddings.weight"),
+    rule(rf"embeddings\.norm\.{W}", r"embeddings.LayerNorm.\1"),
+)
+"""The embedding names every family's checkpoints share."""
+
+LAYER_RULES = (
+    rule(rf"{LAYER}attention\.qkv\.{W}",
+         r"encoder.layer.\1.attention.self.query.\2",
+         r"encoder.layer.\1.attention.self.key.\2",
+         r"encoder.layer.\1.attention.self.value.\2"),
+    rule(rf"{LAYER}attention\.output\.{W}", r"encoder.layer.\1.attention.output.dense.\2"),
+    rule(rf"{LAYER}attention_norm\.{W}", r"encoder.layer.\1.attention.output.LayerNorm.\2"),
+    rule(rf"{LAYER}feed_forward\.up\.{W}", r"encoder.layer.\1.intermediate.dense.\2"),
+    rule(rf"{LAYER}feed_forward\.down\.{W}", r"encoder.layer.\1.output.dense.\2"),
+    rule(rf"{LAYER}feed_forward_norm\.{W}", r"encoder.layer.\1.output.LayerNorm.\2"),
+)
+"""BERT's layer names, which RoBERTa and ELECTRA checkpoints use too."""
+
+POOLER_RULE = rule(rf"pooler\.dense\.{W}", r"pooler.dense.\1")
 
 BERT_NAMES = NameTable(
     model_type="bert",
     encoder_prefix="bert",
-    encoder_rules=(
-        rule(r"embeddings\.word\.weight", "embeddings.word_embeddings.weight"),
-        rule(r"embeddings\.position\.weight", "embeddings.position_embeddings.weight"),
-        rule(r"embeddings\.token_type\.weight", "embeddings.token_type_embeddings.weight"),
-        rule(rf"embeddings\.norm\.{_W}", r"embeddings.LayerNorm.\1"),
-        rule(rf"{_LAYER}attention\.qkv\.{_W}",
-             r"encoder.layer.\1.attention.self.query.\2",
-             r"encoder.layer.\1.attention.self.key.\2",
-             r"encoder.layer.\1.attention.self.value.\2"),
-        rule(rf"{_LAYER}attention\.output\.{_W}", r"encoder.layer.\1.attention.output.dense.\2"),
-        rule(rf"{_LAYER}attention_norm\.{_W}", r"encoder.layer.\1.attention.output.LayerNorm.\2"),
-        rule(rf"{_LAYER}feed_forward\.up\.{_W}", r"encoder.layer.\1.intermediate.dense.\2"),
-        rule(rf"{_LAYER}feed_forward\.down\.{_W}", r"encoder.layer.\1.output.dense.\2"),
-        rule(rf"{_LAYER}feed_forward_norm\.{_W}", r"encoder.layer.\1.output.LayerNorm.\2"),
-        rule(rf"pooler\.dense\.{_W}", r"pooler.dense.\1"),
-    ),
+    encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES, POOLER_RULE),
     head_rules=(
-        rule(rf"mlm\.dense\.{_W}", r"cls.predictions.transform.dense.\1"),
-        rule(rf"mlm\.norm\.{_W}", r"cls.predictions.transform.LayerNorm.\1"),
+        rule(rf"mlm\.dense\.{W}", r"cls.predictions.transform.dense.\1"),
+        rule(rf"mlm\.norm\.{W}", r"cls.predictions.transform.LayerNorm.\1"),
         rule(r"mlm\.bias", "cls.predictions.bias"),
-        rule(rf"nsp\.linear\.{_W}", r"cls.seq_relationship.\1"),
-        rule(rf"classifier\.linear\.{_W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{_W}", r"qa_outputs.\1"),
+        rule(rf"nsp\.linear\.{W}", r"cls.seq_relationship.\1"),
+        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
+        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
     ),
+    tied_decoder="cls.predictions.decoder.weight",
+    decoder_bias=("cls.predictions.decoder.bias", "cls.predictions.bias"),
 )
 
 
