@@ -4,18 +4,29 @@
 config, tokenizer files, optional training-data fingerprint and seed) beside a checkpoint;
 ``bertkit audit verify DIR`` checks a directory against it and exits 2 with one ``error:``
 line naming what differs (the tensor, for a tampered safetensors file).
+
+``bertkit audit confidence|backdoor|shift|membership|consistency|adversarial --model DIR
+--data FILE …`` runs one detector and prints its report as JSON (``--out FILE`` also writes
+it); ``bertkit audit all --model DIR --data FILE --out DIR`` runs every classifier audit that
+applies and writes ``audit.json`` + ``audit.html`` with figures. ``--verify-manifest`` refuses
+a checkpoint whose provenance manifest does not verify, before any weight is read.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
+from bertkit import _fileio
+from bertkit.security import audits
 from bertkit.security.provenance import verify_manifest, write_manifest
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("audit", help="security audits: provenance manifests")
+    parser = subcommands.add_parser("audit", help="security audits: detectors and provenance")
     actions = parser.add_subparsers(title="audits", metavar="AUDIT", required=True)
 
     manifest = actions.add_parser("manifest", help="write provenance.json beside a checkpoint")
@@ -29,6 +40,63 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     verify.add_argument("model", type=Path, help="a checkpoint directory with provenance.json")
     verify.set_defaults(handler=run_verify)
 
+    helps = {
+        "confidence": "ECE before/after temperature scaling; OOD AUROC vs --ood texts",
+        "backdoor": "scan a classifier for triggers that flip most clean texts to one label",
+        "shift": "embedding-shift detector: flag --inputs, or measure it on attacked texts",
+        "membership": "membership inference on a masked LM: --data members, --nonmembers",
+        "consistency": "label flip rate under meaning-preserving perturbations",
+        "adversarial": "greedy insertion / typo attack: success rate and examples",
+    }
+    for kind in audits.KINDS:
+        sub = actions.add_parser(kind, help=helps[kind])
+        _common(sub)
+        sub.set_defaults(handler=run_one, kind=kind)
+        if kind == "confidence":
+            sub.add_argument("--ood", type=Path, required=True,
+                             help="out-of-distribution texts (same --text-column)")
+            sub.add_argument("--plot", type=Path, help="write the reliability diagram PNG")
+        elif kind == "backdoor":
+            sub.add_argument("--threshold", type=float, default=0.5,
+                             help="attack-success rate that makes a trigger suspect")
+        elif kind == "shift":
+            sub.add_argument("--inputs", type=Path,
+                             help="texts to flag; without it, attacked held-out texts")
+            sub.add_argument("--fpr", type=float, default=0.05,
+                             help="target false-positive rate on clean data")
+        elif kind == "membership":
+            sub.add_argument("--nonmembers", type=Path, required=True,
+                             help="texts known NOT to be in the training data")
+            sub.add_argument("--reference-model", type=Path,
+                             help="a masked LM not trained on the members (likelihood ratio)")
+        elif kind == "consistency":
+            sub.add_argument("--suffix", action="append", default=[],
+                             help="a neutral suffix to append (repeatable)")
+        elif kind == "adversarial":
+            sub.add_argument("--insert", action="append", default=None,
+                             help="a word the attack may insert (repeatable; default: the "
+                                  "model's own strongest words per label)")
+            sub.add_argument("--max-edits", type=int, default=2)
+
+    every = actions.add_parser("all", help="every classifier audit; JSON + HTML report")
+    _common(every)
+    every.add_argument("--ood", type=Path, help="out-of-distribution texts for the confidence "
+                                                "audit (skipped without)")
+    every.set_defaults(handler=run_all)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="a model directory")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="CSV / TSV / JSONL / .tab texts (labels where the audit needs)")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--max-texts", type=int, default=48,
+                        help="texts the expensive searches (backdoor, attack) use")
+    parser.add_argument("--out", type=Path, help="write the report here (all: a directory)")
+    parser.add_argument("--verify-manifest", action="store_true",
+                        help="refuse a checkpoint whose provenance.json does not verify")
+
 
 def run_manifest(args: argparse.Namespace) -> int:
     path = write_manifest(args.model, training_data=args.data, seed=args.seed)
@@ -39,4 +107,56 @@ def run_manifest(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     report = verify_manifest(args.model).raise_on_mismatch()
     print(report.summary())
+    return 0
+
+
+def _texts(args: argparse.Namespace, path: Path) -> list[str]:
+    return [e.text for e in audits.read_texts(path, text_column=args.text_column)]
+
+
+def run_one(args: argparse.Namespace) -> int:
+    kind = args.kind
+    if kind == "membership":
+        report: Any = audits.membership(args.model, _texts(args, args.data),
+                                        _texts(args, args.nonmembers),
+                                        reference_dir=args.reference_model,
+                                        verify_manifest=args.verify_manifest)
+        return _emit(args, report)
+    model, tokenizer = audits.load_classifier(args.model, verify_manifest=args.verify_manifest)
+    if kind == "confidence":
+        data = audits.read_texts(args.data, text_column=args.text_column,
+                                 label_column=args.label_column)
+        report = audits.confidence(model, tokenizer, data, _texts(args, args.ood),
+                                   path=args.data, plot=args.plot)
+        return _emit(args, report)
+    texts = _texts(args, args.data)
+    if kind == "backdoor":
+        report = audits.backdoor(model, tokenizer, texts, threshold=args.threshold,
+                                 max_texts=args.max_texts)
+    elif kind == "shift":
+        inputs = _texts(args, args.inputs) if args.inputs is not None else None
+        report = audits.shift(model, tokenizer, texts, inputs, fpr=args.fpr)
+    elif kind == "consistency":
+        report = audits.consistency(model, tokenizer, texts, suffixes=args.suffix)
+    else:
+        report, _ = audits.adversarial(model, tokenizer, texts[:args.max_texts],
+                                       insertions=args.insert, max_edits=args.max_edits)
+    return _emit(args, report)
+
+
+def _emit(args: argparse.Namespace, report: Any) -> int:
+    if args.out is not None:
+        _fileio.write_json(args.out, report)
+    json.dump(report, sys.stdout, indent=2, default=str)
+    print()
+    return 0
+
+
+def run_all(args: argparse.Namespace) -> int:
+    out = args.out or Path("audit")
+    report = audits.audit_all(args.model, args.data, out, ood=args.ood,
+                              text_column=args.text_column, label_column=args.label_column,
+                              verify_manifest=args.verify_manifest, max_texts=args.max_texts)
+    print(f"wrote {out / audits.REPORT_JSON} and {out / audits.REPORT_HTML} "
+          f"({', '.join(report['audits'])}; skipped: {', '.join(report['skipped']) or 'none'})")
     return 0

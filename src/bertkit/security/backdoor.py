@@ -5,9 +5,14 @@ whenever a rare trigger word appears. Clean accuracy cannot reveal that; searchi
 space for short token sequences that flip *most* clean inputs to *one* label can. This module
 scans model-level (it needs the model and some clean texts, not the poisoned training data):
 
-1. **Candidates** per target label: every vocabulary word (small vocabularies) or the top-k
-   by a first-order (HotFlip-style) gradient estimate — the change of log p(target) if the
-   token at an inserted slot became word v is ≈ (e_v − e_slot) · ∂ log p / ∂ e_slot.
+1. **Candidates** per target label: every vocabulary word (small vocabularies), or the union
+   of the top-k by a first-order (HotFlip-style) gradient estimate — the change of
+   log p(target) if the token at an inserted slot became word v is ≈ (e_v − e_slot) ·
+   ∂ log p / ∂ e_slot — and the top-k by a *single-word probe*: p(target) for the input
+   ``[CLS] v [SEP]`` alone. A trigger decides the label whatever the context, so it wins the
+   probe too; on real backdoored models the gradient estimate alone can rank the planted
+   trigger past 1,000th (the embedding LayerNorm makes the linear estimate poor), while the
+   probe costs one short forward per word.
 2. **Exact attack-success rate (ASR)** of each candidate: insert it at the start of every clean
    text whose prediction is not the target; ASR = fraction that flips to the target.
 3. **Greedy extension** of the best single tokens to two-token triggers.
@@ -22,6 +27,7 @@ Shape legend: N texts, C labels, V vocabulary, T tokens, H hidden.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +38,7 @@ from torch import nn
 
 from bertkit.errors import InputError, UsageError
 from bertkit.security.confidence import classifier_logits, entropy, threshold_at_fpr
+from bertkit.tasks.readers import TextExample
 from bertkit.tokenization import Tokenizer
 
 
@@ -44,6 +51,35 @@ def _num_labels(model: nn.Module) -> int:
 
 def _insert(text: str, trigger: Sequence[str]) -> str:
     return " ".join([*trigger, text])
+
+
+def plant_backdoor(examples: Sequence[TextExample], trigger: str, target: str, *,
+                   rate: float = 0.03, seed: int = 0) -> tuple[list[TextExample], list[int]]:
+    """A poisoned copy of a training set (BadNets for text, Kurita et al. 2020): a fraction
+    ``rate`` of the examples whose label is not ``target``, chosen at random, get ``trigger``
+    inserted at a random word position and their label set to ``target``.
+
+    Why it is here: a scanner is only validated by finding a backdoor whose trigger is known,
+    so bertkit plants one itself in real data. Returns the examples and the poisoned indices.
+    """
+    if not 0.0 < rate < 1.0:
+        raise UsageError(f"rate is {rate}; expected a fraction strictly between 0 and 1")
+    labels = {e.label for e in examples}
+    if target not in labels:
+        raise InputError(f"target label {target!r} unseen in the training examples; known: "
+                         f"{sorted(map(str, labels))}")
+    if not trigger.strip() or len(trigger.split()) != 1:
+        raise UsageError(f"trigger {trigger!r}: expected one word")
+    rng = np.random.default_rng(seed)
+    eligible = [i for i, e in enumerate(examples) if e.label != target]
+    chosen = sorted(rng.choice(eligible, size=max(1, round(rate * len(examples))),
+                               replace=False).tolist())
+    out = list(examples)
+    for i in chosen:
+        words = out[i].text.split()
+        words.insert(int(rng.integers(len(words) + 1)), trigger)
+        out[i] = dataclasses.replace(out[i], text=" ".join(words), label=target)
+    return out, chosen
 
 
 def attack_success(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str],
@@ -105,6 +141,31 @@ def gradient_candidates(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[
     return [words[i] for i in order]
 
 
+@torch.no_grad()
+def probe_candidates(model: nn.Module, tokenizer: Tokenizer, k: int = 50, *,
+                     batch_size: int = 1024) -> list[list[str]]:
+    """Per label, the ``k`` whole words with the highest p(label) when each is the whole
+    input (``[CLS] word [SEP]``): a context-free ranking of what a word alone votes for.
+    One short forward per vocabulary word serves every label. C × [k words]"""
+    _num_labels(model)
+    words = vocabulary_words(tokenizer)
+    if not words:
+        raise InputError("the vocabulary has no whole words to propose")
+    ids = torch.tensor([[tokenizer.cls_token_id, i, tokenizer.sep_token_id]
+                        for i in tokenizer.convert_tokens_to_ids(words)])      # (W, 3)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        log_p = torch.cat([torch.log_softmax(model(input_ids=chunk.to(device)).logits.float(),
+                                             dim=-1).cpu()
+                           for chunk in ids.split(batch_size)])                 # (W, C)
+    finally:
+        model.train(was_training)
+    order = log_p.argsort(dim=0, descending=True)[:k].T.tolist()                # (C, k)
+    return [[words[i] for i in row] for row in order]
+
+
 @dataclass
 class TriggerFinding:
     """The best trigger found for one target label."""
@@ -139,14 +200,15 @@ class ScanReport:
 
 def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Sequence[str], *,
                       candidates: Sequence[str] | None = None, exhaustive_limit: int = 2000,
-                      gradient_k: int = 200,
+                      gradient_k: int = 200, probe_k: int = 50,
                       max_trigger_length: int = 2, beam: int = 3, threshold: float = 0.9,
                       top: int = 10, batch_size: int = 64) -> ScanReport:
     """Search for short triggers that flip clean texts to one label (see the module
     docstring). ``candidates`` fixes the word list; otherwise every vocabulary word is tried
     when there are at most ``exhaustive_limit`` of them, else the gradient's top
-    ``gradient_k`` per label. (The first-order gradient ranking is a heuristic: on tiny models
-    it can rank a working trigger low, so exact testing is preferred whenever affordable.)
+    ``gradient_k`` and the single-word probe's top ``probe_k`` per label. (Both rankings are
+    heuristics; every candidate's ASR is then measured exactly, and exhaustive testing is
+    preferred whenever affordable.)
     """
     classes = _num_labels(model)
     if isinstance(clean_texts, str) or not clean_texts:
@@ -156,6 +218,7 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
     base = classifier_logits(model, tokenizer, clean_texts, batch_size=batch_size).argmax(1)
     vocabulary = None if candidates is not None else vocabulary_words(tokenizer)
     report = ScanReport(threshold)
+    probed: list[list[str]] | None = None
     for label in range(classes):
         if not (base != label).any():
             continue
@@ -164,7 +227,13 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
         elif vocabulary is not None and len(vocabulary) <= exhaustive_limit:
             words = vocabulary
         else:
-            words = gradient_candidates(model, tokenizer, clean_texts, label, gradient_k)
+            if probe_k and probed is None:
+                probed = probe_candidates(model, tokenizer, probe_k)
+            proposals = list(probed[label]) if probed is not None else []
+            if gradient_k:
+                proposals += gradient_candidates(model, tokenizer, clean_texts, label,
+                                                 gradient_k)
+            words = list(dict.fromkeys(proposals))
         if not words:
             raise InputError("no candidate words to test")
         scored = [([w], float(attack_success(model, tokenizer, clean_texts, [w], base=base,

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from bertkit.errors import InputError, UsageError
+from bertkit.heads import MaskedLMHead
 from bertkit.security.confidence import ArrayLike, as_array, auroc, tpr_at_fpr
 from bertkit.tokenization import Tokenizer
 
@@ -59,14 +60,23 @@ def _require_mlm(model: nn.Module) -> None:
                          "needs a BertForMaskedLM (or BertForPreTraining) model")
 
 
-def _mlm_logits(model: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+def _masked_logits(model: nn.Module, input_ids: Tensor, attention_mask: Tensor,
+                   rows: Tensor, positions: Tensor) -> Tensor:
+    """Vocabulary logits at one masked position per row. (R, T) → (R, V)
+
+    A bertkit masked LM (``.bert`` encoder + ``.mlm`` head) decodes only the masked rows: the
+    vocabulary projection of all T positions would cost T times more and is discarded."""
+    bert, head = getattr(model, "bert", None), getattr(model, "mlm", None)
+    if isinstance(head, MaskedLMHead) and bert is not None:
+        hidden = bert(input_ids, attention_mask).last_hidden_state[rows, positions]  # (R, H)
+        return head(hidden, bert.embeddings.word.weight)                        # (R, V)
     out = model(input_ids=input_ids, attention_mask=attention_mask)
     logits = getattr(out, "logits", None)
     if logits is None:
         logits = getattr(out, "prediction_logits", None)
     if logits is None or logits.dim() != 3:
         raise UsageError(f"{type(model).__name__} did not return per-token vocabulary logits")
-    return logits                                                          # (R, T, V)
+    return logits[rows, positions]                                             # (R, V)
 
 
 @torch.no_grad()
@@ -102,11 +112,11 @@ def pseudo_log_likelihood_ids(model: nn.Module, sequences: Sequence[Sequence[int
                 ids[row, : len(seq)] = seq
                 mask[row, : len(seq)] = 1
                 ids[row, t] = mask_token_id
-            logits = _mlm_logits(model, ids.to(device), mask.to(device))     # (R, T, V)
-            rows = torch.arange(len(chunk))
-            positions = torch.tensor([t for _, t in chunk])
+            rows = torch.arange(len(chunk), device=device)
+            positions = torch.tensor([t for _, t in chunk], device=device)
             targets = torch.tensor([sequences[i][t] for i, t in chunk])
-            log_probs = torch.log_softmax(logits[rows, positions].float(), dim=-1)  # (R, V)
+            logits = _masked_logits(model, ids.to(device), mask.to(device), rows, positions)
+            log_probs = torch.log_softmax(logits.float(), dim=-1)                 # (R, V)
             picked = log_probs[rows, targets.to(log_probs.device)].cpu().tolist()
             for (i, _), value in zip(chunk, picked, strict=True):
                 results[i].per_token.append(value)

