@@ -14,11 +14,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,viz,onnx]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,viz,onnx,server]"
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bertkit quickstart
+	$(BIN)/bertkit demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ from bertkit.cli import (
     attention,
     audit,
     data,
+    demo,
     embed,
     export,
     fill_mask,
@@ -26,12 +27,13 @@ from bertkit.cli import (
     predict,
     pretrain,
     quickstart,
+    serve,
     tokenizer,
 )
 from bertkit.errors import BertkitError
 
-COMMANDS = (data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
-            pretrain, finetune, predict)
+COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
+            pretrain, finetune, predict, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

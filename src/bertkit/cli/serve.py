@@ -1,0 +1,73 @@
+"""``bertkit serve``: an HTTP inference server with dynamic batching (needs the ``server``
+extra). Argument parsing only; the server is :func:`bertkit.server.serve`.
+
+``--model`` may be given several times, as ``DIR`` or ``NAME=DIR`` (the name defaults to the
+directory's name); requests pick a model by ``"model": NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bertkit.errors import UsageError
+
+EXTRA_HINT = "bertkit serve needs the optional server extra: pip install 'bertkit[server]'"
+TASK_CHOICES = ("auto", "embeddings", "classify", "ner", "qa", "fill-mask")
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("serve", help="serve models over HTTP (dynamic batching)",
+                                    description=__doc__)
+    parser.add_argument("--model", action="append", required=True, metavar="[NAME=]DIR",
+                        help="model directory to serve (repeat for several)")
+    parser.add_argument("--task", default="auto", choices=TASK_CHOICES,
+                        help="what to serve (default auto: from config.json 'architectures')")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnx"),
+                        help="onnx: export at start-up and run with ONNX Runtime "
+                             "(needs the onnx extra)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if any)")
+    batching = parser.add_argument_group("dynamic batching")
+    batching.add_argument("--max-batch-size", type=int, default=32, metavar="N",
+                          help="items per model batch (1 turns batching off)")
+    batching.add_argument("--max-batch-tokens", type=int, default=16384, metavar="N",
+                          help="padded tokens per batch (items × longest)")
+    batching.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
+                          help="how long the oldest queued item waits for company")
+    batching.add_argument("--max-queue", type=int, default=1024, metavar="N",
+                          help="queued items before requests get 503 + Retry-After")
+    limits = parser.add_argument_group("request limits")
+    limits.add_argument("--max-texts", type=int, default=64, metavar="N",
+                        help="texts (or questions) per request")
+    limits.add_argument("--max-chars", type=int, default=20_000, metavar="N",
+                        help="characters per text")
+    parser.set_defaults(handler=run)
+
+
+def parse_model(spec: str) -> tuple[str, str]:
+    """``NAME=DIR`` or ``DIR`` → (name, directory)."""
+    name, sep, directory = spec.partition("=")
+    if not sep:
+        name, directory = Path(spec).resolve().name or "model", spec
+    if not name or not directory:
+        raise UsageError(f"--model {spec!r}; expected DIR or NAME=DIR")
+    return name, directory
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise UsageError(EXTRA_HINT) from None
+    from bertkit.server import BatchLimits, RequestLimits, serve
+
+    serve([parse_model(spec) for spec in args.model], task=args.task, backend=args.backend,
+          device=args.device, host=args.host, port=args.port,
+          batch_limits=BatchLimits(args.max_batch_size, args.max_batch_tokens, args.max_wait_ms,
+                                   args.max_queue),
+          limits=RequestLimits(args.max_texts, args.max_chars),
+          log_level="info" if args.verbose else "warning")
+    return 0

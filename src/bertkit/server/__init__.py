@@ -1,0 +1,43 @@
+"""HTTP inference server (optional ``server`` extra: FastAPI + uvicorn).
+
+:func:`create_app` builds the ASGI app over models loaded with :meth:`ServedModel.load`;
+:func:`serve` loads them and runs uvicorn. Routes, limits and errors: :mod:`bertkit.server.app`;
+dynamic batching: :mod:`bertkit.server.batching`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from bertkit.server.app import RequestLimits, create_app
+from bertkit.server.batching import BatchLimits, DynamicBatcher, Overloaded
+from bertkit.server.models import BACKENDS, TASKS, ServedModel
+
+__all__ = ["BACKENDS", "TASKS", "BatchLimits", "DynamicBatcher", "Overloaded", "RequestLimits",
+           "ServedModel", "create_app", "serve"]
+
+logger = logging.getLogger("bertkit.server")
+
+
+def serve(models: Sequence[tuple[str, str]], *, task: str = "auto", backend: str = "torch",
+          device: str | None = None, host: str = "127.0.0.1", port: int = 8080,
+          batch_limits: BatchLimits | None = None, limits: RequestLimits | None = None,
+          log_level: str = "info") -> None:
+    """Load every ``(name, directory)`` and serve them until interrupted."""
+    import uvicorn
+
+    batch_limits = (batch_limits or BatchLimits()).validate()
+    limits = (limits or RequestLimits()).validate()
+    served: list[ServedModel] = []
+    try:
+        for name, directory in models:
+            served.append(ServedModel.load(name, directory, task=task, backend=backend,
+                                           device=device,
+                                           batch_size=batch_limits.max_batch_size))
+            logger.info("model %s: %s", name, served[-1].describe())
+        app = create_app(served, batch_limits=batch_limits, limits=limits)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        for model in served:
+            model.close()

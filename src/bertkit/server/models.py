@@ -1,0 +1,189 @@
+"""What the server serves: a model directory loaded once, with the endpoints its head supports.
+
+Every endpoint runs bertkit's own inference code — the sentence-embedding engine, fill-mask,
+and the fine-tuning :class:`~bertkit.tasks.predictor.Predictor` (classification, NER with
+character offsets, QA) — on the items of one dynamic batch, so the server answers exactly what
+the library and ``bertkit predict`` answer for the same texts.
+
+Backends: ``torch`` (the bertkit model; every endpoint its head allows plus embeddings from its
+encoder) or ``onnx`` (the model exported once at start-up with
+:func:`~bertkit.export.onnx.export_onnx` and run by ONNX Runtime through
+:class:`~bertkit.export.runtime.OnnxRuntimeModel`; the head's own endpoint only, since a graph
+has one set of outputs; fill-mask needs the PyTorch head's sparse path and stays ``torch``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from bertkit.errors import UsageError
+from bertkit.export.onnx import resolve_task
+from bertkit.inference.embeddings import sentence_embeddings
+from bertkit.inference.engine import Engine, resolve_device
+from bertkit.inference.fill_mask import fill_mask, load_fill_mask
+from bertkit.model.config import BertConfig
+from bertkit.pretrained import BertModel
+from bertkit.tasks.predictor import Predictor
+from bertkit.tokenization import Tokenizer
+
+logger = logging.getLogger("bertkit.server")
+
+TASKS = ("embeddings", "classify", "ner", "qa", "fill-mask")
+BACKENDS = ("torch", "onnx")
+# The export task (graph head) behind each server task, and back from a checkpoint's head.
+EXPORT_TASK = {"embeddings": "encoder", "classify": "sequence-classification",
+               "ner": "token-classification", "qa": "question-answering",
+               "fill-mask": "masked-lm"}
+SERVER_TASK = {"encoder": "embeddings", "masked-lm": "fill-mask", "pretraining": "fill-mask",
+               "sequence-classification": "classify", "token-classification": "ner",
+               "question-answering": "qa"}
+
+
+def detect_task(directory: str | Path) -> str:
+    """The server task of a checkpoint, from ``architectures`` in its ``config.json``."""
+    spec = resolve_task(directory)
+    if spec.name not in SERVER_TASK:
+        raise UsageError(f"{directory}: a {spec.model_class.__name__} checkpoint has no server "
+                         f"endpoint; pass --task one of {list(TASKS)}")
+    return SERVER_TASK[spec.name]
+
+
+@dataclass
+class ServedModel:
+    """One named model: its task, backend, tokenizer and the objects that run it.
+
+    ``endpoints`` lists what it answers; :meth:`run` is what the batcher calls (in the worker
+    thread) with a batch ``key`` ``(endpoint, *options)`` and the batch's payloads.
+    """
+
+    name: str
+    directory: Path
+    task: str
+    backend: str
+    tokenizer: Tokenizer
+    endpoints: tuple[str, ...]
+    dimensions: int
+    engine: Engine | None = None
+    predictor: Predictor | None = None
+    workdir: Path | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, name: str, directory: str | Path, *, task: str = "auto",
+             backend: str = "torch", device: str | None = None,
+             batch_size: int = 32) -> ServedModel:
+        """Load ``directory`` for ``task`` (``auto``: from its config) on ``backend``."""
+        directory = Path(directory)
+        if not (directory / "config.json").is_file():
+            raise UsageError(f"--model {name}={directory}: not a model directory (no "
+                             "config.json)")
+        if backend not in BACKENDS:
+            raise UsageError(f"backend {backend!r}; expected one of {list(BACKENDS)}")
+        task = detect_task(directory) if task == "auto" else task
+        if task not in TASKS:
+            raise UsageError(f"task {task!r}; expected auto or one of {list(TASKS)}")
+        if backend == "onnx" and task == "fill-mask":
+            raise UsageError("fill-mask runs on the torch backend only (it projects the mask "
+                             "positions alone through the vocabulary)")
+        target = resolve_device(device)
+        tokenizer = Tokenizer.from_pretrained(directory)
+        model, workdir = None, None
+        if backend == "onnx":
+            model, workdir = _onnx_model(directory, task)
+        served = cls(name, directory, task, backend, tokenizer, (), 0, workdir=workdir)
+        if task == "fill-mask":
+            served.engine = load_fill_mask(directory, device=target, batch_size=batch_size)
+        elif task == "embeddings":
+            if model is None:
+                served.engine = Engine.from_pretrained(directory, model_class=BertModel,
+                                                       device=target, batch_size=batch_size)
+            else:
+                served.engine = Engine(model, tokenizer, batch_size=batch_size)
+        else:
+            served.predictor = Predictor.load(task, directory, model=model, batch_size=batch_size,
+                                              device=str(target) if model is None else "cpu")
+            if backend == "torch":  # the fine-tuned encoder embeds too
+                served.engine = Engine(served.predictor.model, tokenizer, batch_size=batch_size)
+        endpoints = [task] if task != "embeddings" else []
+        if served.engine is not None and (backend == "torch" or task == "embeddings"):
+            endpoints.append("embeddings")
+        served.endpoints = tuple(endpoints)
+        config = (served.engine or served.predictor).model.config  # type: ignore[union-attr]
+        served.dimensions = config.hidden_size
+        return served
+
+    def close(self) -> None:
+        """Remove the exported graph (ONNX backend)."""
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def describe(self) -> dict[str, Any]:
+        return {"task": self.task, "backend": self.backend, "endpoints": list(self.endpoints),
+                "dimensions": self.dimensions, "max_tokens": self.max_length}
+
+    @property
+    def max_length(self) -> int:
+        if self.engine is not None:
+            return self.engine.max_length
+        return self.predictor.max_length  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------------ batching hooks
+
+    def costs(self, endpoint: str, payloads: list[Any]) -> list[int]:
+        """Token count of each payload (how the batcher groups by length and budgets)."""
+        if not payloads:
+            return []
+        if endpoint in ("classify", "qa"):  # (text, pair or None) / (question, context)
+            second = [p[1] for p in payloads]
+            encoded = self.tokenizer([p[0] for p in payloads],
+                                     second if second[0] is not None else None)
+        else:
+            encoded = self.tokenizer(list(payloads))
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def run(self, key: Hashable, payloads: list[Any]) -> list[Any]:
+        """One batch through the model; one JSON-ready result per payload."""
+        endpoint, *options = key  # type: ignore[misc]
+        if endpoint == "embeddings":
+            pooling, truncate = options
+            vectors = sentence_embeddings(self.engine, None, payloads, pooling=pooling,
+                                          truncate=truncate)
+            return vectors.tolist()
+        if endpoint == "fill-mask":
+            top_k, truncate = options
+            results = fill_mask(self.engine, None, payloads, top_k=top_k, truncate=truncate)
+            return [result.to_dict() for result in results]
+        predictor = self.predictor
+        assert predictor is not None
+        if endpoint == "classify":
+            pairs = [p[1] for p in payloads]
+            return predictor.classify([p[0] for p in payloads],
+                                      pairs if pairs[0] is not None else None)
+        if endpoint == "ner":
+            return predictor.ner(payloads)
+        if endpoint == "qa":
+            return predictor.qa([p[0] for p in payloads], [p[1] for p in payloads])
+        raise UsageError(f"unknown endpoint {endpoint!r}")
+
+
+def _onnx_model(directory: Path, task: str) -> tuple[nn.Module, Path]:
+    """Export the checkpoint's graph for ``task`` into a fresh folder; the runtime model."""
+    from bertkit.export.onnx import export_onnx, load_for_export
+    from bertkit.export.runtime import OnnxRuntimeModel
+
+    workdir = Path(tempfile.mkdtemp(prefix="bertkit-serve-"))
+    try:
+        model = load_for_export(directory, EXPORT_TASK[task])
+        path = export_onnx(model, workdir / f"{task}.onnx")
+        logger.info("exported %s for %s to %s", directory, task, path)
+        return OnnxRuntimeModel(path, BertConfig.from_pretrained(directory)), workdir
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise

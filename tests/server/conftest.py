@@ -1,0 +1,78 @@
+"""Server tests: tiny random models of every head saved to temporary folders (fast), loaded
+once per session as :class:`~bertkit.server.ServedModel`; they skip without the server extra."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+for _module in ("fastapi", "uvicorn", "httpx"):
+    pytest.importorskip(_module, reason=f"{_module} not installed (pip install 'bertkit[server]')")
+
+from bertkit import BertConfig, BertForMaskedLM, BertModel, Tokenizer  # noqa: E402
+from bertkit.pretrained import (  # noqa: E402
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
+from bertkit.server import ServedModel  # noqa: E402
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = ["the", "a", "cat", "dog", "sat", "on", "mat", "in", "paris", "london", "alice", "bob",
+         "met", "lives", "where", "who", "does", "is", "was", "happy", "sad", "film", "good",
+         "bad", "very", "and", "it", ".", "?", ",", "##s", "##ing", "play", "sky", "blue"]
+NER_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+
+
+def tiny_config(vocab_size: int, **overrides: object) -> BertConfig:
+    values: dict = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=48, max_position_embeddings=24,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    values.update(overrides)
+    return BertConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    vocab = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    vocab.write_text("\n".join(SPECIALS + WORDS) + "\n", encoding="utf-8")
+    return Tokenizer.from_pretrained(vocab, model_max_length=24)
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory, tokenizer: Tokenizer
+               ) -> dict[str, Path]:
+    """One checkpoint folder per server task; max 24 positions so long texts need windows."""
+    size = len(tokenizer)
+    models = {
+        "embeddings": BertModel(tiny_config(size)),
+        "fill-mask": BertForMaskedLM(tiny_config(size)),
+        "classify": BertForSequenceClassification(tiny_config(
+            size, id2label={0: "negative", 1: "positive"})),
+        "ner": BertForTokenClassification(tiny_config(size, id2label=NER_LABELS)),
+        "qa": BertForQuestionAnswering(tiny_config(size)),
+    }
+    dirs = {}
+    for seed, (task, model) in enumerate(models.items()):
+        torch.manual_seed(seed)
+        model.init_weights()
+        directory = tmp_path_factory.mktemp(task)
+        model.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+        dirs[task] = directory
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def served(model_dirs: dict[str, Path]) -> dict[str, ServedModel]:
+    """Every tiny model loaded once, on the CPU, named after its task."""
+    return {task: ServedModel.load(task, directory, device="cpu")
+            for task, directory in model_dirs.items()}
+
+
+@pytest.fixture
+def minilm_dir(artifact: Callable[[str], Path]) -> Path:
+    return artifact("all-minilm-l6-v2")
