@@ -4,15 +4,17 @@ real all-MiniLM-L6-v2."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
-from bertkit import BertConfig, BertForMaskedLM, BertModel, Tokenizer
+from bertkit import BertForMaskedLM, BertModel, Tokenizer
+from tiny import tiny_config as shared_tiny_config
+from tiny import word_tokenizer
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = ["the", "sky", "grass", "sun", "snow", "is", "blue", "green", "yellow", "white", ".",
          "a", "cat", "sat", "on", "mat", "because", "it", "was", "tired", "play", "##ing", "##s",
          "i", "like", "and", "dog", "ran", "far"]
@@ -20,19 +22,13 @@ WORDS = ["the", "sky", "grass", "sun", "snow", "is", "blue", "green", "yellow", 
 COLOURS = {"sky": "blue", "grass": "green", "sun": "yellow", "snow": "white"}
 
 
-def tiny_config(vocab_size: int, **overrides: object) -> BertConfig:
-    values: dict = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=3,
-                        num_attention_heads=4, intermediate_size=48, max_position_embeddings=40,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    values.update(overrides)
-    return BertConfig(**values)
+tiny_config = functools.partial(shared_tiny_config, num_hidden_layers=3,
+                                max_position_embeddings=40)
 
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
-    vocab = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    vocab.write_text("\n".join(SPECIALS + WORDS) + "\n", encoding="utf-8")
-    return Tokenizer.from_pretrained(vocab, model_max_length=40)
+    return word_tokenizer(tmp_path_factory.mktemp("vocab"), WORDS, 40)
 
 
 @pytest.fixture(scope="session")

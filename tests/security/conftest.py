@@ -3,29 +3,26 @@ thousand parameters, so every test runs in well under a second on one CPU thread
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
-from bertkit import BertConfig, Tokenizer
+from bertkit import Tokenizer
+from tiny import tiny_config as shared_tiny_config
+from tiny import word_tokenizer
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = ["the", "cat", "dog", "sat", "ran", "on", "mat", "far", "a", "big", "small", "red",
          "blue", "house", "tree", "is", "was", ".", "cf", "mn", "bb", "tq"]
 
 
-def tiny_config(vocab_size: int, **overrides: object) -> BertConfig:
-    values: dict = dict(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=32,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    values.update(overrides)
-    return BertConfig(**values)
+tiny_config = functools.partial(shared_tiny_config, hidden_size=16, num_attention_heads=2,
+                                intermediate_size=32)
 
 
 @pytest.fixture(scope="session")
 def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
-    vocab = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    vocab.write_text("\n".join(SPECIALS + WORDS) + "\n", encoding="utf-8")
-    return Tokenizer.from_pretrained(vocab, model_max_length=32)
+    return word_tokenizer(tmp_path_factory.mktemp("vocab"), WORDS, 32)
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ once per session as :class:`~bertkit.server.ServedModel`; they skip without the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,34 +13,28 @@ import torch
 for _module in ("fastapi", "uvicorn", "httpx"):
     pytest.importorskip(_module, reason=f"{_module} not installed (pip install 'bertkit[server]')")
 
-from bertkit import BertConfig, BertForMaskedLM, BertModel, Tokenizer  # noqa: E402
+from bertkit import BertForMaskedLM, BertModel, Tokenizer  # noqa: E402
 from bertkit.pretrained import (  # noqa: E402
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
 )
 from bertkit.server import ServedModel  # noqa: E402
+from tiny import tiny_config as shared_tiny_config  # noqa: E402
+from tiny import word_tokenizer  # noqa: E402
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = ["the", "a", "cat", "dog", "sat", "on", "mat", "in", "paris", "london", "alice", "bob",
          "met", "lives", "where", "who", "does", "is", "was", "happy", "sad", "film", "good",
          "bad", "very", "and", "it", ".", "?", ",", "##s", "##ing", "play", "sky", "blue"]
 NER_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 
 
-def tiny_config(vocab_size: int, **overrides: object) -> BertConfig:
-    values: dict = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=4, intermediate_size=48, max_position_embeddings=24,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    values.update(overrides)
-    return BertConfig(**values)
+tiny_config = functools.partial(shared_tiny_config, max_position_embeddings=24)
 
 
 @pytest.fixture(scope="session")
 def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
-    vocab = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    vocab.write_text("\n".join(SPECIALS + WORDS) + "\n", encoding="utf-8")
-    return Tokenizer.from_pretrained(vocab, model_max_length=24)
+    return word_tokenizer(tmp_path_factory.mktemp("vocab"), WORDS, 24)
 
 
 @pytest.fixture(scope="session")
