@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from bertkit import BertModel, DataFormatError, InputError, Tokenizer, UsageError
+from bertkit import (
+    BertModel,
+    DataFormatError,
+    InputError,
+    RobertaModel,
+    Tokenizer,
+    UsageError,
+)
 from bertkit.cli import main
 from bertkit.data.windows import make_windows
 from bertkit.inference.embeddings import (
@@ -33,6 +40,7 @@ from bertkit.inference.embeddings import (
     token_embeddings,
 )
 from bertkit.inference.engine import Engine
+from tiny import tiny_config
 
 SHORT = "the cat sat ."
 LONG = "the dog ran far because it was tired and the cat sat on the mat and the sun is yellow ."
@@ -371,3 +379,19 @@ def test_loading_for_inference_warns_only_about_what_matters(
         Engine.from_pretrained(encoder_dir, device="cpu",
                                model_class=BertForSequenceClassification)
     assert "classifier" in caplog.text and "initialised fresh" in caplog.text
+
+
+def test_engine_loads_the_checkpoints_family_and_its_position_limit(
+        tmp_path: Path, tiny_tokenizer: Tokenizer) -> None:
+    """A RoBERTa folder loads as RoBERTa (not refused as a BERT mismatch), and the longest
+    input is the position table minus RoBERTa's padding offset, not the table's size."""
+    config = tiny_config(len(tiny_tokenizer), model_type="roberta", pad_token_id=0,
+                         type_vocab_size=1)
+    RobertaModel(config).save_pretrained(tmp_path)
+    tiny_tokenizer.save_pretrained(tmp_path)
+    engine = Engine.from_pretrained(tmp_path, device="cpu")
+    assert isinstance(engine.model, RobertaModel)
+    assert engine.max_length == config.max_tokens == config.max_position_embeddings - 1
+    vectors = sentence_embeddings(engine, None, ["the cat sat on the mat .", "the sky is blue ."])
+    assert vectors.shape == (2, config.hidden_size)
+    assert torch.isfinite(vectors).all()

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from bertkit.errors import InputError, UsageError
+from bertkit.model.config import BertConfig
 from bertkit.pretrained import BertModel, PreTrainedModel
 from bertkit.tokenization import Encoding, Tokenizer
 
@@ -116,7 +117,7 @@ class Engine:
         config = getattr(model, "config", None)
         limit = tokenizer.model_max_length
         if config is not None:
-            limit = min(limit, config.max_position_embeddings)
+            limit = min(limit, config.max_tokens)  # RoBERTa: positions start past padding
         if max_length is not None:
             if max_length < 3 or max_length > limit:
                 raise UsageError(f"max_length={max_length}; expected 3..{limit} (the model's "
@@ -141,6 +142,8 @@ class Engine:
         torch_dtype = resolve_dtype(dtype)
         target = resolve_device(device)
         tokenizer = Tokenizer.from_pretrained(path)
+        # The checkpoint's family picks the class: a RoBERTa folder loads as RobertaModel.
+        model_class = model_class.for_family(BertConfig.from_pretrained(path).model_type)
         with _LoadWarnings() as held:
             model, report = model_class.from_pretrained(path, output_loading_info=True)
         # Inference never reads the pooler, and a checkpoint's unused heads (an MLM head when
