@@ -15,18 +15,6 @@ from bertkit.tasks.classification import (
     encode_targets,
 )
 from bertkit.tasks.readers import LabelMap, TextExample, read_classification
-from bertkit.tokenization import Tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> Tokenizer:
-    from bertkit.artifacts import fetch
-    from bertkit.errors import ArtifactError
-
-    try:
-        return Tokenizer.from_pretrained(fetch("all-minilm-l6-v2", quiet=True))
-    except ArtifactError as err:
-        pytest.skip(f"real tokenizer unavailable: {err}")
 
 
 def test_aggregate_mean_and_max_hand_checked():

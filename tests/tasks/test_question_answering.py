@@ -23,18 +23,6 @@ from bertkit.tasks.question_answering import (
     tune_null_threshold,
 )
 from bertkit.tasks.readers import Answer, QAExample, gold_answers, read_squad
-from bertkit.tokenization import Tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> Tokenizer:
-    from bertkit.artifacts import fetch
-    from bertkit.errors import ArtifactError
-
-    try:
-        return Tokenizer.from_pretrained(fetch("all-minilm-l6-v2", quiet=True))
-    except ArtifactError as err:
-        pytest.skip(f"real tokenizer unavailable: {err}")
 
 
 def filler(n: int, word: str = "word") -> str:

@@ -16,19 +16,6 @@ from bertkit.tasks.token_classification import (
     token_classification_features,
     word_predictions,
 )
-from bertkit.tokenization import Tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> Tokenizer:
-    from bertkit.artifacts import fetch
-    from bertkit.errors import ArtifactError
-
-    try:
-        return Tokenizer.from_pretrained(fetch("all-minilm-l6-v2", quiet=True))
-    except ArtifactError as err:
-        pytest.skip(f"real tokenizer unavailable: {err}")
-
 
 SENTENCE = NerSentence(["Zoë", "visited", "Ångströmville", "and", "東京", "😀", "today"],
                        ["B-per", "O", "B-loc", "O", "B-loc", "O", "O"])

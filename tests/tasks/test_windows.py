@@ -20,18 +20,6 @@ from bertkit.data.windows import (
     plan_spans,
 )
 from bertkit.errors import InputError, UsageError
-from bertkit.tokenization import Tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> Tokenizer:
-    from bertkit.artifacts import fetch
-    from bertkit.errors import ArtifactError
-
-    try:
-        return Tokenizer.from_pretrained(fetch("all-minilm-l6-v2", quiet=True))
-    except ArtifactError as err:
-        pytest.skip(f"real tokenizer unavailable: {err}")
 
 
 def google_is_max_context(spans: list[Span], span_index: int, position: int) -> bool:
