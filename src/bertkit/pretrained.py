@@ -55,6 +55,7 @@ from bertkit.model.outputs import (
     SentenceOrderOutput,
     SpanOutput,
 )
+from bertkit.model.prepacked import prepack_linears
 from bertkit.variants import NAME_TABLES
 from bertkit.variants.names import NameTable
 
@@ -137,6 +138,15 @@ class PreTrainedModel(nn.Module):
         describe_load(report, cls.__name__, str(path))
         model.eval()
         return (model, report) if output_loading_info else model
+
+    def prepare_for_inference(self) -> Self:
+        """Eval mode, with every untied float32 CPU linear layer's weight laid out once for
+        oneDNN (:mod:`bertkit.model.prepacked`): faster forward passes on few rows, same
+        outputs to float rounding, same memory, and ``save_pretrained`` still works. The model
+        can no longer be trained; off CPU or float32 nothing but eval mode changes."""
+        self.eval()
+        prepack_linears(self)
+        return self
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` in the Hugging Face format.

@@ -40,6 +40,7 @@ from bertkit.inference.embeddings import (
     token_embeddings,
 )
 from bertkit.inference.engine import Engine
+from bertkit.model.prepacked import PrepackedLinear, prepacking_available
 from tiny import tiny_config
 
 SHORT = "the cat sat ."
@@ -352,6 +353,8 @@ def test_minilm_sentence_vectors_equal_the_reference(minilm_dir: Path) -> None:
              "Someone plays an instrument.", "Shares dropped steeply on Wall Street.",
              "The cat sat on the mat because it was tired."]
     engine = Engine.from_pretrained(minilm_dir, device="cpu", batch_size=2)
+    if prepacking_available():  # what is compared below is the prepared (prepacked) model
+        assert any(isinstance(m, PrepackedLinear) for m in engine.model.modules())
     ours = sentence_embeddings(engine, None, texts, pooling="mean", normalize=True)
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
     model = transformers.AutoModel.from_pretrained(minilm_dir).eval()

@@ -130,7 +130,8 @@ class Engine:
                         model_class: type[PreTrainedModel] = BertModel,
                         device: str | torch.device | None = None,
                         dtype: str | torch.dtype = "float32", **options: Any) -> Engine:
-        """Load the model (in eval mode) and the tokenizer saved beside it, once.
+        """Load the model, prepared for inference (eval mode, prepacked weights on CPU; see
+        :meth:`PreTrainedModel.prepare_for_inference`), and the tokenizer saved beside it, once.
 
         ``device=None`` uses CUDA when available; ``dtype="bfloat16"`` casts the weights.
         Other keyword arguments go to :class:`Engine` (``batch_size``, ``truncate``, …).
@@ -160,7 +161,7 @@ class Engine:
                            "bfloat16 runs emulated, several times slower than float32",
                            torch.backends.cpu.get_cpu_capability())
         model.to(device=target, dtype=torch_dtype)
-        return cls(model, tokenizer, **options)
+        return cls(model.prepare_for_inference(), tokenizer, **options)
 
     # ------------------------------------------------------------------ properties
 
