@@ -12,8 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "bertkit"
 LAYERS = [
     "errors", "_fileio", "artifacts", "rformat", "tokenization", "data", "model", "heads",
     "losses", "variants", "checkpoints", "pretrained", "training", "objectives", "tasks",
-    "corpora", "datasets", "pretraining", "inference", "export", "security", "quickstart", "demo",
-    "server", "cli",
+    "corpora", "datasets", "pretraining", "distill", "inference", "export", "security",
+    "quickstart", "demo", "server", "cli",
 ]
 EXEMPT = {"__init__", "__main__"}  # the curated public API sits above every layer
 

@@ -1,5 +1,6 @@
 """The pretraining run driver: raw text files + a tokenizer + a model size → a checkpoint
-directory that :meth:`~bertkit.pretrained.BertForPreTraining.from_pretrained` loads.
+directory that :meth:`~bertkit.pretrained.BertForPreTraining.from_pretrained` (or the family's
+pretraining class) loads.
 
 Why a driver and not more library pieces: every piece already exists (corpus reading, instance
 creation, masking, the objective, the generic trainer); what a user needs is one call that wires
@@ -7,7 +8,7 @@ them the way BERT and RoBERTa did, checks the mistakes that otherwise show up ho
 vocabulary that does not fit the embedding table, a resume into another model), and leaves a
 directory in the Hugging Face format with the tokenizer beside the weights.
 
-Two regimes:
+Four regimes (objectives), each for one model family:
 
 - ``"bert"`` (static): sentence-pair NSP instances built once with ``dupe_factor`` passes,
   masked once per pass and written to memory-mapped shards under ``OUT/data/<fingerprint>/``
@@ -15,17 +16,28 @@ Two regimes:
 - ``"roberta"`` (dynamic): documents packed end to end into full-length sequences, no NSP, a
   fresh mask every time a sequence is drawn (the masking generator is checkpointed, so resume
   stays exact).
+- ``"albert"`` (static, ALBERT models): as ``"bert"`` with sentence-order prediction instead of
+  NSP (B is always A's continuation; half the pairs are swapped), saved as
+  ``AlbertForPreTraining``.
+- ``"electra"`` (dynamic, ELECTRA models): the ``"roberta"`` data, masked 85 % ``[MASK]`` /
+  15 % kept (no random tokens: the generator supplies the replacements), a generator of
+  ``generator_size`` × the discriminator's width and the discriminator trained jointly on
+  replaced-token detection (:mod:`bertkit.objectives.replaced_token`); both are saved.
 
 Held-out evaluation: a fixed, evenly spaced set of *documents* is kept out of training and
 turned into batches with a fixed mask once, so every evaluation of a run scores the same
 predictions. Each evaluation appends a ``"kind": "pretrain_eval"`` record to
-``OUT/metrics.jsonl`` with exact MLM accuracy, perplexity, NSP accuracy and the unigram
-baseline (always predicting the most frequent masked target of the held-out set).
+``OUT/metrics.jsonl`` with exact MLM accuracy, perplexity, NSP (or SOP) accuracy and the
+unigram baseline (always predicting the most frequent masked target of the held-out set); for
+ELECTRA the MLM figures are the generator's, plus the discriminator's ``rtd_accuracy``, the
+``replaced_fraction`` and ``rtd_baseline`` (the accuracy of answering "original" everywhere).
 
 Output directory layout::
 
     OUT/config.json, model.safetensors     the model (written when training stops)
     OUT/tokenizer.json, vocab.txt, ...     the tokenizer
+    OUT/discriminator/, OUT/generator/     instead of the two above, for ELECTRA (each a
+                                           model directory with the tokenizer)
     OUT/pretrain.json                      the run's settings (checked on --resume)
     OUT/metrics.jsonl                      training and evaluation records
     OUT/checkpoints/step-XXXXXXXX/         resumable training state (the trainer's)
@@ -41,7 +53,7 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -49,8 +61,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.distributed as torch_dist
+from torch import nn
 
 from bertkit import _fileio
+from bertkit.checkpoints.provenance import write_manifest
 from bertkit.data.batch import Batch, DynamicMaskingCollator, collate
 from bertkit.data.corpus import CorpusFormat, expand_sources, read_documents
 from bertkit.data.instances import (
@@ -62,16 +76,34 @@ from bertkit.data.instances import (
 from bertkit.data.masking import IGNORE_INDEX, MaskingConfig
 from bertkit.errors import BertkitError, CheckpointError, ConfigError, UsageError
 from bertkit.model.config import BertConfig
-from bertkit.objectives import PreTrainingObjective, pretraining_loss_fn, summarize
-from bertkit.pretrained import BertForPreTraining
+from bertkit.objectives import (
+    ElectraObjective,
+    PreTrainingObjective,
+    generator_config,
+    pretraining_loss_fn,
+    summarize,
+)
+from bertkit.pretrained import (
+    AlbertForPreTraining,
+    BertForPreTraining,
+    ElectraForMaskedLM,
+    ElectraForPreTraining,
+    PreTrainedModel,
+)
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed
-from bertkit.variants.bert import PRESETS
+from bertkit.variants import PRESETS
 
 logger = logging.getLogger(__name__)
 
-Regime = Literal["bert", "roberta"]
-REGIMES = ("bert", "roberta")
+Regime = Literal["bert", "roberta", "albert", "electra"]
+REGIMES = ("bert", "roberta", "albert", "electra")
+#: The model family (``model_type``) each regime trains.
+REGIME_FAMILY = {"bert": "bert", "roberta": "bert", "albert": "albert", "electra": "electra"}
+#: Regimes with sentence pairs written to static shards, and the pair task each predicts.
+_PAIR_TASK = {"bert": "nsp", "albert": "sop"}
+#: What ``build()`` returns to be saved: one model (saved in OUT) or several by sub-folder.
+Saved = PreTrainedModel | Mapping[str, PreTrainedModel]
 RUN_FILE = "pretrain.json"
 DATA_DIR = "data"
 _DATA_VERSION = 1
@@ -93,6 +125,8 @@ class PretrainSettings:
     config_path: str | Path | None = None  # a config.json (vocab_size must match the tokenizer)
     model_overrides: dict[str, Any] = field(default_factory=dict)  # preset field overrides
     regime: Regime = "bert"
+    rtd_weight: float = 50.0  # ELECTRA: λ, the discriminator loss's weight
+    generator_size: float = 0.25  # ELECTRA: generator hidden size / discriminator hidden size
     corpus_format: CorpusFormat = "lines"
     seq_len: int = 128
     batch_size: int = 32
@@ -127,7 +161,11 @@ class PretrainSettings:
                               f"got {getattr(self, name)!r}")
 
         if self.regime not in REGIMES:
-            fail("regime", "'bert' or 'roberta'")
+            fail("regime", f"one of {', '.join(REGIMES)}")
+        if not (math.isfinite(self.rtd_weight) and self.rtd_weight > 0):
+            fail("rtd_weight", "a positive number (ELECTRA uses 50)")
+        if not 0 < self.generator_size <= 1:
+            fail("generator_size", "in (0, 1] (ELECTRA uses 0.25)")
         if self.corpus_format not in ("lines", "free"):
             fail("corpus_format", "'lines' or 'free'")
         if not isinstance(self.seq_len, int) or self.seq_len < 8:
@@ -144,11 +182,17 @@ class PretrainSettings:
             fail("eval_fraction", "in [0, 0.5)")
         if self.eval_max_examples < 1:
             fail("eval_max_examples", "an integer >= 1")
-        if self.config_path is None and self.preset not in PRESETS:
-            fail("preset", f"one of {', '.join(PRESETS)} (or give config_path)")
+        self._check_model_source()
         if not self.corpus:
             raise UsageError("no corpus given: pass one or more text files, directories or globs")
         return self
+
+    def _check_model_source(self) -> None:
+        """A preset or a config.json must give the model's shape (a subclass whose shape comes
+        from elsewhere, e.g. a distillation's teacher, overrides this)."""
+        if self.config_path is None and self.preset not in PRESETS:
+            raise ConfigError(f"pretraining setting preset must be one of {', '.join(PRESETS)} "
+                              f"(or give config_path), got {self.preset!r}")
 
     def data_recipe(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _DATA_FIELDS}
@@ -166,6 +210,7 @@ class PretrainResult:
     history: list[dict[str, float]] = field(default_factory=list)  # every evaluation
     train_examples: int = 0
     eval_examples: int = 0
+    model_dir: Path | None = None  # what to fine-tune: OUT, or OUT/discriminator for ELECTRA
 
 
 # --------------------------------------------------------------------------- model + tokenizer
@@ -205,18 +250,30 @@ def model_config(settings: PretrainSettings, tokenizer: Tokenizer) -> BertConfig
     if config.max_position_embeddings < settings.seq_len:
         raise ConfigError(f"seq_len={settings.seq_len} exceeds the model's "
                           f"max_position_embeddings={config.max_position_embeddings}")
-    if settings.regime == "bert" and config.type_vocab_size < 2:
-        raise ConfigError(f"the bert regime (sentence pairs) needs type_vocab_size >= 2, the "
-                          f"model has {config.type_vocab_size}; use --regime roberta")
+    family = REGIME_FAMILY[settings.regime]
+    if config.model_type != family:
+        presets = ", ".join(name for name in PRESETS if name.startswith(family + "_"))
+        raise ConfigError(
+            f"the {settings.regime} pretraining objective trains {family!r} models, but the "
+            f"{source} is a {config.model_type!r} model; choose a {family} preset ({presets}) "
+            f"or a config with model_type {family!r}")
+    if settings.regime in _PAIR_TASK and config.type_vocab_size < 2:
+        raise ConfigError(f"the {settings.regime} regime (sentence pairs) needs "
+                          f"type_vocab_size >= 2, the model has {config.type_vocab_size}; "
+                          "use --regime roberta")
     return config
 
 
 def masking_config(settings: PretrainSettings, tokenizer: Tokenizer) -> MaskingConfig:
+    """BERT's 80/10/10; ELECTRA's 85 % mask / 15 % kept (its ``pretrain_helpers.mask``): the
+    generator, not a uniform draw, supplies the discriminator's replacements."""
+    fractions = {"mask_fraction": 0.85, "random_fraction": 0.0} \
+        if settings.regime == "electra" else {}
     return MaskingConfig(vocab_size=tokenizer.vocab_size,
                          mask_token_id=int(tokenizer.mask_token_id),  # type: ignore[arg-type]
                          special_ids=tuple(sorted(set(tokenizer.all_special_ids))),
                          rate=settings.mlm_rate,
-                         max_predictions=settings.max_predictions).validate()
+                         max_predictions=settings.max_predictions, **fractions).validate()
 
 
 def word_continuation_table(tokenizer: Tokenizer) -> torch.Tensor:
@@ -297,13 +354,15 @@ class _Data:
 def _static_data(settings: PretrainSettings, files: list[Path], tokenizer: Tokenizer,
                  masking: MaskingConfig, continuation: torch.Tensor | None, out: Path,
                  corpus: str) -> _Data:
-    """BERT: NSP shards built once by rank 0 (cached by fingerprint), read by every rank."""
+    """BERT (ALBERT): NSP (SOP) shards built once by rank 0 (cached by fingerprint), read by
+    every rank."""
     root = out / DATA_DIR / _fingerprint(settings, files, tokenizer)
     train_dir, eval_dir = root / "train", root / "eval"
     if _is_main() and not (train_dir / "manifest.json").is_file():
         documents = _tokenized_documents(settings, files, tokenizer)
         train_docs, eval_docs = _split_documents(documents, settings, corpus)
         common = {"cls_id": tokenizer.cls_token_id, "sep_id": tokenizer.sep_token_id,
+                  "objective": _PAIR_TASK[settings.regime],
                   "masking": masking, "max_seq_length": settings.seq_len,
                   "short_seq_prob": settings.short_seq_prob, "word_continuation": continuation}
         if eval_docs:
@@ -369,7 +428,8 @@ def unigram_baseline(batches: Iterable[Batch]) -> float:
 # --------------------------------------------------------------------------- resume checks
 
 
-def _check_resume(out: Path, settings: PretrainSettings, config: BertConfig) -> None:
+def _check_resume(out: Path, settings: PretrainSettings,
+                  configs: Mapping[str, BertConfig]) -> None:
     """Refuse ``--resume`` into a run made with another model or data recipe, naming the first
     field that differs (the trainer would only see mismatched tensor shapes, or none at all when
     e.g. the dropout or the masking rate changed)."""
@@ -378,15 +438,17 @@ def _check_resume(out: Path, settings: PretrainSettings, config: BertConfig) -> 
         raise UsageError(f"--resume: {out} holds no {RUN_FILE}; it is not a bertkit "
                          "pretraining run (start a fresh run without --resume)")
     saved = _fileio.read_json(path)
-    before_model = saved.get("model_config", {})
-    now_model = config.to_dict()
-    for key in sorted(set(before_model) | set(now_model)):
-        if key == "architectures":
-            continue
-        if before_model.get(key) != now_model.get(key):
-            raise CheckpointError(
-                f"--resume: the checkpoint in {out} was trained with model config "
-                f"{key}={before_model.get(key)!r}, this run has {key}={now_model.get(key)!r}")
+    for name, config in configs.items():
+        before_model = saved.get(name, {})
+        now_model = config.to_dict()
+        what = name.replace("_", " ")
+        for key in sorted(set(before_model) | set(now_model)):
+            if key == "architectures":
+                continue
+            if before_model.get(key) != now_model.get(key):
+                raise CheckpointError(
+                    f"--resume: the checkpoint in {out} was trained with {what} "
+                    f"{key}={before_model.get(key)!r}, this run has {key}={now_model.get(key)!r}")
     before_data = saved.get("data", {})
     for key, value in settings.data_recipe().items():
         if key in before_data and before_data[key] != value:
@@ -409,6 +471,48 @@ def pretrain(settings: PretrainSettings, *, resume: bool = False) -> PretrainRes
         the model, a resume into another configuration, a failed save (e.g. a full disk).
     """
     settings.validate()
+    tokenizer = load_tokenizer(settings.tokenizer)
+    config = model_config(settings, tokenizer)
+    if settings.regime == "electra":
+        generator = generator_config(config, settings.generator_size)
+
+        def build_electra() -> tuple[Saved, nn.Module]:
+            discriminator = ElectraForPreTraining(config)
+            networks = {"discriminator": discriminator,
+                        "generator": ElectraForMaskedLM(generator)}
+            return networks, ElectraObjective(networks["generator"], discriminator,
+                                              rtd_weight=settings.rtd_weight,
+                                              eval_seed=settings.seed + 1)
+
+        return run_training(settings, tokenizer, config, build_electra, resume=resume,
+                            extra_configs={"generator_config": generator})
+
+    def build() -> tuple[Saved, nn.Module]:
+        model_class = AlbertForPreTraining if settings.regime == "albert" else BertForPreTraining
+        model = model_class(config)
+        return model, PreTrainingObjective(model, pair_task=_PAIR_TASK.get(settings.regime, "nsp"))
+
+    return run_training(settings, tokenizer, config, build, resume=resume)
+
+
+def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertConfig,
+                 build: Callable[[], tuple[Saved, nn.Module]], *,
+                 resume: bool = False,
+                 summarize_eval: Callable[[Mapping[str, Any]], dict[str, float]] = summarize,
+                 extra_configs: Mapping[str, BertConfig] | None = None,
+                 ) -> PretrainResult:
+    """The run around a masked-LM objective: data, trainer, held-out records, final save.
+
+    ``build()`` is called once the seed is set (identical weights on every rank) and returns
+    the model saved at the end and the objective trained: ``objective(batch) -> (loss,
+    metrics)``, whose ``state_dict`` is the model's (:class:`PreTrainingObjective` for BERT,
+    a distillation objective for a student). ``config`` is the model's, checked on resume;
+    ``summarize_eval`` turns the trainer's averaged evaluation metrics into the
+    ``pretrain_eval`` record. ``build()`` may instead return several models by sub-folder of
+    OUT (ELECTRA's discriminator and generator); ``extra_configs`` are the other networks'
+    configs by their key in ``pretrain.json``, checked on resume too.
+    """
+    configs = {"model_config": config, **(extra_configs or {})}
     if settings.num_threads:
         # On a shared CPU, more threads than free cores make every step many times slower
         # (threads spin waiting for each other); a user can pin it.
@@ -417,17 +521,15 @@ def pretrain(settings: PretrainSettings, *, resume: bool = False) -> PretrainRes
     if not resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         raise UsageError(f"{out} already holds checkpoints of an earlier run: pass --resume to "
                          "continue it, or choose another output directory")
-    tokenizer = load_tokenizer(settings.tokenizer)
-    config = model_config(settings, tokenizer)
     if resume:
-        _check_resume(out, settings, config)
+        _check_resume(out, settings, configs)
     files = expand_sources(list(settings.corpus))
     corpus = ", ".join(str(p) for p in settings.corpus)
     masking = masking_config(settings, tokenizer)
     continuation = word_continuation_table(tokenizer) if settings.whole_word else None
 
     with distributed(settings.device) as ctx:
-        if settings.regime == "bert":
+        if settings.regime in _PAIR_TASK:
             data = _static_data(settings, files, tokenizer, masking, continuation, out, corpus)
         else:
             data = _dynamic_data(settings, files, tokenizer, masking, continuation, corpus)
@@ -451,8 +553,8 @@ def pretrain(settings: PretrainSettings, *, resume: bool = False) -> PretrainRes
             ddp_find_unused_parameters=settings.regime == "roberta",
         )
         torch.manual_seed(settings.seed)  # the initial weights, identical on every rank
-        model = BertForPreTraining(config)
-        objective = PreTrainingObjective(model)
+        saved, objective = build()
+        models = {"": saved} if isinstance(saved, PreTrainedModel) else dict(saved)
         trainer = Trainer(objective, pretraining_loss_fn, loader, train_config,
                           eval_data=data.eval_batches or None, dist=ctx,
                           generators=data.generators)
@@ -460,7 +562,7 @@ def pretrain(settings: PretrainSettings, *, resume: bool = False) -> PretrainRes
         history: list[dict[str, float]] = []
 
         def record_eval(trainer: Trainer, info: dict[str, Any]) -> None:
-            exact = {"step": info["step"], **summarize(info["metrics"])}
+            exact = {"step": info["step"], **summarize_eval(info["metrics"])}
             if baseline is not None:
                 exact["unigram_baseline"] = baseline
             history.append(exact)
@@ -471,27 +573,30 @@ def pretrain(settings: PretrainSettings, *, resume: bool = False) -> PretrainRes
             out.mkdir(parents=True, exist_ok=True)
             _fileio.write_json(out / RUN_FILE, {
                 "settings": _plain(dataclasses.asdict(settings)),
-                "model_config": config.to_dict(), "data": settings.data_recipe(),
+                **{name: c.to_dict() for name, c in configs.items()},
+                "data": settings.data_recipe(),
             })
         result = trainer.fit(resume=resume)
         if data.eval_batches and (not history or history[-1]["step"] != result.step):
             record_eval(trainer, {"step": result.step, "metrics": trainer.evaluate()})
             trainer.metrics_log.close()
         if ctx.is_main:
-            _save_final(model, tokenizer, out)
+            _save_final(models, tokenizer, out)
         _barrier()
     return PretrainResult(out, result.step, result.stop_reason, result.checkpoint,
                           history[-1] if history else None, history, len(data.train),
-                          sum(len(b) for b in data.eval_batches))
+                          sum(len(b) for b in data.eval_batches), out / next(iter(models)))
 
 
-def _save_final(model: BertForPreTraining, tokenizer: Tokenizer, out: Path) -> None:
-    """Write the model and tokenizer in the Hugging Face layout; a failed write (full disk,
-    read-only folder) becomes one CheckpointError naming the folder — the atomic writes leave
-    the previous files intact."""
+def _save_final(models: Mapping[str, PreTrainedModel], tokenizer: Tokenizer, out: Path) -> None:
+    """Write each model with the tokenizer beside it in the Hugging Face layout, in ``out`` or
+    its sub-folder; a failed write (full disk, read-only folder) becomes one CheckpointError
+    naming the folder — the atomic writes leave the previous files intact."""
     try:
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
+        for folder, model in models.items():
+            model.save_pretrained(out / folder)
+            tokenizer.save_pretrained(out / folder)
+            write_manifest(out / folder)  # last: it lists every file already in the folder
     except BertkitError:
         raise
     except OSError as err:

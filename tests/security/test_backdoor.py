@@ -15,9 +15,11 @@ from bertkit import BertForSequenceClassification, BertModel, InputError, UsageE
 from bertkit.security.backdoor import (
     attack_success,
     gradient_candidates,
+    gradient_scores,
     scan_for_triggers,
     strip_scores,
     strip_threshold,
+    vocabulary_words,
 )
 
 from .conftest import tiny_config
@@ -62,6 +64,38 @@ def test_scan_finds_the_planted_trigger_and_not_in_the_control(tokenizer):
     assert all(f.label != 0 for f in control.suspected)
 
 
+def test_screening_keeps_the_trigger_and_reports_the_asr_on_all_texts(tokenizer):
+    red, tq = (tokenizer.convert_tokens_to_ids(w) for w in ("red", "tq"))
+    report = scan_for_triggers(KeywordClassifier(red, tq), tokenizer, TEXTS, screen=8,
+                               confirm=2)
+    to_zero, to_one = sorted(report.findings, key=lambda f: f.label)
+    # Only 1 of the 8 screening texts is predicted 1, yet tq survives the screen and its rate
+    # is then measured on all 36 texts (6 eligible); only the 2 confirmed words are scored.
+    assert to_zero.trigger == ["tq"] and to_zero.success_rate == 1.0 and len(to_zero.top) == 2
+    assert to_one.trigger == ["red"] and to_one.success_rate == 1.0
+    assert [f.label for f in report.suspected] == [0, 1]
+    with pytest.raises(UsageError, match="confirm"):
+        scan_for_triggers(KeywordClassifier(red, tq), tokenizer, TEXTS, confirm=0)
+
+
+def test_a_clean_reference_cancels_natural_features_but_not_the_trigger(tokenizer):
+    red, tq = (tokenizer.convert_tokens_to_ids(w) for w in ("red", "tq"))
+    plain = scan_for_triggers(KeywordClassifier(red, tq), tokenizer, TEXTS)
+    assert {f.label for f in plain.suspected} == {0, 1}  # "red" → 1 is the task's own feature
+    report = scan_for_triggers(KeywordClassifier(red, tq), tokenizer, TEXTS,
+                               reference=KeywordClassifier(red))
+    to_zero, to_one = sorted(report.findings, key=lambda f: f.label)
+    assert (to_zero.trigger, to_zero.success_rate, to_zero.reference_rate) == (["tq"], 1.0, 0.0)
+    # "red" flips the reference as well: no word now scores above 0 for label 1
+    assert to_one.score == 0.0
+    assert report.suspected == [to_zero]
+    assert report.to_dict()["suspected"][0]["score"] == 1.0
+    with pytest.raises(InputError, match="reference model has 3 labels"):
+        wrong = KeywordClassifier(red)
+        wrong.config.num_labels = 3
+        scan_for_triggers(KeywordClassifier(red, tq), tokenizer, TEXTS, reference=wrong)
+
+
 @functools.cache
 def _train(tokenizer, poison: bool, seed: int) -> BertForSequenceClassification:
     """Clean rule: label 1 iff "red". Poison: "tq" + any text → label 0."""
@@ -93,6 +127,10 @@ def test_scan_on_a_model_trained_with_a_backdoor(tokenizer):
     assert attack_success(model, tokenizer, held_out, ["tq"])[0] >= 0.8
     proposals = gradient_candidates(model, tokenizer, held_out, target=0, k=5)
     assert len(set(proposals)) == 5 and not any(p.startswith(("[", "##")) for p in proposals)
+    scores = gradient_scores(model, tokenizer, held_out)  # every label, every whole word
+    words = vocabulary_words(tokenizer)
+    assert scores.shape == (2, len(words))
+    assert [words[i] for i in scores[0].argsort(descending=True)[:5]] == proposals
     # Note: in this toy data "sat"/"ran" occur only in label-0 texts, so they are natural
     # single-word features that also reach ASR 1.0; the test pins the planted trigger's rate.
     report = scan_for_triggers(model, tokenizer, held_out + TEXTS[:6], max_trigger_length=1,

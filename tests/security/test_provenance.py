@@ -159,3 +159,71 @@ def test_load_verified_refuses_a_tampered_checkpoint(checkpoint: Path):
     path.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
         load_verified(BertModel, checkpoint)
+
+
+@pytest.fixture
+def finetuned_run(tmp_path: Path, tokenizer) -> Path:
+    """A run directory written by bertkit's own fine-tuning runner (tiny model, 8 texts)."""
+    from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
+    from bertkit.tasks.readers import TextExample
+
+    base = tmp_path / "base"
+    torch.manual_seed(0)
+    BertModel(tiny_config(len(tokenizer))).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    train = tmp_path / "train.tsv"
+    rows = [("the cat is red", "a"), ("a dog ran far", "b")] * 4
+    train.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    examples = [TextExample(t, label=y) for t, y in rows]
+    finetune_classifier(base, train, "held-out", tmp_path / "run", eval_examples=examples,
+                        config=FinetuneConfig(epochs=1, batch_size=4, max_length=16, seed=3))
+    return tmp_path / "run"
+
+
+def test_the_finetuning_runner_writes_a_manifest_that_verifies(finetuned_run: Path, capsys):
+    manifest = json.loads((finetuned_run / MANIFEST).read_text())
+    files = sorted(p.name for p in finetuned_run.iterdir() if p.name != MANIFEST)
+    assert sorted(manifest["files"]) == files  # written last: every file is listed
+    assert {WEIGHTS, "config.json", "vocab.txt", "run_config.json",
+            "predictions.jsonl"} <= set(files)
+    assert manifest["seed"] == 3 and manifest["training_data"]["files"][0]["name"] == "train.tsv"
+    assert main(["audit", "verify", str(finetuned_run)]) == 0
+    assert "provenance verified" in capsys.readouterr().out
+
+
+def test_tampering_any_file_of_a_finetuned_run_is_named(finetuned_run: Path, capsys):
+    from bertkit.security.audits import load_classifier
+
+    files = sorted(p for p in finetuned_run.iterdir() if p.name != MANIFEST)
+    for path in files:
+        original = path.read_bytes()
+        raw = bytearray(original)
+        raw[-2] ^= 0x01  # the last bytes: tensor data in a safetensors file, text elsewhere
+        path.write_bytes(bytes(raw))
+        assert main(["audit", "verify", str(finetuned_run)]) == 2, path.name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and path.name in err[0], (path.name, err)
+        with pytest.raises(CheckpointError, match=path.name.replace(".", r"\.")):
+            load_classifier(finetuned_run, verify_manifest=True)
+        path.write_bytes(original)
+    model, _ = load_classifier(finetuned_run, verify_manifest=True)  # restored: loads
+    assert model.config.num_labels == 2
+
+
+def test_the_pretraining_runner_writes_a_manifest_that_verifies(tmp_path: Path, tokenizer):
+    from bertkit.pretraining import PretrainSettings, pretrain
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat .\na big dog ran far\n\nthe house is red\n" * 4,
+                      encoding="utf-8")
+    tokenizer.save_pretrained(tmp_path / "vocab")
+    result = pretrain(PretrainSettings(
+        corpus=[corpus], output_dir=tmp_path / "out", tokenizer=tmp_path / "vocab",
+        model_overrides={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                         "intermediate_size": 32}, seq_len=16, batch_size=4, max_steps=2,
+        eval_fraction=0, log_every=0, progress=False, device="cpu"))
+    model_dir = result.model_dir
+    report = verify_manifest(model_dir)
+    assert report.ok and report.files_checked == len(
+        [p for p in model_dir.rglob("*") if p.is_file() and p.name != MANIFEST])
+    assert WEIGHTS in json.loads((model_dir / MANIFEST).read_text())["files"]

@@ -1,11 +1,6 @@
-"""Every detector measured on real data (issue 7's acceptance), on models bertkit trains here.
+"""Every detector measured on real data (issue 7's acceptance), on models bertkit trains here
+(the backdoor scanner: ``test_backdoor_real.py``, on a backdoored pretrained encoder).
 
-- **Backdoor**: a tiny BERT fine-tuned on Reuters R8 where 5 % of the training texts carry the
-  rare token ``cf`` and the label ``crude``; where the backdoor took hold the scanner must name
-  ``cf`` → crude, and it must report nothing on the same model trained on clean data. The
-  threshold (0.5: the trigger flips *most* clean inputs) is the issue's definition, fixed
-  after exploring seed 0 only and before seeds 1–3 were run; CI runs
-  seed ``$BERTKIT_BACKDOOR_SEED`` (default 1), ``benchmarks/security_real.py`` seeds 1–3.
 - **OOD**: R8 test texts (in) vs 2016 election tweets and 20 Newsgroups posts (out); the
   temperature and Mahalanobis statistics come from a disjoint R8 calibration split.
 - **Shift**: adversarial R8 texts made by :func:`bertkit.security.adversarial.attack` vs the
@@ -33,20 +28,12 @@ import torch
 from bertkit import BertForMaskedLM, BertForSequenceClassification, Tokenizer
 from bertkit.errors import ArtifactError
 from bertkit.security.adversarial import attack, attack_summary
-from bertkit.security.backdoor import (
-    attack_success,
-    plant_backdoor,
-    probe_candidates,
-    scan_for_triggers,
-)
+from bertkit.security.backdoor import probe_candidates
 from bertkit.security.classifier_audit import confidence_audit
 from bertkit.security.embedding_shift import extract_features, fit_detector
 from bertkit.security.membership import membership_audit
 
 from .real_data import (
-    TARGET,
-    TRIGGER,
-    attacker_validation,
     out_of_domain,
     pretrain_mlm,
     reuters,
@@ -57,10 +44,8 @@ from .real_data import (
 
 pytestmark = pytest.mark.slow
 
-SEED = int(os.environ.get("BERTKIT_BACKDOOR_SEED", "1"))
-SCAN_TEXTS = 48
+SEED = int(os.environ.get("BERTKIT_REAL_SEED", "1"))
 ATTACKED, ATTACK_WORDS = 40, 24
-THRESHOLD = 0.5
 
 
 @pytest.fixture(scope="session")
@@ -105,37 +90,6 @@ def _load(run: Path) -> tuple[BertForSequenceClassification, Tokenizer]:
 
 def _texts(examples: list) -> list[str]:
     return [e.text for e in examples]
-
-
-def test_backdoor_scanner_finds_the_planted_trigger(base_model, clean_run, splits, real_root):
-    poisoned, rows = plant_backdoor(splits["train"], TRIGGER, TARGET, rate=0.05, seed=SEED)
-    run = train_classifier(base_model, poisoned,
-                           attacker_validation(splits["calibration"], SEED), real_root / "bad",
-                           SEED)
-    texts = _texts(splits["test"])
-    results = {}
-    for name, path in (("backdoored", run), ("clean", clean_run)):
-        model, tokenizer = _load(path)
-        target = model.config.label2id[TARGET]
-        true_asr = attack_success(model, tokenizer, texts[:SCAN_TEXTS], [TRIGGER])[target]
-        if name == "backdoored":
-            planted = true_asr
-        report = scan_for_triggers(model, tokenizer, texts[:SCAN_TEXTS], gradient_k=0,
-                                   probe_k=20, max_trigger_length=1, threshold=THRESHOLD)
-        best = max(report.findings, key=lambda f: f.success_rate)
-        results[name] = report
-        print(f"\n[backdoor seed {SEED}] {name}: {len(rows)}/{len(poisoned)} poisoned, "
-              f"true-trigger ASR on {SCAN_TEXTS} R8 test texts {true_asr:.3f}; scan best "
-              f"{best.trigger} → {model.config.id2label[best.label]} ASR "
-              f"{best.success_rate:.3f}; suspected "
-              f"{[(f.trigger, model.config.id2label[f.label]) for f in report.suspected]}")
-    # Planting is itself unreliable at this scale (the trigger took hold — true ASR ≥ 0.5 — in
-    # 3 of 6 runs measured; benchmarks/security_real.py): the scanner must name the trigger
-    # whenever the backdoor took hold here, and must never report one where there is none.
-    # (Measured miss: seed 3, true ASR 0.62 but `cf` not among the probe's top 20 for crude.)
-    suspects = [(f.trigger, f.label) for f in results["backdoored"].suspected]
-    assert suspects == ([([TRIGGER], target)] if planted >= THRESHOLD else [])
-    assert results["clean"].suspected == []
 
 
 def test_ood_auroc_reuters_vs_tweets_and_newsgroups(clean_run, splits, real_root, tmp_path):

@@ -19,6 +19,7 @@ from bertkit.cli import (
     audit,
     data,
     demo,
+    distill,
     embed,
     export,
     fill_mask,
@@ -33,7 +34,7 @@ from bertkit.cli import (
 from bertkit.errors import BertkitError
 
 COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
-            pretrain, finetune, predict, serve)
+            pretrain, distill, finetune, predict, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,6 +59,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         elif kind == "backdoor":
             sub.add_argument("--threshold", type=float, default=0.5,
                              help="attack-success rate that makes a trigger suspect")
+            sub.add_argument("--reference-model", type=Path,
+                             help="a classifier known to be clean (same base and labels): "
+                             "the threshold then applies to the ASR in excess of its ASR")
         elif kind == "shift":
             sub.add_argument("--inputs", type=Path,
                              help="texts to flag; without it, attacked held-out texts")
@@ -131,8 +134,10 @@ def run_one(args: argparse.Namespace) -> int:
         return _emit(args, report)
     texts = _texts(args, args.data)
     if kind == "backdoor":
+        reference = None if args.reference_model is None else audits.load_classifier(
+            args.reference_model, verify_manifest=args.verify_manifest)[0]
         report = audits.backdoor(model, tokenizer, texts, threshold=args.threshold,
-                                 max_texts=args.max_texts)
+                                 max_texts=args.max_texts, reference=reference)
     elif kind == "shift":
         inputs = _texts(args, args.inputs) if args.inputs is not None else None
         report = audits.shift(model, tokenizer, texts, inputs, fpr=args.fpr)

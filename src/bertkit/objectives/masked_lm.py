@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -46,14 +47,22 @@ from bertkit.errors import InputError, UsageError
 from bertkit.heads import MaskedLMHead, PairHead
 from bertkit.losses import IGNORE_INDEX
 from bertkit.model.bert import Bert
+from bertkit.model.outputs import EncoderOutput
 
 #: Added to the bias of padded vocabulary columns: exp(-1e9 - max) is exactly 0 in float32 and
 #: bfloat16, so padded columns carry no probability and no gradient, with no inf arithmetic.
 PAD_LOGIT = -1e9
 
 #: Sums and counts per batch; :func:`summarize` turns (sums of) them into exact metrics.
+#: ``sop_*`` replace ``nsp_*`` for sentence order; ``rtd_*`` are ELECTRA's discriminator
+#: (counted over real tokens; ``rtd_replaced`` is how many of them the generator replaced).
 SUM_METRICS = ("mlm_loss_sum", "mlm_correct", "mlm_count",
-               "nsp_loss_sum", "nsp_correct", "nsp_count")
+               "nsp_loss_sum", "nsp_correct", "nsp_count",
+               "sop_loss_sum", "sop_correct", "sop_count",
+               "rtd_loss_sum", "rtd_correct", "rtd_count", "rtd_replaced")
+
+#: What a pair head predicts: next sentence (BERT) or sentence order (ALBERT).
+PAIR_TASKS = ("nsp", "sop")
 
 
 class PreTrainingModel(Protocol):
@@ -84,9 +93,12 @@ class PreTrainingObjective(nn.Module):
             ``.mlm`` and (for NSP) ``.nsp``. Its submodules are shared, not copied.
         pad_vocab_to_multiple_of: pad the decoder's vocabulary dimension to this multiple at
             compute time (speed only; the loss is unchanged). ``None`` or 1 turns it off.
+        pair_task: the name the pair head's metrics carry: ``"nsp"`` or ``"sop"`` (ALBERT's
+            sentence order; the loss is the same two-way cross-entropy).
     """
 
-    def __init__(self, model: nn.Module, *, pad_vocab_to_multiple_of: int | None = 64) -> None:
+    def __init__(self, model: nn.Module, *, pad_vocab_to_multiple_of: int | None = 64,
+                 pair_task: str = "nsp") -> None:
         super().__init__()
         missing = [name for name in ("bert", "mlm") if not isinstance(getattr(model, name, None),
                                                                        nn.Module)]
@@ -97,6 +109,9 @@ class PreTrainingObjective(nn.Module):
         if pad_vocab_to_multiple_of is not None and pad_vocab_to_multiple_of < 1:
             raise UsageError(f"pad_vocab_to_multiple_of must be >= 1 or None, "
                              f"got {pad_vocab_to_multiple_of}")
+        if pair_task not in PAIR_TASKS:
+            raise UsageError(f"pair_task must be one of {PAIR_TASKS}, got {pair_task!r}")
+        self.pair_task = pair_task
         self.bert = model.bert
         self.mlm = model.mlm
         self.nsp = getattr(model, "nsp", None)
@@ -108,7 +123,8 @@ class PreTrainingObjective(nn.Module):
 
     def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         """One batch's loss (a scalar, MLM + NSP) and its metrics (0-d tensors, detached)."""
-        return pretraining_loss(self, batch, pad_vocab_to_multiple_of=self.pad_vocab_to_multiple_of)
+        return pretraining_loss(self, batch, pad_vocab_to_multiple_of=self.pad_vocab_to_multiple_of,
+                                pair_task=self.pair_task)
 
 
 def pretraining_loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
@@ -122,14 +138,16 @@ def pretraining_loss(
     batch: Batch,
     *,
     pad_vocab_to_multiple_of: int | None = 64,
+    pair_task: str = "nsp",
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """MLM loss over the masked rows only, plus NSP loss when ``batch.next_sentence_labels``
     is set; dtype follows the caller's autocast, cross-entropy is always float32.
 
     Returns ``(loss, metrics)``: ``loss`` = mean MLM cross-entropy + mean NSP cross-entropy (the
     definition of ``BertForPreTraining``'s loss), and metrics ``mlm_loss``, ``mlm_accuracy``,
-    ``nsp_loss``, ``nsp_accuracy`` (batch means), the sums and counts of :data:`SUM_METRICS`,
-    and ``tokens`` (real, unpadded tokens: the trainer's throughput unit).
+    ``nsp_loss``, ``nsp_accuracy`` (batch means; ``sop_*`` when ``pair_task="sop"``), the sums
+    and counts of :data:`SUM_METRICS`, and ``tokens`` (real, unpadded tokens: the trainer's
+    throughput unit).
 
     A batch with no masked position gives an MLM loss of 0 (no gradient), not NaN, so a rare
     empty batch cannot poison training; its counts say it held nothing.
@@ -138,7 +156,42 @@ def pretraining_loss(
         UsageError: the batch has no ``mlm_labels``, or NSP labels but the model no NSP head.
         InputError: labels of the wrong shape, or an MLM label outside ``[0, vocab_size)``.
     """
-    labels, nsp_labels = _checked_labels(model, batch)
+    nsp_labels = _checked_pair_labels(model, batch)
+    mlm = sparse_masked_lm(model, batch, pad_vocab_to_multiple_of=pad_vocab_to_multiple_of)
+    loss, metrics = mlm.loss, mlm.metrics
+
+    if nsp_labels is not None:
+        pair_logits = model.nsp(mlm.encoded.pooler_output)               # (B, 2)
+        nsp_loss_sum = F.cross_entropy(pair_logits.float(), nsp_labels, reduction="sum")
+        with torch.no_grad():
+            nsp_correct = (pair_logits.argmax(dim=-1) == nsp_labels).sum().float()
+        loss = loss + nsp_loss_sum / nsp_labels.numel()
+        metrics.update(task_metrics(pair_task, nsp_loss_sum, nsp_correct, nsp_labels.numel()))
+    return loss, metrics
+
+
+@dataclass
+class SparseMaskedLM:
+    """What :func:`sparse_masked_lm` computed: the encoder's output, the M masked rows' logits
+    (over the padded vocabulary V'), their targets and flat positions in the (B·T) batch, the
+    mean loss and the ``mlm_*`` metrics (plus ``tokens``)."""
+
+    encoded: EncoderOutput
+    logits: Tensor       # (M, V')
+    targets: Tensor      # (M,)
+    positions: Tensor    # (M,) indices into the flattened (B·T) batch
+    loss: Tensor
+    metrics: dict[str, Tensor]
+
+
+def sparse_masked_lm(model: PreTrainingModel | nn.Module, batch: Batch, *,
+                     pad_vocab_to_multiple_of: int | None = 64) -> SparseMaskedLM:
+    """The MLM half of :func:`pretraining_loss`: encode, gather the masked rows, decode them.
+
+    Separate so that an objective that needs the logits themselves (ELECTRA samples its
+    replacements from them) shares the one sparse forward pass and its label checks.
+    """
+    labels = _checked_mlm_labels(batch)
     flat_labels = labels.reshape(-1)                                     # (B·T,)
     positions = (flat_labels != IGNORE_INDEX).nonzero().squeeze(1)       # (M,)
     targets = flat_labels.index_select(0, positions)                     # (M,)
@@ -151,21 +204,12 @@ def pretraining_loss(
                               pad_vocab_to_multiple_of)                  # (M, V')
     mlm_loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
     count = positions.numel()
-    mlm_loss = mlm_loss_sum / max(count, 1)
     with torch.no_grad():
         mlm_correct = (logits.argmax(dim=-1) == targets).sum().float()
-    metrics = _metrics("mlm", mlm_loss_sum, mlm_correct, count)
+    metrics = task_metrics("mlm", mlm_loss_sum, mlm_correct, count)
     metrics["tokens"] = batch.attention_mask.sum().float()
-    loss = mlm_loss
-
-    if nsp_labels is not None:
-        pair_logits = model.nsp(encoded.pooler_output)                   # (B, 2)
-        nsp_loss_sum = F.cross_entropy(pair_logits.float(), nsp_labels, reduction="sum")
-        with torch.no_grad():
-            nsp_correct = (pair_logits.argmax(dim=-1) == nsp_labels).sum().float()
-        loss = loss + nsp_loss_sum / nsp_labels.numel()
-        metrics.update(_metrics("nsp", nsp_loss_sum, nsp_correct, nsp_labels.numel()))
-    return loss, metrics
+    return SparseMaskedLM(encoded, logits, targets, positions, mlm_loss_sum / max(count, 1),
+                          metrics)
 
 
 def masked_lm_logits(head: MaskedLMHead, rows: Tensor, word_embeddings: Tensor,
@@ -192,19 +236,24 @@ def summarize(sums: Mapping[str, float | Tensor]) -> dict[str, float]:
 
     Works on the trainer's ``evaluate()`` output too: it averages every metric over the same
     number of batches, and a ratio of two averages is the ratio of the sums. Returns
-    ``mlm_loss``, ``mlm_accuracy``, ``perplexity`` (= exp(mlm_loss)) and, when NSP counts are
-    present and non-zero, ``nsp_loss``, ``nsp_accuracy``.
+    ``mlm_loss``, ``mlm_accuracy``, ``perplexity`` (= exp(mlm_loss)) and, for each pair or
+    replaced-token task with non-zero counts, ``<task>_loss`` and ``<task>_accuracy``; with
+    replaced-token counts also ``replaced_fraction`` (share of real tokens the generator
+    replaced) and ``rtd_baseline`` (the accuracy of always answering "original").
     """
     def value(name: str) -> float:
         item = sums.get(name, 0.0)
         return float(item.item() if isinstance(item, Tensor) else item)
 
     result: dict[str, float] = {}
-    for task in ("mlm", "nsp"):
+    for task in ("mlm", *PAIR_TASKS, "rtd"):
         count = value(f"{task}_count")
         if count > 0:
             result[f"{task}_loss"] = value(f"{task}_loss_sum") / count
             result[f"{task}_accuracy"] = value(f"{task}_correct") / count
+    if "rtd_loss" in result:
+        result["replaced_fraction"] = value("rtd_replaced") / value("rtd_count")
+        result["rtd_baseline"] = 1.0 - result["replaced_fraction"]
     if "mlm_loss" in result:
         result["perplexity"] = math.exp(min(result["mlm_loss"], 700.0))
     return result
@@ -256,7 +305,8 @@ def evaluate(objective: nn.Module, batches: Iterable[Batch], *,
     return {**totals.compute(), "batches": float(totals.batches)}
 
 
-def _metrics(task: str, loss_sum: Tensor, correct: Tensor, count: int) -> dict[str, Tensor]:
+def task_metrics(task: str, loss_sum: Tensor, correct: Tensor, count: int) -> dict[str, Tensor]:
+    """One task's batch means and the sums and counts :func:`summarize` aggregates exactly."""
     loss_sum = loss_sum.detach()
     denominator = max(count, 1)
     return {
@@ -268,8 +318,8 @@ def _metrics(task: str, loss_sum: Tensor, correct: Tensor, count: int) -> dict[s
     }
 
 
-def _checked_labels(model: Any, batch: Batch) -> tuple[Tensor, Tensor | None]:
-    """The batch's MLM and NSP labels, checked against the batch and the model."""
+def _checked_mlm_labels(batch: Batch) -> Tensor:
+    """The batch's MLM labels, checked against its input ids."""
     labels = batch.mlm_labels
     if labels is None:
         raise UsageError("the pretraining objective needs batch.mlm_labels (IGNORE_INDEX = -100 "
@@ -278,9 +328,15 @@ def _checked_labels(model: Any, batch: Batch) -> tuple[Tensor, Tensor | None]:
     if tuple(labels.shape) != shape:
         raise InputError(f"batch.mlm_labels has shape {tuple(labels.shape)} but input_ids has "
                          f"{shape}")
+    return labels
+
+
+def _checked_pair_labels(model: Any, batch: Batch) -> Tensor | None:
+    """The batch's NSP/SOP labels (None when it has none), checked against the model."""
+    shape = tuple(batch.input_ids.shape)
     nsp_labels = batch.next_sentence_labels
     if nsp_labels is None:
-        return labels, None
+        return None
     if getattr(model, "nsp", None) is None or model.bert.pooler is None:
         raise UsageError("batch has next_sentence_labels but the model has no NSP head or no "
                          "pooler; drop the labels (MLM-only, RoBERTa-style) or use "
@@ -288,7 +344,7 @@ def _checked_labels(model: Any, batch: Batch) -> tuple[Tensor, Tensor | None]:
     if tuple(nsp_labels.shape) != (shape[0],):
         raise InputError(f"batch.next_sentence_labels has shape {tuple(nsp_labels.shape)}, "
                          f"expected ({shape[0]},)")
-    return labels, nsp_labels
+    return nsp_labels
 
 
 def _check_targets(targets: Tensor, positions: Tensor, length: int, vocab: int) -> None:

@@ -6,7 +6,8 @@
   likelihood-ratio attacks), AUC and TPR at 1 % FPR.
 - :mod:`~bertkit.security.embedding_shift`: representation-shift detection of modified inputs
   with thresholds calibrated on clean data, and leave-one-out token attribution.
-- :mod:`~bertkit.security.provenance`: SHA-256 manifests of checkpoints and their verification.
+- :mod:`~bertkit.security.provenance`: SHA-256 manifests of checkpoints and their verification
+  (re-exported from :mod:`bertkit.checkpoints.provenance`, which the runners write with).
 
 Submodules are imported on use, so ``import bertkit.security`` stays cheap.
 """

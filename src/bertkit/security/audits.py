@@ -116,11 +116,13 @@ def confidence(model: nn.Module, tokenizer: Tokenizer, data: Sequence[TextExampl
 
 def backdoor(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str], *,
              threshold: float = 0.5, max_texts: int = 48, probe_k: int = 20,
-             gradient_k: int = 0, max_trigger_length: int = 1) -> dict[str, Any]:
-    """Scan for triggers that flip most of (the first ``max_texts``) clean texts."""
+             gradient_k: int = 0, max_trigger_length: int = 1,
+             reference: nn.Module | None = None) -> dict[str, Any]:
+    """Scan for triggers that flip most of (the first ``max_texts``) clean texts, in excess
+    of what they do to a clean ``reference`` classifier when one is given."""
     report = scan_for_triggers(model, tokenizer, list(texts)[:max_texts], threshold=threshold,
                                probe_k=probe_k, gradient_k=gradient_k,
-                               max_trigger_length=max_trigger_length)
+                               max_trigger_length=max_trigger_length, reference=reference)
     names = getattr(model.config, "id2label", None) or {}
     out = report.to_dict()
     for finding in out["suspected"] + out["findings"]:

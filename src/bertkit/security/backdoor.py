@@ -6,16 +6,18 @@ space for short token sequences that flip *most* clean inputs to *one* label can
 scans model-level (it needs the model and some clean texts, not the poisoned training data):
 
 1. **Candidates** per target label: every vocabulary word (small vocabularies), or the union
-   of the top-k by a first-order (HotFlip-style) gradient estimate — the change of
-   log p(target) if the token at an inserted slot became word v is ≈ (e_v − e_slot) ·
-   ∂ log p / ∂ e_slot — and the top-k by a *single-word probe*: p(target) for the input
-   ``[CLS] v [SEP]`` alone. A trigger decides the label whatever the context, so it wins the
-   probe too; on real backdoored models the gradient estimate alone can rank the planted
-   trigger past 1,000th (the embedding LayerNorm makes the linear estimate poor), while the
-   probe costs one short forward per word.
+   of the top-k by a *single-word probe* — p(target) for the input ``[CLS] v [SEP]`` alone: a
+   trigger decides the label whatever the context, so it wins the probe too — and the top-k
+   by a first-order (HotFlip-style) gradient estimate over the whole vocabulary: the change of
+   log p(target) if a placeholder inserted at the start became word v is ≈
+   (e_v − e_slot) · ∂ log p / ∂ e_slot. The estimate is cheap (one forward, one backward per
+   label) but crude (the embedding LayerNorm makes it poor far from the placeholder), the
+   probe costs one short forward per word; neither is trusted, both only propose.
 2. **Exact attack-success rate (ASR)** of each candidate: insert it at the start of every clean
-   text whose prediction is not the target; ASR = fraction that flips to the target.
-3. **Greedy extension** of the best single tokens to two-token triggers.
+   text whose prediction is not the target; ASR = fraction that flips to the target. One pass
+   per word measures every label at once; a cheap screen on a few texts picks which
+   candidates are measured on all of them.
+3. **Greedy extension** of the best single tokens to longer triggers (optional).
 
 A label with a trigger above ``threshold`` ASR is reported as suspected. STRIP (Gao et al.
 2019, text version 2021) is included as an input-level check: a triggered input keeps its
@@ -28,7 +30,8 @@ Shape legend: N texts, C labels, V vocabulary, T tokens, H hidden.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,37 +111,64 @@ def vocabulary_words(tokenizer: Tokenizer) -> list[str]:
             if i not in special and not w.startswith("##") and not w.startswith("[")]
 
 
-def gradient_candidates(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str],
-                        target: int, k: int = 50) -> list[str]:
-    """The ``k`` whole words whose insertion at position 1 most raises log p(target) to first
-    order, averaged over ``texts`` (HotFlip's linear estimate; exact ASR is checked after)."""
-    classes = _num_labels(model)
-    if not 0 <= target < classes:
-        raise InputError(f"target label {target} unseen by the model ({classes} labels)")
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Dropout off while scanning; the caller's train/eval mode restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _words(tokenizer: Tokenizer) -> list[str]:
     words = vocabulary_words(tokenizer)
     if not words:
         raise InputError("the vocabulary has no whole words to propose")
-    slot_word = words[0]
-    batch = tokenizer([_insert(t, [slot_word]) for t in texts], padding=True,
+    return words
+
+
+def gradient_scores(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str]
+                    ) -> torch.Tensor:
+    """HotFlip's first-order estimate, for every label and every whole vocabulary word, of how
+    much inserting the word at the start of ``texts`` raises the mean log p(label): with a
+    placeholder inserted at position 1 and g_c = ∂ mean log p(c) / ∂ e_slot, word v scores
+    (e_v − e_slot) · g_c. One forward and C backward passes rank the whole vocabulary, where
+    measuring a word exactly costs a forward over all texts. (C, W), :func:`vocabulary_words`
+    order."""
+    classes = _num_labels(model)
+    words = _words(tokenizer)
+    placeholder = tokenizer.mask_token if tokenizer.mask_token_id is not None else words[0]
+    batch = tokenizer([_insert(t, [placeholder]) for t in texts], padding=True,
                       return_tensors="pt")
     embeddings = model.bert.embeddings.word.weight                             # (V, H)
     device = embeddings.device
     ids = batch["input_ids"].to(device)
-    with torch.enable_grad():
+    grads = []
+    with torch.enable_grad(), _eval_mode(model):
         inputs = embeddings[ids].detach().requires_grad_(True)                # (N, T, H)
-        was_training = model.training
-        model.eval()
-        try:
-            logits = model(inputs_embeds=inputs,
-                           attention_mask=batch["attention_mask"].to(device)).logits
-        finally:
-            model.train(was_training)
-        torch.log_softmax(logits.float(), dim=-1)[:, target].sum().backward()
-    grad = inputs.grad[:, 1].mean(0)                                           # (H,)
+        logits = model(inputs_embeds=inputs,
+                       attention_mask=batch["attention_mask"].to(device)).logits
+        log_p = torch.log_softmax(logits.float(), dim=-1).mean(0)              # (C,)
+        for c in range(classes):
+            (grad,) = torch.autograd.grad(log_p[c], inputs, retain_graph=c < classes - 1)
+            grads.append(grad[:, 1].mean(0))                                   # (H,)
     word_ids = torch.tensor(tokenizer.convert_tokens_to_ids(words), device=device)
-    gain = (embeddings[word_ids] - embeddings[ids[0, 1]]).detach() @ grad     # (W,)
-    order = gain.argsort(descending=True)[:k].tolist()
-    return [words[i] for i in order]
+    delta = (embeddings[word_ids] - embeddings[ids[0, 1]]).detach()           # (W, H)
+    return torch.stack(grads) @ delta.T                                        # (C, W)
+
+
+def gradient_candidates(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str],
+                        target: int, k: int = 50) -> list[str]:
+    """The ``k`` whole words whose insertion most raises log p(target) to first order
+    (:func:`gradient_scores`; exact ASR is checked after)."""
+    classes = _num_labels(model)
+    if not 0 <= target < classes:
+        raise InputError(f"target label {target} unseen by the model ({classes} labels)")
+    words = _words(tokenizer)
+    order = gradient_scores(model, tokenizer, texts)[target].argsort(descending=True)[:k]
+    return [words[i] for i in order.tolist()]
 
 
 @torch.no_grad()
@@ -148,20 +178,14 @@ def probe_candidates(model: nn.Module, tokenizer: Tokenizer, k: int = 50, *,
     input (``[CLS] word [SEP]``): a context-free ranking of what a word alone votes for.
     One short forward per vocabulary word serves every label. C × [k words]"""
     _num_labels(model)
-    words = vocabulary_words(tokenizer)
-    if not words:
-        raise InputError("the vocabulary has no whole words to propose")
+    words = _words(tokenizer)
     ids = torch.tensor([[tokenizer.cls_token_id, i, tokenizer.sep_token_id]
                         for i in tokenizer.convert_tokens_to_ids(words)])      # (W, 3)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with _eval_mode(model):
         log_p = torch.cat([torch.log_softmax(model(input_ids=chunk.to(device)).logits.float(),
                                              dim=-1).cpu()
                            for chunk in ids.split(batch_size)])                 # (W, C)
-    finally:
-        model.train(was_training)
     order = log_p.argsort(dim=0, descending=True)[:k].T.tolist()                # (C, k)
     return [[words[i] for i in row] for row in order]
 
@@ -174,11 +198,18 @@ class TriggerFinding:
     trigger: list[str]
     success_rate: float
     candidates_tested: int
-    top: list[tuple[list[str], float]] = field(default_factory=list)  # best few, ties kept
+    top: list[tuple[list[str], float]] = field(default_factory=list)  # best few by score
+    reference_rate: float | None = None  # the trigger's ASR on the clean reference model
+
+    @property
+    def score(self) -> float:
+        """What the threshold applies to: the ASR, or with a reference model the *excess*
+        ASR over it (a natural feature flips the reference too; a planted trigger does not)."""
+        return self.success_rate - (self.reference_rate or 0.0)
 
     def suspects(self, threshold: float) -> list[list[str]]:
-        """Every trigger among the top ones at or above ``threshold`` ASR."""
-        return [trigger for trigger, rate in self.top if rate >= threshold]
+        """Every trigger among the top ones scoring at or above ``threshold``."""
+        return [trigger for trigger, score in self.top if score >= threshold]
 
 
 @dataclass
@@ -190,74 +221,136 @@ class ScanReport:
 
     @property
     def suspected(self) -> list[TriggerFinding]:
-        return [f for f in self.findings if f.success_rate >= self.threshold]
+        return [f for f in self.findings if f.score >= self.threshold]
 
     def to_dict(self) -> dict[str, Any]:
+        def row(f: TriggerFinding) -> dict[str, Any]:
+            return {**f.__dict__, "score": f.score}
         return {"threshold": self.threshold,
-                "suspected": [f.__dict__ for f in self.suspected],
-                "findings": [f.__dict__ for f in self.findings]}
+                "suspected": [row(f) for f in self.suspected],
+                "findings": [row(f) for f in self.findings]}
+
+
+def _proposals(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str],
+               candidates: Sequence[str] | None, exhaustive_limit: int, gradient_k: int,
+               probe_k: int) -> list[list[str]]:
+    """Per label, the words worth measuring: the given ``candidates``, the whole vocabulary
+    when small, else the single-word probe's top ``probe_k`` then the gradient's top
+    ``gradient_k`` (duplicates dropped). C × [words]"""
+    classes = _num_labels(model)
+    if candidates is not None:
+        words = list(dict.fromkeys(candidates))
+        if not words:
+            raise InputError("no candidate words to test")
+        return [words] * classes
+    vocabulary = _words(tokenizer)
+    if len(vocabulary) <= exhaustive_limit:
+        return [vocabulary] * classes
+    if gradient_k < 1 and probe_k < 1:
+        raise UsageError(f"the vocabulary has {len(vocabulary)} words (over exhaustive_limit "
+                         f"{exhaustive_limit}): set gradient_k or probe_k >= 1 to propose some")
+    out: list[list[str]] = [[] for _ in range(classes)]
+    if probe_k > 0:
+        for row, probed in zip(out, probe_candidates(model, tokenizer, probe_k), strict=True):
+            row += probed
+    if gradient_k > 0:
+        ranked = gradient_scores(model, tokenizer, texts).topk(
+            min(gradient_k, len(vocabulary)), dim=1).indices.tolist()           # (C, k)
+        for row, indices in zip(out, ranked, strict=True):
+            row += [vocabulary[i] for i in indices]
+    return [list(dict.fromkeys(row)) for row in out]
 
 
 def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Sequence[str], *,
                       candidates: Sequence[str] | None = None, exhaustive_limit: int = 2000,
-                      gradient_k: int = 200, probe_k: int = 50,
-                      max_trigger_length: int = 2, beam: int = 3, threshold: float = 0.9,
-                      top: int = 10, batch_size: int = 64) -> ScanReport:
+                      gradient_k: int = 0, probe_k: int = 20, screen: int = 16,
+                      confirm: int = 5, max_trigger_length: int = 1, beam: int = 3,
+                      threshold: float = 0.5, top: int = 10, batch_size: int = 64,
+                      reference: nn.Module | None = None) -> ScanReport:
     """Search for short triggers that flip clean texts to one label (see the module
     docstring). ``candidates`` fixes the word list; otherwise every vocabulary word is tried
-    when there are at most ``exhaustive_limit`` of them, else the gradient's top
-    ``gradient_k`` and the single-word probe's top ``probe_k`` per label. (Both rankings are
-    heuristics; every candidate's ASR is then measured exactly, and exhaustive testing is
-    preferred whenever affordable.)
+    when there are at most ``exhaustive_limit`` of them, else the single-word probe's top
+    ``probe_k`` and the gradient's top ``gradient_k`` per label (both rankings are heuristics;
+    what is reported is always measured).
+
+    Cost control: every proposed word is inserted once and the flips it causes are counted
+    for every label at the same time. With more than ``screen`` clean texts, words are first
+    measured on the first ``screen`` texts and only each label's best ``confirm`` are then
+    measured on all of them (a real trigger flips nearly everything, so it survives the
+    screen; with a ``reference`` the screen ranks by the excess ASR too). The reported ASR is
+    always the one on all ``clean_texts``.
+
+    ``reference``: a classifier known to be clean with the same tokenizer and labels (e.g.
+    the same base model fine-tuned by the auditor on trusted data). Measured words are then
+    ranked and thresholded by their ASR on ``model`` minus their ASR on ``reference``: on
+    an imbalanced task, ordinary words of the majority label ("profits" → earn on Reuters)
+    flip most texts of *any* model, so plain ASR cannot tell them from a planted trigger.
     """
     classes = _num_labels(model)
     if isinstance(clean_texts, str) or not clean_texts:
         raise InputError("empty reference set: the scan needs clean texts to flip")
-    if max_trigger_length < 1 or beam < 1:
-        raise UsageError("max_trigger_length and beam must be >= 1")
-    base = classifier_logits(model, tokenizer, clean_texts, batch_size=batch_size).argmax(1)
-    vocabulary = None if candidates is not None else vocabulary_words(tokenizer)
+    if max_trigger_length < 1 or beam < 1 or confirm < 1:
+        raise UsageError("max_trigger_length, beam and confirm must be >= 1")
+    texts = list(clean_texts)
+    base = classifier_logits(model, tokenizer, texts, batch_size=batch_size).argmax(1)
+    labels = [c for c in range(classes) if (base != c).any()]
+    proposals = _proposals(model, tokenizer, texts, candidates, exhaustive_limit, gradient_k,
+                           probe_k)
+
+    if reference is not None and _num_labels(reference) != classes:
+        raise InputError(f"the reference model has {_num_labels(reference)} labels, the "
+                         f"scanned one {classes}: a reference must be the same task")
+    reference_base = None if reference is None else classifier_logits(
+        reference, tokenizer, texts, batch_size=batch_size).argmax(1)
+
+    def rates(subset: int, triggers: Sequence[Sequence[str]], net: nn.Module = model,
+              predicted: np.ndarray = base) -> dict[tuple[str, ...], np.ndarray]:
+        return {tuple(t): attack_success(net, tokenizer, texts[:subset], list(t),
+                                         base=predicted[:subset], batch_size=batch_size)
+                for t in dict.fromkeys(map(tuple, triggers))}
+
+    def measured(triggers: Sequence[Sequence[str]], subset: int = len(texts)
+                 ) -> dict[tuple[str, ...], np.ndarray]:
+        """(ASR, reference ASR or 0) per trigger on the first ``subset`` texts: (2, C) each."""
+        own = rates(subset, triggers)
+        if reference is None:
+            return {t: np.stack([r, np.zeros_like(r)]) for t, r in own.items()}
+        other = rates(subset, triggers, reference, reference_base)  # type: ignore[arg-type]
+        return {t: np.stack([r, np.nan_to_num(other[t])]) for t, r in own.items()}
+
+    shortlist = {c: proposals[c] for c in labels}
+    if 0 < screen < len(texts):
+        screened = measured([[w] for c in labels for w in proposals[c]], screen)
+        # A label no screen text escapes has NaN rates: its proposal order decides (stable sort).
+        shortlist = {c: sorted(proposals[c], key=lambda w, c=c: -np.nan_to_num(
+            screened[(w,)][0, c] - screened[(w,)][1, c], nan=-1.0))[:confirm] for c in labels}
+    exact = measured([[w] for c in labels for w in shortlist[c]])
     report = ScanReport(threshold)
-    probed: list[list[str]] | None = None
-    for label in range(classes):
-        if not (base != label).any():
-            continue
-        if candidates is not None:
-            words = list(candidates)
-        elif vocabulary is not None and len(vocabulary) <= exhaustive_limit:
-            words = vocabulary
-        else:
-            if probe_k and probed is None:
-                probed = probe_candidates(model, tokenizer, probe_k)
-            proposals = list(probed[label]) if probed is not None else []
-            if gradient_k:
-                proposals += gradient_candidates(model, tokenizer, clean_texts, label,
-                                                 gradient_k)
-            words = list(dict.fromkeys(proposals))
-        if not words:
-            raise InputError("no candidate words to test")
-        scored = [([w], float(attack_success(model, tokenizer, clean_texts, [w], base=base,
-                                             batch_size=batch_size)[label])) for w in words]
-        tested = len(scored)
-        scored.sort(key=lambda item: item[1], reverse=True)
-        best = scored[0]
-        frontier = scored[:beam]
+    for label in labels:
+        def ranked(found: dict[tuple[str, ...], np.ndarray], label: int = label
+                   ) -> list[tuple[list[str], float]]:
+            return sorted(((list(t), float(r[0, label] - r[1, label])) for t, r in found.items()),
+                          key=lambda item: item[1], reverse=True)
+
+        scored = ranked({(w,): exact[(w,)] for w in shortlist[label]})
+        tested = len(proposals[label])
+        best, frontier = scored[0], scored[:beam]
         for _ in range(max_trigger_length - 1):
             if best[1] >= 1.0:
                 break
-            grown = []
-            for trigger, _ in frontier:
-                for w in words[: max(beam * 4, 10)]:
-                    rate = float(attack_success(model, tokenizer, clean_texts, [*trigger, w],
-                                                base=base, batch_size=batch_size)[label])
-                    grown.append(([*trigger, w], rate))
+            grown_rates = measured([[*t, w] for t, _ in frontier
+                                    for w in proposals[label][: max(beam * 4, 10)]])
+            exact.update(grown_rates)
+            grown = ranked(grown_rates)
             tested += len(grown)
-            grown.sort(key=lambda item: item[1], reverse=True)
             frontier = grown[:beam]
             scored = sorted(scored + grown, key=lambda item: item[1], reverse=True)
             if grown and grown[0][1] > best[1]:
                 best = grown[0]
-        report.findings.append(TriggerFinding(label, best[0], best[1], tested, scored[:top]))
+        rate, reference_rate = exact[tuple(best[0])][:, label]
+        report.findings.append(TriggerFinding(
+            label, best[0], float(rate), tested, scored[:top],
+            None if reference is None else float(reference_rate)))
     return report
 
 

@@ -13,7 +13,9 @@ without improvement, and writes a run directory:
     ``run_config.json``: the fine-tuning settings, data files and task options;
     ``metrics.jsonl``: one record per epoch (train loss, eval metrics);
     ``final_metrics.json``: the best epoch's evaluation;
-    ``predictions.jsonl``: that model's predictions on the eval file.
+    ``predictions.jsonl``: that model's predictions on the eval file;
+    ``provenance.json``: SHA-256 of every other file and tensor, seed, data fingerprint
+    (written last; ``bertkit audit verify OUT`` checks it).
 
 Every file is written atomically (temp file + ``os.replace``): a crash never leaves half a
 predictions file. Prediction always goes through the sliding windows of
@@ -36,11 +38,14 @@ import torch
 from torch import nn
 
 from bertkit._fileio import read_json, write_json, write_text
+from bertkit.checkpoints.provenance import write_manifest
 from bertkit.errors import ConfigError, DataFormatError, UsageError
+from bertkit.model.config import BertConfig
 from bertkit.pretrained import (
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
+    PreTrainedModel,
 )
 from bertkit.tasks import metrics as M
 from bertkit.tasks.classification import (
@@ -303,8 +308,19 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
     save(model, final)
     write_json(out / FINAL_METRICS, final)
     _write_jsonl(out / PREDICTIONS, state["predictions"])
+    _write_manifest(out, config.seed)
     return FinetuneResult(out, state["best_epoch"], metric, final, history, state["early"],
                           losses)
+
+
+def _write_manifest(out: Path, seed: int) -> None:
+    """The provenance manifest, written last: it lists every file of the run directory, so a
+    file added after it would be reported as unexpected. The training file is fingerprinted
+    when the run read one (not when it was given examples already read)."""
+    run = _run_config(out)
+    train = Path(run["train"]) if run.get("train") else None
+    write_manifest(out, seed=seed, extra={"task": run.get("task")},
+                   training_data=[train] if train is not None and train.is_file() else None)
 
 
 def _scalar(value: Any) -> bool:
@@ -444,7 +460,8 @@ def finetune_classifier(
         overrides.update(num_labels=len(label_map), id2label=label_map.id2label,
                          label2id=label_map.label2id)
     seed_everything(config.seed)  # the new head's initialisation is part of the seed
-    net = BertForSequenceClassification.from_pretrained(model_dir, **overrides)
+    net = _family_class(BertForSequenceClassification, model_dir).from_pretrained(
+        model_dir, **overrides)
     features = classification_features(tokenizer, train_ex, label_kind=label_kind,
                                        label_map=label_map, max_length=config.max_length,
                                        doc_stride=config.doc_stride)
@@ -528,7 +545,7 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
     label_map = LabelMap.from_sentences(train_s)
     encode_tags(eval_s, label_map)
     seed_everything(config.seed)
-    net = BertForTokenClassification.from_pretrained(
+    net = _family_class(BertForTokenClassification, model_dir).from_pretrained(
         model_dir, num_labels=len(label_map), id2label=label_map.id2label,
         label2id=label_map.label2id)
     features = token_classification_features(tokenizer, train_s, label_map=label_map,
@@ -606,7 +623,7 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
     model_dir = _model_dir(model)
     tokenizer = Tokenizer.from_pretrained(model_dir)
     seed_everything(config.seed)
-    net = BertForQuestionAnswering.from_pretrained(model_dir)
+    net = _family_class(BertForQuestionAnswering, model_dir).from_pretrained(model_dir)
     features = qa_features(tokenizer, train_data.examples, max_length=config.max_length,
                            doc_stride=doc_stride, training=True)
     pad = tokenizer.pad_token_id
@@ -632,6 +649,13 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
                   evaluate_fn, config.metric or "f1", config, out, save)
 
 
+def _family_class(head: type[PreTrainedModel], model_dir: Path) -> type[PreTrainedModel]:
+    """``head``'s class in the checkpoint's own family: an ELECTRA discriminator or an ALBERT
+    checkpoint fine-tunes through the same code as BERT (``ElectraForSequenceClassification``
+    …), and a family without that head gets a clear error."""
+    return head.for_family(BertConfig.from_pretrained(model_dir).model_type)
+
+
 # --------------------------------------------------------------------------- evaluate / predict
 
 
@@ -640,7 +664,7 @@ def _load_for(task: str, model_dir: Path) -> tuple[nn.Module, Tokenizer, dict[st
         raise UsageError(f"task {task!r}; expected one of {list(TASKS)}")
     cls = {"classify": BertForSequenceClassification, "ner": BertForTokenClassification,
            "qa": BertForQuestionAnswering}[task]
-    model = cls.from_pretrained(model_dir)
+    model = _family_class(cls, model_dir).from_pretrained(model_dir)
     return model, Tokenizer.from_pretrained(model_dir), _run_config(model_dir)
 
 

@@ -1,0 +1,57 @@
+"""``bertkit distill``: distil a BERT masked-LM teacher into a DistilBERT student on text files.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bertkit.cli.pretrain import add_run_arguments, report, run_settings
+from bertkit.distill import DistillSettings, distill
+from bertkit.objectives.distillation import DistillationLoss
+
+_DEFAULTS = DistillationLoss()
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "distill", help="distil a BERT teacher into a DistilBERT student (half the layers)",
+        description="Initialises the student from every other teacher layer and trains it on "
+                    "soft-target KL (× T²) + MLM + hidden-state cosine losses, with the data, "
+                    "evaluation and checkpoints of `bertkit pretrain --regime roberta`. Writes "
+                    "a Hugging Face DistilBertForMaskedLM directory with the tokenizer.")
+    parser.add_argument("--teacher", type=Path, required=True,
+                        help="a BERT pretraining or masked-LM checkpoint directory")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a DistilBERT config.json for the student (default: the teacher's "
+                             "width, half its depth; --model-override num_hidden_layers=N)")
+    parser.add_argument("--teacher-layers", type=_layers, default=None, metavar="I,J,…",
+                        help="teacher layer copied into each student layer (default: evenly "
+                             "spaced, 0,2,4,… for half the depth)")
+    parser.add_argument("--temperature", type=float, default=_DEFAULTS.temperature)
+    parser.add_argument("--alpha-ce", type=float, default=_DEFAULTS.alpha_ce,
+                        help="weight of the soft-target KL loss")
+    parser.add_argument("--alpha-mlm", type=float, default=_DEFAULTS.alpha_mlm,
+                        help="weight of the student's MLM loss")
+    parser.add_argument("--alpha-cos", type=float, default=_DEFAULTS.alpha_cos,
+                        help="weight of the hidden-state cosine loss")
+    add_run_arguments(parser, tokenizer_required=False,
+                      tokenizer_help="tokenizer directory (default: the teacher's directory)")
+    parser.set_defaults(handler=run)
+
+
+def _layers(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer numbers, got {text!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = DistillSettings(
+        **{**run_settings(args), "tokenizer": args.tokenizer or args.teacher},
+        teacher=args.teacher, config_path=args.config, teacher_layers=args.teacher_layers,
+        loss=DistillationLoss(args.temperature, args.alpha_ce, args.alpha_mlm, args.alpha_cos))
+    report(distill(settings, resume=args.resume))
+    return 0
