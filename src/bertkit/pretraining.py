@@ -572,7 +572,7 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
             _fileio.write_json(out / RUN_FILE, {
-                "settings": _plain(dataclasses.asdict(settings)),
+                "settings": _fileio.json_ready(dataclasses.asdict(settings)),
                 **{name: c.to_dict() for name, c in configs.items()},
                 "data": settings.data_recipe(),
             })
@@ -603,16 +603,3 @@ def _save_final(models: Mapping[str, PreTrainedModel], tokenizer: Tokenizer, out
         reason = os.strerror(err.errno) if err.errno else str(err)
         raise CheckpointError(f"could not save the pretrained model to {out}: {reason}; the "
                               "training checkpoints under checkpoints/ are intact") from None
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly copy of the settings (paths → strings)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value

@@ -175,8 +175,8 @@ def prepare_output(out: Path, settings: DemoSettings) -> None:
                 target.unlink()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _fileio.write_json(out / MARKER, {"bertkit": __version__,
-                                          "settings": _plain(dataclasses.asdict(settings))})
+        settings_json = _fileio.json_ready(dataclasses.asdict(settings))
+        _fileio.write_json(out / MARKER, {"bertkit": __version__, "settings": settings_json})
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno else str(err)
         raise UsageError(f"--out {out}: cannot write there ({reason}); choose a writable "
@@ -184,14 +184,6 @@ def prepare_output(out: Path, settings: DemoSettings) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value) if isinstance(value, Path) else value
 
 
 def spread(items: Sequence[Any], count: int) -> list[Any]:
@@ -529,5 +521,5 @@ def run_demo(settings: DemoSettings | None = None) -> DemoResult:
     finally:
         torch.set_num_threads(threads)
     run.summary["total_seconds"] = round(run.clock.elapsed(), 1)
-    _fileio.write_json(out / SUMMARY, _plain(run.summary))
+    _fileio.write_json(out / SUMMARY, _fileio.json_ready(run.summary))
     return DemoResult(out, run.summary)
