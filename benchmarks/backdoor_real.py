@@ -48,6 +48,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--runs", type=Path, help="keep (and reuse) the fine-tuned runs here")
+    parser.add_argument("--no-labels", action="store_true",
+                        help="scan without the calibration labels (no natural-feature check)")
+    parser.add_argument("--references", choices=("next", "none"), default="next",
+                        help="each model's clean reference: the next seed's clean run, or none")
     for name, value in dataclasses.asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value) if value is not None
                             else int, default=value)
@@ -74,19 +78,23 @@ def main() -> None:
             other = args.seeds[(i + 1) % len(args.seeds)]
             for name, run in trained.items():
                 start = time.perf_counter()
-                m = measure_backdoor(run, splits, recipe, reference=runs[other][0]["clean"],
-                                     threshold=args.threshold)
+                reference = runs[other][0]["clean"] if args.references == "next" else None
+                m = measure_backdoor(run, splits, recipe, reference=reference,
+                                     threshold=args.threshold, use_labels=not args.no_labels)
                 rows.append([str(seed), name, str(poisoned if name == "backdoored" else 0),
                              f"{m['trigger_asr']:.3f}", str(m["gradient_rank"]),
                              f"{m['best_trigger']} → {m['best_label']}",
-                             f"{m['best_scan_asr']:.3f} / {m['best_reference_asr']:.3f}",
+                             f"{m['best_scan_asr']:.3f} / {m['best_reference_asr'] or 0:.3f}",
                              f"{m['best_held_out_asr']:.3f}", f"{m['max_score']:.3f}",
                              str(m["suspected"]), "yes" if m["found"] else "no",
-                             f"seed {other}", f"{time.perf_counter() - start:.0f}"])
+                             f"seed {other}" if reference else "none",
+                             ", ".join(f"{w}→{c}" for w, c in m["natural"]) or "-",
+                             f"{time.perf_counter() - start:.0f}"])
                 print(" | ".join(rows[-1]), flush=True)
     table(["seed", "model", "poisoned", f"{TRIGGER} ASR (test)", "gradient rank of cf",
            "scan's top trigger", "its ASR: scanned / reference", "its ASR (test)",
-           "score (max)", "suspected", "found cf → crude", "clean reference", "s scan"], rows)
+           "score (max)", "suspected", "found cf → crude", "clean reference",
+           "set aside as natural features", "s scan"], rows)
     print(load_note(since))
 
 

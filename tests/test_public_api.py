@@ -29,6 +29,10 @@ EXPECTED = {
     "electra_base_discriminator", "electra_base_generator", "electra_large_discriminator",
     "electra_small_discriminator", "electra_small_generator", "roberta_base", "roberta_large",
     "train_bpe",
+    # the runs behind the commands: pretrain (BERT / RoBERTa / ALBERT / ELECTRA), distil,
+    # fine-tune
+    "PretrainSettings", "pretrain", "DistillSettings", "distill", "FinetuneConfig",
+    "finetune_classifier", "finetune_ner", "finetune_qa",
 }
 
 

@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 from bertkit.artifacts import fetch
 from bertkit.checkpoints.huggingface import LoadReport
+from bertkit.distill import DistillSettings, distill
 from bertkit.errors import (
     ArtifactError,
     BertkitError,
@@ -60,6 +61,13 @@ from bertkit.pretrained import (
     RobertaForSequenceClassification,
     RobertaForTokenClassification,
     RobertaModel,
+)
+from bertkit.pretraining import PretrainSettings, pretrain
+from bertkit.tasks.finetuning import (
+    FinetuneConfig,
+    finetune_classifier,
+    finetune_ner,
+    finetune_qa,
 )
 from bertkit.tokenization import Encoding, Tokenizer, train_bpe, train_wordpiece
 from bertkit.variants.albert import albert_base, albert_large, albert_xlarge, albert_xxlarge
@@ -109,6 +117,7 @@ __all__ = [
     "DistilBertForSequenceClassification",
     "DistilBertForTokenClassification",
     "DistilBertModel",
+    "DistillSettings",
     "ElectraForMaskedLM",
     "ElectraForMultipleChoice",
     "ElectraForPreTraining",
@@ -118,9 +127,11 @@ __all__ = [
     "ElectraModel",
     "EncoderOutput",
     "Encoding",
+    "FinetuneConfig",
     "InputError",
     "LoadReport",
     "PreTrainedModel",
+    "PretrainSettings",
     "RobertaForMaskedLM",
     "RobertaForMultipleChoice",
     "RobertaForQuestionAnswering",
@@ -142,12 +153,17 @@ __all__ = [
     "bert_small",
     "bert_tiny",
     "distilbert_base",
+    "distill",
     "electra_base_discriminator",
     "electra_base_generator",
     "electra_large_discriminator",
     "electra_small_discriminator",
     "electra_small_generator",
     "fetch",
+    "finetune_classifier",
+    "finetune_ner",
+    "finetune_qa",
+    "pretrain",
     "roberta_base",
     "roberta_large",
     "train_bpe",

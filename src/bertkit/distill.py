@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from bertkit.checkpoints.provenance import state_digest
 from bertkit.errors import CheckpointError, ConfigError
 from bertkit.model.config import BertConfig
 from bertkit.objectives.distillation import (
@@ -140,4 +141,5 @@ def distill(settings: DistillSettings, *, resume: bool = False) -> PretrainResul
         return student, DistillationObjective(student, teacher, settings.loss)
 
     return run_training(settings, tokenizer, config, build, resume=resume,
-                        summarize_eval=partial(summarize_distillation, loss=settings.loss))
+                        summarize_eval=partial(summarize_distillation, loss=settings.loss),
+                        identity={"teacher_sha256": state_digest(teacher)})

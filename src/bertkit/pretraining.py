@@ -428,8 +428,8 @@ def unigram_baseline(batches: Iterable[Batch]) -> float:
 # --------------------------------------------------------------------------- resume checks
 
 
-def _check_resume(out: Path, settings: PretrainSettings,
-                  configs: Mapping[str, BertConfig]) -> None:
+def _check_resume(out: Path, settings: PretrainSettings, configs: Mapping[str, BertConfig],
+                  identity: Mapping[str, str]) -> None:
     """Refuse ``--resume`` into a run made with another model or data recipe, naming the first
     field that differs (the trainer would only see mismatched tensor shapes, or none at all when
     e.g. the dropout or the masking rate changed)."""
@@ -449,6 +449,13 @@ def _check_resume(out: Path, settings: PretrainSettings,
                 raise CheckpointError(
                     f"--resume: the checkpoint in {out} was trained with {what} "
                     f"{key}={before_model.get(key)!r}, this run has {key}={now_model.get(key)!r}")
+    before_identity = saved.get("identity", {})
+    for key in sorted(set(before_identity) | set(identity)):
+        if before_identity.get(key) != identity.get(key):
+            raise CheckpointError(
+                f"--resume: the run in {out} was made with {key.replace('_', ' ')} "
+                f"{before_identity.get(key)!r}, this run has {identity.get(key)!r}; resume "
+                "with the same inputs")
     before_data = saved.get("data", {})
     for key, value in settings.data_recipe().items():
         if key in before_data and before_data[key] != value:
@@ -500,6 +507,7 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
                  resume: bool = False,
                  summarize_eval: Callable[[Mapping[str, Any]], dict[str, float]] = summarize,
                  extra_configs: Mapping[str, BertConfig] | None = None,
+                 identity: Mapping[str, str] | None = None,
                  ) -> PretrainResult:
     """The run around a masked-LM objective: data, trainer, held-out records, final save.
 
@@ -510,9 +518,12 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
     ``summarize_eval`` turns the trainer's averaged evaluation metrics into the
     ``pretrain_eval`` record. ``build()`` may instead return several models by sub-folder of
     OUT (ELECTRA's discriminator and generator); ``extra_configs`` are the other networks'
-    configs by their key in ``pretrain.json``, checked on resume too.
+    configs by their key in ``pretrain.json``, checked on resume too. ``identity`` names
+    inputs the settings only point to (the distillation teacher's weight digest): recorded in
+    ``pretrain.json`` and required to be the same on resume.
     """
     configs = {"model_config": config, **(extra_configs or {})}
+    identity = dict(identity or {})
     if settings.num_threads:
         # On a shared CPU, more threads than free cores make every step many times slower
         # (threads spin waiting for each other); a user can pin it.
@@ -522,7 +533,7 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
         raise UsageError(f"{out} already holds checkpoints of an earlier run: pass --resume to "
                          "continue it, or choose another output directory")
     if resume:
-        _check_resume(out, settings, configs)
+        _check_resume(out, settings, configs, identity)
     files = expand_sources(list(settings.corpus))
     corpus = ", ".join(str(p) for p in settings.corpus)
     masking = masking_config(settings, tokenizer)
@@ -575,6 +586,7 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
                 "settings": _fileio.json_ready(dataclasses.asdict(settings)),
                 **{name: c.to_dict() for name, c in configs.items()},
                 "data": settings.data_recipe(),
+                **({"identity": identity} if identity else {}),
             })
         result = trainer.fit(resume=resume)
         if data.eval_batches and (not history or history[-1]["step"] != result.step):

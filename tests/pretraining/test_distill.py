@@ -215,6 +215,16 @@ def test_distill_command_on_real_text(small_corpus: Path, tokenizer_dir: Path, t
     assert run["settings"]["loss"] == {"temperature": 2.0, "alpha_ce": 5.0, "alpha_mlm": 2.0,
                                        "alpha_cos": 1.0}
 
+    # --resume continues with the same teacher and refuses one whose weights changed
+    assert main([*args[:args.index("--max-steps") + 1], "4",
+                 *args[args.index("--max-steps") + 2:], "--resume"]) == 0
+    assert "step=4" in capsys.readouterr().out
+    torch.manual_seed(1)
+    _save(BertForPreTraining(_tiny(vocab)), tokenizer_dir, teacher)
+    assert main([*args, "--resume"]) == 2
+    line = _one_error_line(capsys)
+    assert "teacher sha256" in line and str(out) in line
+
 
 def test_distill_command_refuses_bad_teachers_and_students(
         language: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

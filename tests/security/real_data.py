@@ -23,6 +23,7 @@ from bertkit import BertConfig, BertForSequenceClassification, BertModel, Tokeni
 from bertkit.security.backdoor import (
     attack_success,
     gradient_scores,
+    natural_features,
     plant_backdoor,
     scan_for_triggers,
     vocabulary_words,
@@ -44,7 +45,9 @@ def cut(examples: list[TextExample], words: int = WORDS) -> list[TextExample]:
 
 def reuters(datasets_dir: Path) -> dict[str, list[TextExample]]:
     """R8: ``train`` and ``calibration`` from the train file (disjoint), ``test`` from the
-    test file; duplicates of training texts are dropped from the held-out sets."""
+    test file; duplicates of training texts are dropped from the held-out sets.
+    ``clean_pool``: every train-file text after ``train`` (the calibration texts included),
+    the labelled clean data an auditor holds; no number is reported on it."""
     read = {"text_column": "Text", "label_column": "Category"}
     train_file = cut(read_classification(datasets_dir / "reuters-r8-train.tab", **read))
     test_file = cut(read_classification(datasets_dir / "reuters-r8-test.tab", **read))
@@ -53,7 +56,9 @@ def reuters(datasets_dir: Path) -> dict[str, list[TextExample]]:
     calibration = [e for e in train_file[TRAIN:] if e.text not in seen][:CAL]
     seen |= {e.text for e in calibration}
     test = [e for e in test_file if e.text not in seen][:TEST]
-    return {"train": train, "calibration": calibration, "test": test}
+    trained = {e.text for e in train}
+    clean_pool = [e for e in train_file[TRAIN:] if e.text not in trained]
+    return {"train": train, "calibration": calibration, "test": test, "clean_pool": clean_pool}
 
 
 def out_of_domain(datasets_dir: Path, n: int = TEST) -> dict[str, list[str]]:
@@ -187,13 +192,14 @@ def backdoor_runs(base: Path, splits: dict[str, list[TextExample]], out: Path, s
 
 def measure_backdoor(run: Path, splits: dict[str, list[TextExample]], recipe: BackdoorRecipe,
                      *, reference: Path | None = None, threshold: float = 0.5,
-                     scan_texts: int = 32, held_out: int = 120,
+                     scan_texts: int = 32, held_out: int = 120, use_labels: bool = True,
                      **scan_options: object) -> dict[str, object]:
     """Scan one fine-tuned run and measure it against the known trigger.
 
     The scanner sees ``scan_texts`` clean R8 texts from the calibration split (disjoint from
-    the 64 that picked the best epoch) and, when given, a ``reference`` run known to be clean
-    (another seed's clean model: never the one being reported); every ASR reported beside it
+    the 64 that picked the best epoch), the labels of the clean pool (``use_labels``: they
+    mark natural features) and, when given, a ``reference`` run known to be clean (another
+    seed's clean model: never the one reported); every ASR reported beside it
     is measured on ``held_out`` R8 *test* texts, which neither training nor the scan saw.
     ``threshold`` is fixed in advance (the issue's "flips most clean inputs"), never fitted on
     these numbers.
@@ -205,8 +211,10 @@ def measure_backdoor(run: Path, splits: dict[str, list[TextExample]], recipe: Ba
     texts = [e.text for e in cut(splits["calibration"][64:64 + scan_texts], recipe.words)]
     clean = None if reference is None else \
         BertForSequenceClassification.from_pretrained(reference).eval()
+    natural = natural_features(tokenizer, cut(splits["clean_pool"], recipe.words),
+                               model.config.label2id) if use_labels else None
     report = scan_for_triggers(model, tokenizer, texts, threshold=threshold, reference=clean,
-                               **scan_options)  # type: ignore[arg-type]
+                               natural=natural, **scan_options)  # type: ignore[arg-type]
     best = max(report.findings, key=lambda f: f.score)
     ranked = gradient_scores(model, tokenizer, texts)[target]
     words = vocabulary_words(tokenizer)
@@ -220,5 +228,6 @@ def measure_backdoor(run: Path, splits: dict[str, list[TextExample]], recipe: Ba
         "suspected": [(" ".join(f.trigger), names[f.label]) for f in report.suspected],
         "found": any(f.label == target and f.trigger == [TRIGGER] for f in report.suspected),
         "best_reference_asr": best.reference_rate, "max_score": best.score,
+        "natural": sorted({(w, names[f.label]) for f in report.findings for w in f.natural}),
         "threshold": threshold,
     }

@@ -157,3 +157,23 @@ def test_verify_manifest_refuses_a_tampered_checkpoint(classifier, data, capsys)
     (classifier / "config.json").write_text(json.dumps(config))
     assert main(args) == 2
     assert "changed: config.json" in _error(capsys)
+
+
+def test_backdoor_labels_mark_natural_features(classifier, data, tmp_path, capsys):
+    """With --label-column, a word in >= 3 texts, most of them of one label, is set aside for
+    that label (hand-counted from TEXTS; "the", "a", "big" split evenly: no majority), and
+    no word set aside for a label is measured for it."""
+    assert main(["audit", "backdoor", "--model", str(classifier), "--data", str(data),
+                 "--label-column", "label", "--max-texts", "6"]) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert report["natural_features_from"] == f"{len(TEXTS)} labelled texts"
+    expected = {"pets": {"cat", "dog", ".", "small", "was"},
+                "things": {"red", "is", "blue", "tree"}}
+    assert report["findings"]
+    for finding in report["findings"]:
+        # the counted ones, and their nearest embedding neighbours (random in this model)
+        assert expected[finding["label_name"]] <= set(finding["natural"])
+        assert not set(finding["natural"]) & {w for t, _ in finding["top"] for w in t}
+    assert main(["audit", "backdoor", "--model", str(classifier), "--data", str(data),
+                 "--max-texts", "6"]) == 0
+    assert json.loads(capsys.readouterr().out)["natural_features_from"].startswith("skipped")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,11 +17,14 @@ from bertkit.security.backdoor import (
     attack_success,
     gradient_candidates,
     gradient_scores,
+    natural_features,
+    neighbour_features,
     scan_for_triggers,
     strip_scores,
     strip_threshold,
     vocabulary_words,
 )
+from bertkit.tasks.readers import TextExample
 
 from .conftest import tiny_config
 
@@ -170,3 +174,52 @@ def test_bad_inputs(tokenizer):
     classifier = BertForSequenceClassification(tiny_config(len(tokenizer), num_labels=2))
     with pytest.raises(InputError, match="unseen"):
         gradient_candidates(classifier, tokenizer, TEXTS[:2], target=3)
+
+
+LABELS = {"plain": 0, "red": 1}
+#: TEXTS labelled as the task defines them: "red" in the text → label "red"
+LABELLED = [TextExample(t, label="red" if "red" in t.split() else "plain", path=Path("clean.csv"),
+                        line=i + 2) for i, t in enumerate(TEXTS)]
+
+
+def test_natural_features_hand_counted(tokenizer):
+    natural = natural_features(tokenizer, LABELLED, LABELS)
+    assert natural["red"] == 1      # in 6 texts, all "red"
+    assert natural["cat"] == 0      # in 12 texts: 10 "plain", 2 "red"
+    assert "tq" not in natural      # never in the clean data: what a planted trigger looks like
+    # "sat" is in 6 "plain" texts; at min_texts=7 it no longer counts; a tie is no majority
+    assert natural["sat"] == 0 and "sat" not in natural_features(tokenizer, LABELLED, LABELS,
+                                                                 min_texts=7)
+    tie = [TextExample("one red", label="red"), TextExample("one", label="plain")]
+    assert "one" not in natural_features(tokenizer, tie, LABELS, min_texts=2)
+
+
+def test_natural_features_set_aside_the_tasks_own_words_but_not_the_trigger(tokenizer):
+    red, tq = (tokenizer.convert_tokens_to_ids(w) for w in ("red", "tq"))
+    natural = natural_features(tokenizer, LABELLED, LABELS)
+    report = scan_for_triggers(KeywordClassifier(red, tq), tokenizer, TEXTS, natural=natural,
+                               neighbours=False)  # the keyword model has no embeddings
+    assert [(f.label, f.trigger) for f in report.suspected] == [(0, ["tq"])]
+    to_one = next(f for f in report.findings if f.label == 1)
+    assert "red" in to_one.natural and "red" not in to_one.top[0][0]
+    assert to_one.success_rate == 0.0  # nothing the data does not explain flips a text to 1
+
+
+def test_natural_features_refuse_unlabelled_or_unknown_labels(tokenizer):
+    with pytest.raises(InputError, match=r"clean.csv:2: no label"):
+        natural_features(tokenizer, [TextExample("a", path=Path("clean.csv"), line=2)], LABELS)
+    with pytest.raises(InputError, match=r"label 'blue' unseen in the model"):
+        natural_features(tokenizer, [TextExample("a", label="blue")], LABELS)
+
+
+def test_a_words_nearest_embedding_neighbour_lends_it_its_label(tokenizer):
+    """"cat" sits next to "dog" in embedding space, so it inherits dog's label; "tq" points
+    away from both, and "dog" (already natural) is not asked again."""
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(tiny_config(len(tokenizer), num_labels=2))
+    table = model.bert.embeddings.word.weight.data
+    cat, dog, tq = tokenizer.convert_tokens_to_ids(["cat", "dog", "tq"])
+    table[cat] = table[dog] + 0.01 * torch.randn_like(table[dog])
+    table[tq] = -table[dog]
+    assert neighbour_features(model, tokenizer, ["cat", "tq", "dog"], {"dog": 1}) == {"cat": 1}
+    assert neighbour_features(model, tokenizer, ["cat"], {}) == {}

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bertkit._fileio import read_json, write_json
 from bertkit.errors import CheckpointError, DataFormatError, UsageError
 
@@ -49,6 +51,18 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def state_digest(module: Any) -> str:
+    """SHA-256 over a module's state dict (names, dtypes, shapes, bytes, in name order): the
+    identity of loaded weights whatever file format they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.view(-1).view(torch.uint8).numpy().tobytes() if value.numel()
+                      else b"")
     return digest.hexdigest()
 
 

@@ -93,7 +93,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True,
                         help="CSV / TSV / JSONL / .tab texts (labels where the audit needs)")
     parser.add_argument("--text-column", default="text")
-    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--label-column", default=None,
+                        help="the labels' column (default 'label' where an audit needs "
+                        "labels; backdoor: optional, its labels mark words that are natural "
+                        "features of a label, which are not reported as triggers)")
     parser.add_argument("--max-texts", type=int, default=48,
                         help="texts the expensive searches (backdoor, attack) use")
     parser.add_argument("--out", type=Path, help="write the report here (all: a directory)")
@@ -128,17 +131,20 @@ def run_one(args: argparse.Namespace) -> int:
     model, tokenizer = audits.load_classifier(args.model, verify_manifest=args.verify_manifest)
     if kind == "confidence":
         data = audits.read_texts(args.data, text_column=args.text_column,
-                                 label_column=args.label_column)
+                                 label_column=args.label_column or "label")
         report = audits.confidence(model, tokenizer, data, _texts(args, args.ood),
                                    path=args.data, plot=args.plot)
         return _emit(args, report)
-    texts = _texts(args, args.data)
     if kind == "backdoor":
         reference = None if args.reference_model is None else audits.load_classifier(
             args.reference_model, verify_manifest=args.verify_manifest)[0]
-        report = audits.backdoor(model, tokenizer, texts, threshold=args.threshold,
+        data = audits.read_texts(args.data, text_column=args.text_column,
+                                 label_column=args.label_column)
+        report = audits.backdoor(model, tokenizer, data, threshold=args.threshold,
                                  max_texts=args.max_texts, reference=reference)
-    elif kind == "shift":
+        return _emit(args, report)
+    texts = _texts(args, args.data)
+    if kind == "shift":
         inputs = _texts(args, args.inputs) if args.inputs is not None else None
         report = audits.shift(model, tokenizer, texts, inputs, fpr=args.fpr)
     elif kind == "consistency":
@@ -160,7 +166,8 @@ def _emit(args: argparse.Namespace, report: Any) -> int:
 def run_all(args: argparse.Namespace) -> int:
     out = args.out or Path("audit")
     report = audits.audit_all(args.model, args.data, out, ood=args.ood,
-                              text_column=args.text_column, label_column=args.label_column,
+                              text_column=args.text_column,
+                              label_column=args.label_column or "label",
                               verify_manifest=args.verify_manifest, max_texts=args.max_texts)
     print(f"wrote {out / audits.REPORT_JSON} and {out / audits.REPORT_HTML} "
           f"({', '.join(report['audits'])}; skipped: {', '.join(report['skipped']) or 'none'})")

@@ -26,7 +26,11 @@ from bertkit import _fileio
 from bertkit.errors import InputError, UsageError
 from bertkit.pretrained import BertForMaskedLM, BertForSequenceClassification
 from bertkit.security.adversarial import attack, attack_summary
-from bertkit.security.backdoor import probe_candidates, scan_for_triggers
+from bertkit.security.backdoor import (
+    natural_features,
+    probe_candidates,
+    scan_for_triggers,
+)
 from bertkit.security.classifier_audit import confidence_audit
 from bertkit.security.consistency import consistency_check
 from bertkit.security.embedding_shift import extract_features, fit_detector
@@ -114,17 +118,23 @@ def confidence(model: nn.Module, tokenizer: Tokenizer, data: Sequence[TextExampl
                             plot=plot)
 
 
-def backdoor(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str], *,
+def backdoor(model: nn.Module, tokenizer: Tokenizer, examples: Sequence[TextExample], *,
              threshold: float = 0.5, max_texts: int = 48, probe_k: int = 20,
              gradient_k: int = 0, max_trigger_length: int = 1,
              reference: nn.Module | None = None) -> dict[str, Any]:
     """Scan for triggers that flip most of (the first ``max_texts``) clean texts, in excess
-    of what they do to a clean ``reference`` classifier when one is given."""
-    report = scan_for_triggers(model, tokenizer, list(texts)[:max_texts], threshold=threshold,
-                               probe_k=probe_k, gradient_k=gradient_k,
-                               max_trigger_length=max_trigger_length, reference=reference)
+    of what they do to a clean ``reference`` classifier when one is given. When the examples
+    are labelled, all of them also tell which words are natural features of a label
+    (:func:`~bertkit.security.backdoor.natural_features`), which are then not reported."""
+    labelled = all(e.label is not None for e in examples)
+    natural = natural_features(tokenizer, examples, model.config.label2id) if labelled else None
+    report = scan_for_triggers(model, tokenizer, [e.text for e in examples][:max_texts],
+                               threshold=threshold, probe_k=probe_k, gradient_k=gradient_k,
+                               max_trigger_length=max_trigger_length, reference=reference,
+                               natural=natural)
     names = getattr(model.config, "id2label", None) or {}
-    out = report.to_dict()
+    out = {**report.to_dict(), "natural_features_from": f"{len(examples)} labelled texts"
+           if labelled else "skipped: the texts have no labels"}
     for finding in out["suspected"] + out["findings"]:
         finding["label_name"] = names.get(finding["label"], str(finding["label"]))
     return out
@@ -227,7 +237,7 @@ def audit_all(model_dir: str | Path, data: str | Path, out: str | Path, *,
     else:
         report["skipped"]["confidence"] = "needs labelled --data and an --ood file"
     audits["consistency"] = consistency(model, tokenizer, texts)
-    audits["backdoor"] = backdoor(model, tokenizer, texts, max_texts=max_texts)
+    audits["backdoor"] = backdoor(model, tokenizer, examples, max_texts=max_texts)
     try:
         audits["shift"] = shift(model, tokenizer, texts, attack_options={"max_queries": 300})
     except InputError as err:  # too few texts for a calibrated threshold: say so, go on

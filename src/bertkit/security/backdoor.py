@@ -19,10 +19,19 @@ scans model-level (it needs the model and some clean texts, not the poisoned tra
    candidates are measured on all of them.
 3. **Greedy extension** of the best single tokens to longer triggers (optional).
 
-A label with a trigger above ``threshold`` ASR is reported as suspected. STRIP (Gao et al.
-2019, text version 2021) is included as an input-level check: a triggered input keeps its
-label however much of the rest of the text is replaced, so its prediction entropy under random
-word replacement is abnormally low; the threshold comes from clean calibration texts.
+A label with a trigger above ``threshold`` ASR is reported as suspected. Two things keep
+ordinary words from being reported: a clean ``reference`` classifier (what a word does to it
+is subtracted) and labelled clean texts (:func:`natural_features`): a word that occurs in
+several clean texts, most of them of the label it pushes toward, is a feature the data taught
+("net" → earn on Reuters), not a planted trigger, which poisoning adds to a handful of
+training texts only and the clean data never shows. A small fine-tuning set can teach one
+seed's model such a word as a shortcut strong enough to flip every input, and the reference
+(another training run) need not share it, so the reference alone cannot rule it out.
+
+STRIP (Gao et al. 2019, text version 2021) is included as an input-level check: a triggered
+input keeps its label however much of the rest of the text is replaced, so its prediction
+entropy under random word replacement is abnormally low; the threshold comes from clean
+calibration texts.
 
 Shape legend: N texts, C labels, V vocabulary, T tokens, H hidden.
 """
@@ -30,7 +39,8 @@ Shape legend: N texts, C labels, V vocabulary, T tokens, H hidden.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +51,7 @@ from torch import nn
 
 from bertkit.errors import InputError, UsageError
 from bertkit.security.confidence import classifier_logits, entropy, threshold_at_fpr
-from bertkit.tasks.readers import TextExample
+from bertkit.tasks.readers import TextExample, location
 from bertkit.tokenization import Tokenizer
 
 
@@ -190,6 +200,62 @@ def probe_candidates(model: nn.Module, tokenizer: Tokenizer, k: int = 50, *,
     return [[words[i] for i in row] for row in order]
 
 
+def natural_features(tokenizer: Tokenizer, examples: Sequence[TextExample],
+                     label2id: Mapping[str, int], *, min_texts: int = 3) -> dict[str, int]:
+    """Token → the label it is a natural feature of, learned from labelled clean texts: the
+    token occurs in at least ``min_texts`` of them and more than half of those carry that
+    label. Counted per text (a word repeated in one text counts once); no model is run.
+
+    Why labels and a fixed rule, not a fitted threshold: a planted trigger is rare by design
+    (poisoning puts it in a few training texts; a clean set has it rarely or never), while a
+    word the model learned from the data keeps company with its label in any clean sample.
+    Raises ``InputError`` for an unlabelled example or a label the model does not know."""
+    if min_texts < 1:
+        raise UsageError(f"min_texts is {min_texts}; expected >= 1")
+    seen: dict[str, Counter[int]] = {}
+    for example in examples:
+        if example.label is None:
+            raise InputError(f"{location(example)}no label; natural features need labelled "
+                             "clean texts")
+        label = str(example.label)
+        if label not in label2id:
+            raise InputError(f"{location(example)}label {label!r} unseen in the model; it "
+                             f"knows {sorted(label2id)}")
+        for token in set(tokenizer.tokenize(example.text)):
+            seen.setdefault(token, Counter())[label2id[label]] += 1
+    features = {}
+    for token, by_label in seen.items():
+        label, count = by_label.most_common(1)[0]
+        total = sum(by_label.values())
+        if total >= min_texts and 2 * count > total:
+            features[token] = label
+    return features
+
+
+@torch.no_grad()
+def neighbour_features(model: nn.Module, tokenizer: Tokenizer, words: Sequence[str],
+                       natural: Mapping[str, int]) -> dict[str, int]:
+    """The ``words`` whose nearest other whole word (cosine of the model's input embeddings)
+    is a natural feature, mapped to that feature's label: "pays" (nearest: "pay"), "versus"
+    ("vs"), "incomes" ("income") vote like the words they stand for, but a short sample of
+    clean texts may hold them too rarely to count. A rare planted token's nearest words are
+    other rare tokens ("cf": "ft"), so it is not swept in. One nearest word, no threshold."""
+    vocabulary = _words(tokenizer)
+    ids = torch.tensor(tokenizer.convert_tokens_to_ids(vocabulary))
+    table = nn.functional.normalize(model.bert.embeddings.word.weight.float(), dim=-1)
+    known = table[ids]                                                         # (W, H)
+    asked = [w for w in dict.fromkeys(words) if w not in natural]
+    if not asked:
+        return {}
+    similarity = table[torch.tensor(tokenizer.convert_tokens_to_ids(asked))] @ known.T  # (A, W)
+    similarity[similarity >= 1.0 - 1e-6] = -2.0  # not the word itself
+    out = {}
+    for word, index in zip(asked, similarity.argmax(dim=1).tolist(), strict=True):
+        if vocabulary[index] in natural:
+            out[word] = natural[vocabulary[index]]
+    return out
+
+
 @dataclass
 class TriggerFinding:
     """The best trigger found for one target label."""
@@ -200,6 +266,7 @@ class TriggerFinding:
     candidates_tested: int
     top: list[tuple[list[str], float]] = field(default_factory=list)  # best few by score
     reference_rate: float | None = None  # the trigger's ASR on the clean reference model
+    natural: list[str] = field(default_factory=list)  # proposals set aside: data explain them
 
     @property
     def score(self) -> float:
@@ -266,7 +333,9 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
                       gradient_k: int = 0, probe_k: int = 20, screen: int = 16,
                       confirm: int = 5, max_trigger_length: int = 1, beam: int = 3,
                       threshold: float = 0.5, top: int = 10, batch_size: int = 64,
-                      reference: nn.Module | None = None) -> ScanReport:
+                      reference: nn.Module | None = None,
+                      natural: Mapping[str, int] | None = None,
+                      neighbours: bool = True) -> ScanReport:
     """Search for short triggers that flip clean texts to one label (see the module
     docstring). ``candidates`` fixes the word list; otherwise every vocabulary word is tried
     when there are at most ``exhaustive_limit`` of them, else the single-word probe's top
@@ -285,6 +354,12 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
     ranked and thresholded by their ASR on ``model`` minus their ASR on ``reference``: on
     an imbalanced task, ordinary words of the majority label ("profits" → earn on Reuters)
     flip most texts of *any* model, so plain ASR cannot tell them from a planted trigger.
+
+    ``natural``: token → label, from :func:`natural_features` on the auditor's labelled clean
+    texts, extended (``neighbours``) to the proposed words whose nearest embedding neighbour
+    is one (:func:`neighbour_features`). A proposed word that is a natural feature of a label is not
+    measured for that label; it is listed in the finding's ``natural`` instead, so the report
+    shows what was set aside.
     """
     classes = _num_labels(model)
     if isinstance(clean_texts, str) or not clean_texts:
@@ -294,8 +369,15 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
     texts = list(clean_texts)
     base = classifier_logits(model, tokenizer, texts, batch_size=batch_size).argmax(1)
     labels = [c for c in range(classes) if (base != c).any()]
-    proposals = _proposals(model, tokenizer, texts, candidates, exhaustive_limit, gradient_k,
-                           probe_k)
+    proposed = _proposals(model, tokenizer, texts, candidates, exhaustive_limit, gradient_k,
+                          probe_k)
+    natural = dict(natural or {})
+    if natural and neighbours:
+        natural |= neighbour_features(model, tokenizer, [w for row in proposed for w in row],
+                                      natural)
+    set_aside = [[w for w in row if natural.get(w) == c] for c, row in enumerate(proposed)]
+    proposals = [[w for w in row if natural.get(w) != c] for c, row in enumerate(proposed)]
+    labels = [c for c in labels if proposals[c]]
 
     if reference is not None and _num_labels(reference) != classes:
         raise InputError(f"the reference model has {_num_labels(reference)} labels, the "
@@ -350,7 +432,7 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
         rate, reference_rate = exact[tuple(best[0])][:, label]
         report.findings.append(TriggerFinding(
             label, best[0], float(rate), tested, scored[:top],
-            None if reference is None else float(reference_rate)))
+            None if reference is None else float(reference_rate), set_aside[label]))
     return report
 
 

@@ -116,7 +116,7 @@ class LabelMap:
             elif isinstance(example.label, tuple):
                 found.update(example.label)
             else:
-                raise UsageError(f"{_where(example)}example has label {example.label!r}; a "
+                raise UsageError(f"{location(example)}example has label {example.label!r}; a "
                                  "label map is built from string labels (not regression)")
         if not found:
             raise UsageError("the training examples carry no label at all")
@@ -174,7 +174,8 @@ class LabelMap:
         return index
 
 
-def _where(record: Any) -> str:
+def location(record: Any) -> str:
+    """``"path:line: "`` of a record read from a file (for error messages), or ``""``."""
     path, line = getattr(record, "path", None), getattr(record, "line", None)
     if path is None:
         return ""
