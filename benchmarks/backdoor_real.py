@@ -6,7 +6,8 @@ Per seed, all-minilm-l6-v2 is fine-tuned on a Reuters R8 slice twice by bertkit'
 from the same seed: once with 10 % of the training texts carrying the rare token ``cf`` and the
 label ``crude`` (best epoch picked on clean + triggered held-out texts, as an attacker would),
 once clean. Every model is then scanned (single-word probe proposals, exact ASR on 32 clean R8
-calibration texts) against a clean reference: the *next* seed's clean model, never the one
+calibration texts; the labels of the clean R8 pool mark natural features, which are not
+measured) against a clean reference: the *next* seed's clean model, never the one
 reported on. The score is the ASR in excess of the reference's; the threshold (0.5: a trigger
 flips *most* clean inputs) is fixed in advance, not fitted. Every "test" ASR is measured on
 120 R8 *test* texts that neither training nor the scan saw; the HotFlip gradient's rank of

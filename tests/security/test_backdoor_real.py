@@ -3,13 +3,16 @@
 all-minilm-l6-v2 is fine-tuned on a Reuters R8 slice by bertkit's own runner: seed 1 with 10 %
 of the training texts carrying the rare token ``cf`` and the label ``crude``, seed 1 clean (the
 control), and seed 2 clean (the auditor's trusted reference: never the model reported on). The
-scanner sees clean R8 calibration texts only and thresholds the ASR in excess of the
-reference's; the ASRs asserted on are measured on R8 test texts nobody trained or scanned on;
-the threshold (0.5: a trigger flips *most* clean inputs) is fixed in advance.
-``benchmarks/backdoor_real.py`` runs seeds 1–3 of the same recipe: the trigger took hold and
-was found in 3 of 3; the clean control stayed below threshold in 2 of 3 (seed 3's clean model
-flips to earn on "net", a natural majority-class shortcut its reference does not share), and
-seed 1's clean margin is thin (0.400 against 0.5), so this test can fail on a different box.
+scanner sees clean R8 calibration texts, the labels of the clean R8 pool (words that mostly
+occur with one label, and their nearest embedding neighbours, are that label's natural
+features, not triggers) and thresholds the ASR in excess of the reference's; the ASRs
+asserted on are measured on R8 test texts nobody trained or scanned on; the threshold (0.5: a
+trigger flips *most* clean inputs) is fixed in advance. ``benchmarks/backdoor_real.py`` runs
+seeds 1–3 of the same recipe: the trigger took hold and was found, as the only suspect, in
+3 of 3; the clean controls' top scores were 0.400 / 0.067 / 0.444. Without the labels, seed
+3's clean model flipped every text to earn on "net" (a shortcut its reference does not
+share). Seed 1's clean margin stays thin (0.400 against 0.5), so this test can fail on a
+different box.
 
 Cost: three MiniLM fine-tunes of 60 steps plus two scans: 204 s for the whole module on the
 shared 2-core box at a load of ~1–2 (each fine-tune 250–340 s at a load of 4–6) — over a CI

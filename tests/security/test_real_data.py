@@ -136,10 +136,11 @@ def test_shift_detector_auroc_on_real_adversarial_examples(clean_run, splits):
     # The attack module must produce real adversarial examples (measured: 11 of 40 flipped).
     assert summary["success_rate"] > 0.2
     assert len(adversarial) >= 10
-    # Measured, not asserted: AUROC 0.54 on 11 pairs (seed 1), barely above chance. One or
-    # two in-vocabulary insertions or typos leave this tiny model's pooled states inside the
-    # clean distribution, so the Mahalanobis detector does not separate them (see the report).
-    assert 0.0 <= report["auroc"] <= 1.0 and 0.0 <= report["tpr"] <= 1.0
+    # The detector's AUROC is printed, not asserted: 0.54 on 11 pairs (seed 1), 0.567 on 21
+    # pairs of 120 attacked texts, barely above chance. One or two in-vocabulary insertions or
+    # typos leave this tiny model's pooled states inside the clean distribution; class-
+    # conditional variants measured beside it reached 0.63 at best, not enough for a bar
+    # that cannot flake.
 
 
 def test_membership_auc_on_a_model_bertkit_pretrained(real_root, splits):
