@@ -134,7 +134,7 @@ def backdoor(model: nn.Module, tokenizer: Tokenizer, examples: Sequence[TextExam
                                natural=natural)
     names = getattr(model.config, "id2label", None) or {}
     out = {**report.to_dict(), "natural_features_from": f"{len(examples)} labelled texts"
-           if labelled else "skipped: the texts have no labels"}
+           if labelled else "skipped: not every text has a label"}
     for finding in out["suspected"] + out["findings"]:
         finding["label_name"] = names.get(finding["label"], str(finding["label"]))
     return out
