@@ -248,7 +248,10 @@ def neighbour_features(model: nn.Module, tokenizer: Tokenizer, words: Sequence[s
     if not asked:
         return {}
     similarity = table[torch.tensor(tokenizer.convert_tokens_to_ids(asked))] @ known.T  # (A, W)
-    similarity[similarity >= 1.0 - 1e-6] = -2.0  # not the word itself
+    position = {word: i for i, word in enumerate(vocabulary)}
+    for row, word in enumerate(asked):  # not the word itself
+        if word in position:
+            similarity[row, position[word]] = -2.0
     out = {}
     for word, index in zip(asked, similarity.argmax(dim=1).tolist(), strict=True):
         if vocabulary[index] in natural:
