@@ -90,12 +90,15 @@ def main() -> None:
                              str(m["suspected"]), "yes" if m["found"] else "no",
                              f"seed {other}" if reference else "none",
                              ", ".join(f"{w}→{c}" for w, c in m["natural"]) or "-",
+                             f"{m['strip_auroc']:.3f}",
+                             f"{m['strip_tpr']:.3f} / {m['strip_fpr']:.3f}",
                              f"{time.perf_counter() - start:.0f}"])
                 print(" | ".join(rows[-1]), flush=True)
     table(["seed", "model", "poisoned", f"{TRIGGER} ASR (test)", "gradient rank of cf",
            "scan's top trigger", "its ASR: scanned / reference", "its ASR (test)",
            "score (max)", "suspected", "found cf → crude", "clean reference",
-           "set aside as natural features", "s scan"], rows)
+           "set aside as natural features", "STRIP AUROC (cf-triggered vs clean test)",
+           "STRIP TPR / FPR at 5 % target", "s scan"], rows)
     print(load_note(since))
 
 

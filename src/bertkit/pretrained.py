@@ -46,7 +46,7 @@ from bertkit.losses import (
     span_loss,
     token_cross_entropy,
 )
-from bertkit.model.bert import Bert, init_weights
+from bertkit.model.bert import Bert, FeedForward, init_weights
 from bertkit.model.config import BertConfig, DenseHead
 from bertkit.model.outputs import (
     EncoderOutput,
@@ -141,11 +141,15 @@ class PreTrainedModel(nn.Module):
 
     def prepare_for_inference(self) -> Self:
         """Eval mode, with every untied float32 CPU linear layer's weight laid out once for
-        oneDNN (:mod:`bertkit.model.prepacked`): faster forward passes on few rows, same
-        outputs to float rounding, same memory, and ``save_pretrained`` still works. The model
+        oneDNN (:mod:`bertkit.model.prepacked`), and the feed-forward activation and residual
+        adds done inside those calls: faster forward passes on few rows, same outputs to float
+        rounding, same memory, and ``save_pretrained`` still works. The model
         can no longer be trained; off CPU or float32 nothing but eval mode changes."""
         self.eval()
         prepack_linears(self)
+        for module in self.modules():
+            if isinstance(module, FeedForward):
+                module.fuse_activation()
         return self
 
     def save_pretrained(self, directory: str | Path) -> None:

@@ -593,22 +593,27 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
             record_eval(trainer, {"step": result.step, "metrics": trainer.evaluate()})
             trainer.metrics_log.close()
         if ctx.is_main:
-            _save_final(models, tokenizer, out)
+            _save_final(models, tokenizer, out, training_data=files, seed=settings.seed,
+                        extra={"regime": settings.regime, **identity})
         _barrier()
     return PretrainResult(out, result.step, result.stop_reason, result.checkpoint,
                           history[-1] if history else None, history, len(data.train),
                           sum(len(b) for b in data.eval_batches), out / next(iter(models)))
 
 
-def _save_final(models: Mapping[str, PreTrainedModel], tokenizer: Tokenizer, out: Path) -> None:
+def _save_final(models: Mapping[str, PreTrainedModel], tokenizer: Tokenizer, out: Path,
+                **provenance: Any) -> None:
     """Write each model with the tokenizer beside it in the Hugging Face layout, in ``out`` or
-    its sub-folder; a failed write (full disk, read-only folder) becomes one CheckpointError
-    naming the folder — the atomic writes leave the previous files intact."""
+    its sub-folder, and its provenance manifest (``provenance``: the corpus files to
+    fingerprint, the seed, extra fields); a failed write (full disk, read-only folder) becomes
+    one CheckpointError naming the folder — the atomic writes leave the previous files
+    intact."""
     try:
         for folder, model in models.items():
             model.save_pretrained(out / folder)
             tokenizer.save_pretrained(out / folder)
-            write_manifest(out / folder)  # last: it lists every file already in the folder
+            # last: it lists every file already in the folder
+            write_manifest(out / folder, **provenance)
     except BertkitError:
         raise
     except OSError as err:

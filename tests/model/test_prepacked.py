@@ -7,6 +7,8 @@ with a clear error; off float32 nothing is replaced.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -100,3 +102,35 @@ def test_other_dtypes_are_left_alone(tiny_config):
     model = BertModel(tiny_config).to(torch.bfloat16)
     assert prepack_linears(model) == 0
     assert not any(isinstance(m, PrepackedLinear) for m in model.modules())
+
+
+@pytest.mark.parametrize("hidden_act, fused", [("gelu", True), ("gelu_new", True),
+                                               ("relu", True), ("silu", False)])
+def test_activation_and_residual_adds_join_the_matrix_multiplies(tiny_config, hidden_act,
+                                                                 fused):
+    """The FFN activation becomes a oneDNN post-op where oneDNN computes it exactly as
+    PyTorch does (others stay a separate pass); the outputs match either way."""
+    config = dataclasses.replace(tiny_config, hidden_act=hidden_act)
+    plain, prepared = twin(BertModel, config)
+    feed_forward = prepared.bert.layers[0].feed_forward
+    assert (feed_forward.act is None) is fused
+    assert ("then" in repr(feed_forward.up)) is fused
+    inputs = padded_inputs(config)
+    with torch.inference_mode():
+        want, got = plain(**inputs), prepared(**inputs)
+    real = inputs["attention_mask"].bool()
+    torch.testing.assert_close(got.last_hidden_state[real], want.last_hidden_state[real], **TOL)
+
+
+def test_dropout_still_applies_if_a_prepared_model_is_put_back_in_training_mode(tiny_config):
+    """The fused residual add skips dropout only when dropout is off."""
+    config = dataclasses.replace(tiny_config, hidden_dropout_prob=0.5,
+                                 attention_probs_dropout_prob=0.0)
+    _, prepared = twin(BertModel, config)
+    inputs = padded_inputs(config)
+    with torch.no_grad():
+        evaluated = prepared(**inputs).last_hidden_state
+        prepared.train()
+        first, second = (prepared(**inputs).last_hidden_state for _ in range(2))
+    assert not torch.allclose(first, second)
+    assert not torch.allclose(first, evaluated)

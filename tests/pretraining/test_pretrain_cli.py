@@ -58,6 +58,13 @@ def test_tokenizer_train_pretrain_load_and_resume(small_corpus: Path, cli_tokeni
     encoded = tokenizer("the company said profits rose", return_tensors="pt")
     output = model(encoded["input_ids"], encoded["attention_mask"])
     assert output.prediction_logits.shape[-1] == tokenizer.vocab_size
+    # The provenance manifest beside the model names the corpus (its fingerprint) and the seed.
+    from bertkit.security.provenance import data_fingerprint, read_manifest, verify_manifest
+
+    assert verify_manifest(out).ok
+    manifest = read_manifest(out)
+    assert manifest["training_data"] == data_fingerprint([small_corpus])
+    assert manifest["seed"] == 0 and manifest["extra"] == {"regime": "bert"}
 
     # Resume: continues at step 7, not from scratch; metrics hold each step once.
     assert main([*args, "--max-steps", "9", "--whole-word", "--resume"]) == 0

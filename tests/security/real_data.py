@@ -26,8 +26,11 @@ from bertkit.security.backdoor import (
     natural_features,
     plant_backdoor,
     scan_for_triggers,
+    strip_scores,
+    strip_threshold,
     vocabulary_words,
 )
+from bertkit.security.confidence import auroc
 from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
 from bertkit.tasks.readers import TextExample, read_classification
 
@@ -203,6 +206,10 @@ def measure_backdoor(run: Path, splits: dict[str, list[TextExample]], recipe: Ba
     is measured on ``held_out`` R8 *test* texts, which neither training nor the scan saw.
     ``threshold`` is fixed in advance (the issue's "flips most clean inputs"), never fitted on
     these numbers.
+
+    STRIP, the input-level check, is measured beside the scan: its threshold flags 5 % of
+    ``held_out`` clean calibration texts (after the scanned ones), and its AUROC / TPR / FPR
+    compare the test texts with the trigger inserted against the same texts clean.
     """
     model = BertForSequenceClassification.from_pretrained(run).eval()
     tokenizer = Tokenizer.from_pretrained(run)
@@ -218,6 +225,13 @@ def measure_backdoor(run: Path, splits: dict[str, list[TextExample]], recipe: Ba
     best = max(report.findings, key=lambda f: f.score)
     ranked = gradient_scores(model, tokenizer, texts)[target]
     words = vocabulary_words(tokenizer)
+    pool = [e.text for e in cut(splits["clean_pool"], recipe.words)]
+    start = 64 + scan_texts
+    calibration = [e.text for e in cut(splits["calibration"][start:start + held_out],
+                                       recipe.words)]
+    strip_cut = strip_threshold(model, tokenizer, calibration, pool, fpr=0.05)
+    strip_clean = strip_scores(model, tokenizer, test, pool)
+    strip_triggered = strip_scores(model, tokenizer, [f"{TRIGGER} {t}" for t in test], pool)
     return {
         "trigger_asr": float(attack_success(model, tokenizer, test, [TRIGGER])[target]),
         "best_trigger": " ".join(best.trigger), "best_label": names[best.label],
@@ -230,4 +244,7 @@ def measure_backdoor(run: Path, splits: dict[str, list[TextExample]], recipe: Ba
         "best_reference_asr": best.reference_rate, "max_score": best.score,
         "natural": sorted({(w, names[f.label]) for f in report.findings for w in f.natural}),
         "threshold": threshold,
+        "strip_auroc": auroc(strip_triggered, strip_clean),
+        "strip_tpr": float((strip_triggered > strip_cut).mean()),
+        "strip_fpr": float((strip_clean > strip_cut).mean()),
     }

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from bertkit import BertModel, InputError, UsageError
+from bertkit import BertForSequenceClassification, BertModel, InputError, UsageError
 from bertkit.security.embedding_shift import (
+    PREDICTION,
     ShiftDetector,
     cosine_shift,
     explain_detection,
     explain_shift,
     extract_features,
     fit_detector,
+    pooled,
 )
 
 from .conftest import tiny_config
@@ -97,3 +99,38 @@ def test_explain_detection_runs_on_the_fitted_layers(encoder, tokenizer):
     assert attribution.score == pytest.approx(
         float(detector.score(extract_features(encoder, tokenizer, ["the cat cf mn sat"],
                                               layers=[2], poolings=["mean"]))[0]), rel=1e-5)
+
+
+def test_the_conditional_score_is_the_gap_between_predicted_and_nearest_class():
+    rng = np.random.default_rng(0)
+    centres = np.array([[4.0, 0.0, 0.0], [-4.0, 0.0, 0.0]])
+    labels = np.repeat([0, 1], 50)
+    clean = {"layer1/mean": centres[labels] + rng.normal(size=(100, 3)), PREDICTION: labels}
+    detector = ShiftDetector.fit(clean, shrinkage=0.0)
+    assert detector.conditional and detector.score_name == "layer-disagreement gap"
+    near_class_0 = np.array([[4.0, 0.0, 0.0]] * 3)
+    scores = detector.score({"layer1/mean": near_class_0, PREDICTION: np.array([0, 1, 7])})
+    stats = detector.stats["layer1/mean"]
+    d = stats.distances(near_class_0[:1])[0] / 3
+    # agreeing layer: 0; predicted 1 but nearest 0: the distance gap; a label no clean input
+    # was predicted as: the largest distance, the most suspicious reading
+    np.testing.assert_allclose(scores, [0.0, d[1] - d[0], d.max() - d.min()], rtol=1e-9)
+    assert scores[1] > 1.0
+    with pytest.raises(InputError, match="lack the classifier's predictions"):
+        detector.score({"layer1/mean": near_class_0})
+    class_free = ShiftDetector.fit(clean, conditional=False)
+    assert not class_free.conditional and len(class_free.stats["layer1/mean"].classes) == 1
+
+
+def test_classifier_features_carry_predictions(tokenizer):
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(tiny_config(len(tokenizer), num_labels=3)).eval()
+    features = extract_features(model, tokenizer, CLEAN[:5], layers=[1], poolings=["cls"])
+    assert set(features) == {"layer1/cls", PREDICTION}
+    enc = tokenizer(CLEAN[:5], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    np.testing.assert_array_equal(features[PREDICTION], logits.argmax(-1).numpy())
+    assert fit_detector(model, tokenizer, CLEAN[:20], CLEAN[20:], fpr=0.1, layers=[1]).conditional
+    with pytest.raises(UsageError, match="needs the classifier's predictions"):
+        ShiftDetector.fit(pooled(features), conditional=True)

@@ -3,9 +3,11 @@
 
 - **OOD**: R8 test texts (in) vs 2016 election tweets and 20 Newsgroups posts (out); the
   temperature and Mahalanobis statistics come from a disjoint R8 calibration split.
-- **Shift**: adversarial R8 texts made by :func:`bertkit.security.adversarial.attack` vs the
-  clean texts they came from; statistics from the training split, threshold from the
-  calibration split, AUROC and TPR measured on test texts only. (Measured, weak: see there.)
+- **Shift**: adversarial R8 texts made by :func:`bertkit.security.adversarial.attack` against
+  a fine-tuned all-MiniLM-L6-v2 vs the clean texts they came from; statistics from the
+  training split, threshold from the calibration split, AUROC and TPR measured on test texts
+  only. (On the tiny scratch models the detector was barely above chance, 0.54–0.58: their
+  layers carry too little structure for one inserted word to stand out.)
 - **Membership**: a tiny BERT pretrained by :func:`bertkit.pretraining.pretrain` on a known
   member set of R8 texts; loss and likelihood-ratio attacks (reference model pretrained on a
   disjoint set) on members vs non-members.
@@ -30,10 +32,13 @@ from bertkit.errors import ArtifactError
 from bertkit.security.adversarial import attack, attack_summary
 from bertkit.security.backdoor import probe_candidates
 from bertkit.security.classifier_audit import confidence_audit
-from bertkit.security.embedding_shift import extract_features, fit_detector
+from bertkit.security.embedding_shift import ShiftDetector, extract_features, fit_detector
 from bertkit.security.membership import membership_audit
 
 from .real_data import (
+    BackdoorRecipe,
+    backdoor_runs,
+    cut,
     out_of_domain,
     pretrain_mlm,
     reuters,
@@ -45,7 +50,7 @@ from .real_data import (
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("BERTKIT_REAL_SEED", "1"))
-ATTACKED, ATTACK_WORDS = 40, 24
+SHIFT_ATTACKED, ATTACK_WORDS = 48, 24
 
 
 @pytest.fixture(scope="session")
@@ -112,35 +117,51 @@ def test_ood_auroc_reuters_vs_tweets_and_newsgroups(clean_run, splits, real_root
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
 
 
-def test_shift_detector_auroc_on_real_adversarial_examples(clean_run, splits):
-    model, tokenizer = _load(clean_run)
-    detector = fit_detector(model, tokenizer, _texts(splits["train"]),
-                            _texts(splits["calibration"]), fpr=0.05)
-    originals = _texts(splits["test"])[:ATTACKED]
+@pytest.fixture(scope="session")
+def minilm_classifier(real_root: Path, splits: dict) -> Path:
+    """all-MiniLM-L6-v2 fine-tuned on clean R8 texts by bertkit's runner (the backdoor
+    recipe's clean run, seed 1): a pretrained encoder, whose layers carry the structure the
+    shift detector reads (36 s on one thread)."""
+    runs, _ = backdoor_runs(real_root / "tokenizer", splits, real_root / "minilm", SEED,
+                            BackdoorRecipe(), ("clean",))
+    return runs["clean"]
+
+
+def test_shift_detector_auroc_on_real_adversarial_examples(minilm_classifier, splits):
+    model, tokenizer = _load(minilm_classifier)
+    words = BackdoorRecipe().words
+    fit, calibration = (_texts(cut(splits[name], words)) for name in ("train", "calibration"))
+    detector = fit_detector(model, tokenizer, fit[:320], calibration[64:], fpr=0.05)
+    class_free = ShiftDetector.fit(extract_features(model, tokenizer, fit[:320]),
+                                   conditional=False)
+    originals = _texts(cut(splits["test"], words))[:SHIFT_ATTACKED]
     # The attacker's insertions: the words the model itself votes hardest for, per label.
     per_label = probe_candidates(model, tokenizer, k=ATTACK_WORDS // model.config.num_labels)
-    words = sorted({w for row in per_label for w in row})
-    results = attack(model, tokenizer, originals, kinds=("insert", "typo"), insertions=words,
-                     max_edits=2, max_queries=600)
+    insertions = sorted({w for row in per_label for w in row})
+    results = attack(model, tokenizer, originals, kinds=("insert", "typo"),
+                     insertions=insertions, max_edits=2, max_queries=300)
     summary = attack_summary(results)
     adversarial = [r.adversarial for r in results if r.success]
     clean = [r.original for r in results if r.success]
-    options = {"layers": None, "poolings": ["mean", "cls"]}
-    report = detector.evaluate(extract_features(model, tokenizer, clean, **options),
-                               extract_features(model, tokenizer, adversarial, **options))
-    print(f"\n[shift] attack on {len(originals)} R8 test texts: success "
+    features = {name: extract_features(model, tokenizer, texts)
+                for name, texts in (("clean", clean), ("adversarial", adversarial))}
+    report = detector.evaluate(features["clean"], features["adversarial"])
+    baseline = class_free.evaluate(features["clean"], features["adversarial"])["auroc"]
+    print(f"\n[shift] attack on {len(originals)} R8 test texts (MiniLM): success "
           f"{summary['success_rate']:.3f}, mean edits {summary['mean_edits']:.2f}, mean "
-          f"queries {summary['mean_queries']:.0f}; detector AUROC adversarial vs clean "
-          f"{report['auroc']:.3f} ({len(adversarial)} pairs), at the calibrated threshold "
-          f"(target FPR 5 %): TPR {report['tpr']:.3f}, FPR {report['fpr']:.3f}")
-    # The attack module must produce real adversarial examples (measured: 11 of 40 flipped).
-    assert summary["success_rate"] > 0.2
-    assert len(adversarial) >= 10
-    # The detector's AUROC is printed, not asserted: 0.54 on 11 pairs (seed 1), 0.567 on 21
-    # pairs of 120 attacked texts, barely above chance. One or two in-vocabulary insertions or
-    # typos leave this tiny model's pooled states inside the clean distribution; class-
-    # conditional variants measured beside it reached 0.63 at best, not enough for a bar
-    # that cannot flake.
+          f"queries {summary['mean_queries']:.0f}; {detector.score_name} AUROC adversarial vs "
+          f"clean {report['auroc']:.3f} ({len(adversarial)} pairs; class-free distance "
+          f"{baseline:.3f}), at the calibrated threshold (target FPR 5 %): TPR "
+          f"{report['tpr']:.3f}, FPR {report['fpr']:.3f}")
+    # The attack module makes real adversarial examples (measured: 38 and 52 of 60 flipped,
+    # seeds 1 and 2).
+    assert summary["success_rate"] > 0.3 and len(adversarial) >= 12
+    # Measured 0.850 (seed 1, 38 pairs) and 0.879 (seed 2, 52 pairs); the class-free
+    # distance 0.59 / 0.56, max-softmax 0.62 / 0.60.
+    assert detector.conditional
+    assert report["auroc"] > 0.72
+    assert report["auroc"] > baseline + 0.1
+    assert report["tpr"] > report["fpr"]
 
 
 def test_membership_auc_on_a_model_bertkit_pretrained(real_root, splits):

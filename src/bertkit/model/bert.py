@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from bertkit.errors import InputError
 from bertkit.model.config import BertConfig
 from bertkit.model.outputs import EncoderOutput
+from bertkit.model.prepacked import PrepackedLinear, residual_projection
 
 BUFFER_BYTES = 24 * 2**20
 """Largest intermediate tensor a layer creates at once (bytes).
@@ -120,10 +121,12 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.output = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False, *,
                 packing: Packing | None = None) -> tuple[Tensor, Tensor | None]:
-        """(B, T, H) → (B, T, H); or, with ``packing``, real tokens (R, H) → (R, H).
+        """x + dropout(attention(x)): (B, T, H) → (B, T, H); or, with ``packing``, real
+        tokens (R, H) → (R, H).
 
         Packed, only the projections run on the R real tokens: attention needs each sequence
         whole, so the projected q, k, v are laid out as (B, T, ·) around it (zeros at padding,
@@ -149,7 +152,7 @@ class SelfAttention(nn.Module):
         context = context.transpose(1, 2).reshape(B, T, H)
         if packing is not None:
             context = packing.pack(context)                      # (R, H)
-        return self.output(context), probs
+        return residual_projection(self.output, context, x, self.dropout), probs
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Query, key and value of every row: one matrix multiply while the (…, 3H) result
@@ -164,26 +167,45 @@ class SelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Position-wise up-projection, non-linearity, down-projection."""
+    """Position-wise up-projection, non-linearity, down-projection; like
+    :class:`SelfAttention`, it returns its input plus its (dropped-out) output."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.up = nn.Linear(config.hidden_size, config.intermediate_size)
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.act = activation(config.hidden_act)
+        self.hidden_act = config.hidden_act
+        self.act: Callable[[Tensor], Tensor] | None = activation(config.hidden_act)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: Tensor) -> Tensor:
-        """(…, H) → (…, H), in row blocks whose (rows, I) intermediates fit
-        :data:`BUFFER_BYTES`: the rows are independent, and a larger intermediate would be
+        """x + dropout(FFN(x)): (…, H) → (…, H), in row blocks whose (rows, I) intermediates
+        fit :data:`BUFFER_BYTES`: the rows are independent, and a larger intermediate would be
         page-faulted in afresh twice per call (the up-projection and the activation)."""
         rows = x.numel() // x.shape[-1]
         pieces = -(-rows * self.up.out_features * x.element_size() // BUFFER_BYTES)
         if pieces <= 1:
-            return self.down(self.act(self.up(x)))  # (…, H) → (…, I) → (…, H)
+            return self._block(x)
         flat = x.reshape(rows, x.shape[-1])
-        out = torch.cat([self.down(self.act(self.up(block)))
-                         for block in flat.tensor_split(pieces)])
-        return out.view(x.shape)
+        return torch.cat([self._block(block) for block in flat.tensor_split(pieces)]
+                         ).view(x.shape)
+
+    def _block(self, x: Tensor) -> Tensor:
+        hidden = self.up(x)                                       # (…, H) → (…, I)
+        if self.act is not None:
+            hidden = self.act(hidden)
+        return residual_projection(self.down, hidden, x, self.dropout)  # (…, I) → (…, H)
+
+    def fuse_activation(self) -> bool:
+        """Move the non-linearity into a prepacked up-projection as a oneDNN post-op (one
+        pass over the (…, I) intermediate fewer); False when ``up`` is not prepacked or
+        oneDNN has no exact post-op for ``hidden_act``."""
+        if self.act is None:
+            return True
+        if isinstance(self.up, PrepackedLinear) and self.up.with_activation(self.hidden_act):
+            self.act = None
+            return True
+        return False
 
 
 class EncoderLayer(nn.Module):
@@ -195,15 +217,14 @@ class EncoderLayer(nn.Module):
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.feed_forward = FeedForward(config)
         self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False, *,
                 packing: Packing | None = None) -> tuple[Tensor, Tensor | None]:
         """(B, T, H) → (B, T, H), or packed real tokens (R, H) → (R, H) (see :class:`Packing`):
         everything but attention is position-wise, so it runs on whichever rows it is given."""
-        attended, probs = self.attention(x, bias, return_probs, packing=packing)
-        x = self.attention_norm(x + self.dropout(attended))
-        x = self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
+        attended, probs = self.attention(x, bias, return_probs, packing=packing)  # x + Attn(x)
+        x = self.attention_norm(attended)
+        x = self.feed_forward_norm(self.feed_forward(x))                      # x + FFN(x)
         return x, probs
 
 

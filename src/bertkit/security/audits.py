@@ -168,8 +168,9 @@ def shift(model: nn.Module, tokenizer: Tokenizer, reference: Sequence[str],
     TPR/FPR on the successful adversarial texts vs their clean originals."""
     fit, calibration, held_out = interleave(list(reference), 3, name="reference set")
     detector = fit_detector(model, tokenizer, fit, calibration, fpr=fpr)
-    report: dict[str, Any] = {"threshold": detector.threshold, "target_fpr": fpr,
-                              "fit": len(fit), "calibration": len(calibration)}
+    report: dict[str, Any] = {"score": detector.score_name, "threshold": detector.threshold,
+                              "target_fpr": fpr, "fit": len(fit),
+                              "calibration": len(calibration)}
     if inputs is not None:
         if not inputs:
             raise InputError("no inputs to check")

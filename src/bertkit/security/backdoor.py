@@ -31,7 +31,13 @@ seed's model such a word as a shortcut strong enough to flip every input, and th
 STRIP (Gao et al. 2019, text version 2021) is included as an input-level check: a triggered
 input keeps its label however much of the rest of the text is replaced, so its prediction
 entropy under random word replacement is abnormally low; the threshold comes from clean
-calibration texts.
+calibration texts. Measured, it did *not* detect the planted ``cf`` backdoor in MiniLM
+fine-tuned on 12-word R8 texts (``benchmarks/backdoor_real.py``, 3 seeds): AUROC 0.46 / 0.21
+/ 0.24 triggered vs clean, TPR 0 at a 5 % target FPR. There the trigger does not pin the
+label: mixed with other content words it competes with them, so triggered copies are *less*
+certain than clean ones, whose keywords already pin theirs. Superimposing a clean text
+instead of replacing words (the trigger always kept) was worse (0.28 on seed 1). The
+scanner above, not STRIP, is what finds such a trigger.
 
 Shape legend: N texts, C labels, V vocabulary, T tokens, H hidden.
 """

@@ -5,19 +5,29 @@ Why: an encoder sees the whole input at once, so one inserted trigger word or ad
 shifts the representation at every layer, often more than it shifts the output. Fitting simple
 Gaussian statistics of pooled per-layer states on clean inputs turns that into a score:
 
-- **Mahalanobis distance** of an input's pooled states to the clean distribution (one shared
-  :class:`~bertkit.security.confidence.Mahalanobis` per layer and pooling, each divided by the
-  feature size so layers of different widths weigh alike), averaged over layers;
+- for a **classifier**, the **layer-disagreement gap** (the default): Gaussians per predicted
+  class with one shared covariance per layer and pooling (Lee et al. 2018), fitted on the
+  model's own predictions for clean inputs; an input scores the Mahalanobis distance of its
+  pooled states to the class the model *predicts* minus the distance to the *nearest* class,
+  averaged over layers. Clean inputs sit nearest their predicted class at every layer (gap
+  0); an adversarial edit pushes the output across a decision boundary while the earlier
+  layers still sit near the original class, so the layers disagree with the prediction (the
+  intuition of deep k-NN, Papernot & McDaniel 2018). Measured on all-MiniLM-L6-v2 fine-tuned
+  on Reuters R8: AUROC 0.84 on 72 real adversarial pairs, against 0.56 for the class-free
+  distance and 0.65 for max-softmax (``tests/security/test_real_data.py``);
+- for an **encoder** without a classification head, the **Mahalanobis distance** of the
+  pooled states to the clean distribution, averaged over layers;
 - **cosine shift** ``1 − cos`` between an original text and its modified version, per layer.
 
-The flagging threshold is chosen on a *clean calibration split* for a stated false-positive
-rate (:func:`~bertkit.security.confidence.threshold_at_fpr`), never on the data it is reported
-on; :func:`fit_detector` refuses calibration texts that overlap the fitting texts.
+Distances are divided by the feature size so layers of different widths weigh alike. The
+flagging threshold is chosen on a *clean calibration split* for a stated false-positive rate
+(:func:`~bertkit.security.confidence.threshold_at_fpr`), never on the data it is reported on;
+:func:`fit_detector` refuses calibration texts that overlap the fitting texts.
 
 Leave-one-out attribution drops each token in turn and reports how much the score falls: the
 tokens whose removal undoes the shift are the ones responsible.
 
-Shape legend: N texts, B batch, T tokens, H hidden, F feature keys (layer × pooling).
+Shape legend: N texts, B batch, T tokens, H hidden, K classes, F feature keys (layer × pooling).
 """
 
 from __future__ import annotations
@@ -33,8 +43,9 @@ from bertkit.errors import InputError, UsageError
 from bertkit.security.confidence import Mahalanobis, auroc, threshold_at_fpr
 from bertkit.tokenization import Tokenizer
 
-Features = dict[str, np.ndarray]  # key "layer{l}/{pooling}" → (N, H)
+Features = dict[str, np.ndarray]  # "layer{l}/{pooling}" → (N, H); PREDICTION → (N,)
 POOLINGS = ("mean", "cls")
+PREDICTION = "prediction"  # a classifier's predicted label per input, beside the pooled states
 
 
 # ----------------------------------------------------------------------------- features
@@ -67,7 +78,8 @@ def features_from_ids(model: nn.Module, sequences: Sequence[Sequence[int]], *,
                       layers: Sequence[int] | None = None,
                       poolings: Sequence[str] = POOLINGS, pad_token_id: int = 0,
                       batch_size: int = 32) -> Features:
-    """Pooled hidden states of pre-tokenised sequences, keyed ``layer{l}/{pooling}``.
+    """Pooled hidden states of pre-tokenised sequences, keyed ``layer{l}/{pooling}``, and,
+    when the model has a classification head, its predicted labels under :data:`PREDICTION`.
 
     ``mean`` averages over the attention mask (padding never enters), ``cls`` takes position 0.
     Sequences are padded per batch only, so a text's features do not depend on its batch.
@@ -83,6 +95,7 @@ def features_from_ids(model: nn.Module, sequences: Sequence[Sequence[int]], *,
     model.eval()
     parts: dict[str, list[np.ndarray]] = {f"layer{n}/{p}": [] for n in chosen
                                           for p in poolings}
+    predictions: list[np.ndarray] = []
     try:
         for start in range(0, len(sequences), batch_size):
             chunk = sequences[start:start + batch_size]
@@ -95,6 +108,9 @@ def features_from_ids(model: nn.Module, sequences: Sequence[Sequence[int]], *,
             out = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                         output_hidden_states=True)
             hidden: tuple[Tensor, ...] = out.hidden_states                 # L+1 × (B, T, H)
+            logits = getattr(out, "logits", None)
+            if logits is not None and logits.dim() == 2:                      # (B, K)
+                predictions.append(logits.argmax(-1).cpu().numpy())
             weights = mask.to(device).unsqueeze(-1).float()                  # (B, T, 1)
             for n in chosen:
                 h = hidden[n].float()                                        # (B, T, H)
@@ -105,7 +121,15 @@ def features_from_ids(model: nn.Module, sequences: Sequence[Sequence[int]], *,
                     parts[f"layer{n}/cls"].append(h[:, 0].cpu().double().numpy())
     finally:
         model.train(was_training)
-    return {key: np.concatenate(values) for key, values in parts.items()}
+    features = {key: np.concatenate(values) for key, values in parts.items()}
+    if predictions:
+        features[PREDICTION] = np.concatenate(predictions)
+    return features
+
+
+def pooled(features: Features) -> Features:
+    """The pooled-state keys only (without :data:`PREDICTION`)."""
+    return {key: value for key, value in features.items() if key != PREDICTION}
 
 
 def _encode(tokenizer: Tokenizer, texts: Sequence[str], max_length: int | None) -> list[list[int]]:
@@ -128,6 +152,7 @@ def extract_features(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str
 
 def cosine_shift(original: Features, modified: Features) -> Features:
     """``1 − cos(original, modified)`` per feature key, row by row. F × (N, H) → F × (N,)"""
+    original, modified = pooled(original), pooled(modified)
     if set(original) != set(modified):
         raise InputError("original and modified features have different layers/poolings")
     out = {}
@@ -148,34 +173,70 @@ def mean_over_keys(per_key: Mapping[str, np.ndarray]) -> np.ndarray:
 # ----------------------------------------------------------------------------- detector
 
 
+def _disagreement_gap(stats: Mahalanobis, x: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Distance to the predicted class's mean minus the distance to the nearest mean: 0 where
+    this layer agrees with the prediction. A label no clean input was predicted as has no mean;
+    its distance is taken as the largest to any class (the most suspicious reading).
+    (N, H), (N,) → (N,)"""
+    d = stats.distances(x)                                                   # (N, K)
+    slot = np.searchsorted(stats.classes, predicted).clip(max=len(stats.classes) - 1)
+    known = stats.classes[slot] == predicted
+    to_predicted = np.where(known, d[np.arange(len(d)), slot], d.max(axis=1))
+    return to_predicted - d.min(axis=1)
+
+
 @dataclass
 class ShiftDetector:
-    """Per-key Gaussian statistics of clean features, and (once calibrated) a threshold on
-    the averaged, size-normalised Mahalanobis distance."""
+    """Per-key Gaussian statistics of clean features, and (once calibrated) a threshold on the
+    score: the layer-disagreement gap when the statistics are per predicted class
+    (``conditional``), else the distance to the clean distribution (see the module notes)."""
 
     stats: dict[str, Mahalanobis]
+    conditional: bool = False
     threshold: float | None = None
     target_fpr: float | None = None
     calibration_size: int = 0
 
     @classmethod
-    def fit(cls, clean: Features, *, shrinkage: float = 0.1) -> ShiftDetector:
-        """Fit one Gaussian per key on clean features (the reference set)."""
-        if not clean:
+    def fit(cls, clean: Features, *, shrinkage: float = 0.1,
+            conditional: bool | None = None) -> ShiftDetector:
+        """Fit one Gaussian per key on clean features (the reference set): per predicted class
+        when the features carry a classifier's predictions (``conditional=None`` decides by
+        that; ``False`` forces the class-free distance)."""
+        states = pooled(clean)
+        if not states:
             raise InputError("empty reference set: no clean features to fit statistics on")
-        return cls({key: Mahalanobis.fit(x, shrinkage=shrinkage) for key, x in clean.items()})
+        has_predictions = PREDICTION in clean
+        if conditional and not has_predictions:
+            raise UsageError("a class-conditional detector needs the classifier's predictions: "
+                             "extract the clean features with a model that has a "
+                             "classification head")
+        conditional = has_predictions if conditional is None else conditional
+        labels = clean[PREDICTION] if conditional else None
+        return cls({key: Mahalanobis.fit(x, labels, shrinkage=shrinkage)
+                    for key, x in states.items()}, conditional)
 
     def key_scores(self, features: Features) -> Features:
-        """Squared Mahalanobis distance / feature size, per key. F × (N, H) → F × (N,)"""
+        """The score of each key, divided by its feature size. F × (N, H) → F × (N,)"""
         missing = sorted(set(self.stats) - set(features))
         if missing:
             raise InputError(f"features lack the fitted key(s) {missing}")
-        return {key: m.distance(features[key]) / m.means.shape[1]
+        if not self.conditional:
+            return {key: m.distance(features[key]) / m.means.shape[1]
+                    for key, m in self.stats.items()}
+        if PREDICTION not in features:
+            raise InputError("features lack the classifier's predictions this class-conditional "
+                             "detector scores against; extract them with the fitted classifier")
+        return {key: _disagreement_gap(m, features[key], features[PREDICTION]) / m.means.shape[1]
                 for key, m in self.stats.items()}
 
     def score(self, features: Features) -> np.ndarray:
         """Anomaly score (higher = further from clean data). (N,)"""
         return mean_over_keys(self.key_scores(features))
+
+    @property
+    def score_name(self) -> str:
+        return "layer-disagreement gap" if self.conditional else "mahalanobis distance"
 
     def calibrate(self, clean_calibration: Features, fpr: float = 0.05) -> ShiftDetector:
         """Set the threshold that flags a fraction ``fpr`` of clean inputs, from a clean split
@@ -209,9 +270,11 @@ class ShiftDetector:
 def fit_detector(model: nn.Module, tokenizer: Tokenizer, clean_texts: Sequence[str],
                  calibration_texts: Sequence[str], *, fpr: float = 0.05,
                  layers: Sequence[int] | None = None, poolings: Sequence[str] = POOLINGS,
-                 shrinkage: float = 0.1, batch_size: int = 32) -> ShiftDetector:
+                 shrinkage: float = 0.1, conditional: bool | None = None,
+                 batch_size: int = 32) -> ShiftDetector:
     """Fit statistics on ``clean_texts`` and the threshold on the disjoint clean
-    ``calibration_texts`` at false-positive rate ``fpr``."""
+    ``calibration_texts`` at false-positive rate ``fpr`` (``conditional``: see
+    :meth:`ShiftDetector.fit`)."""
     if not clean_texts:
         raise InputError("empty reference set: clean_texts holds no texts")
     if not calibration_texts:
@@ -223,7 +286,7 @@ def fit_detector(model: nn.Module, tokenizer: Tokenizer, clean_texts: Sequence[s
                          "held-out clean data")
     options = dict(layers=layers, poolings=poolings, batch_size=batch_size)
     detector = ShiftDetector.fit(extract_features(model, tokenizer, clean_texts, **options),
-                                 shrinkage=shrinkage)
+                                 shrinkage=shrinkage, conditional=conditional)
     return detector.calibrate(extract_features(model, tokenizer, calibration_texts, **options),
                               fpr)
 
