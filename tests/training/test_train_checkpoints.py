@@ -52,6 +52,21 @@ def test_keep_last_k_and_resave_of_the_same_step(tmp_path):
     assert len(list(tmp_path.iterdir())) == 2
 
 
+def test_every_training_checkpoint_carries_a_provenance_manifest(tmp_path):
+    from bertkit.checkpoints.provenance import read_manifest, verify_manifest
+
+    trainer, _ = make_trainer(tmp_path, max_steps=2, checkpoint_every=2)
+    trainer.fit()
+    (checkpoint,) = list_checkpoints(tmp_path / "checkpoints")
+    assert verify_manifest(checkpoint).ok
+    manifest = read_manifest(checkpoint)
+    assert sorted(manifest["files"]) == ["meta.json", "model.pt", "training_state.pt"]
+    assert manifest["extra"] == {"step": 2} and manifest["seed"] == trainer.config.seed
+    with (checkpoint / "model.pt").open("ab") as handle:
+        handle.write(b"tampered")
+    assert [m.kind for m in verify_manifest(checkpoint).mismatches] == ["changed"]
+
+
 def test_checkpoint_of_another_model_shape_names_the_parameter(tmp_path):
     trainer, _ = make_trainer(tmp_path, max_steps=1, hidden=16)
     trainer.fit()

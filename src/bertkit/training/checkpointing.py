@@ -6,7 +6,9 @@ Layout under ``<output_dir>/checkpoints/``::
         model.pt           the plain module's state_dict (never a DDP/compile wrapper's)
         training_state.pt  optimizer, scheduler, grad scaler, step, and per rank: every RNG
                            and the data position
-        meta.json          step, world size, config, time: for people; written last
+        meta.json          step, world size, config, time: for people
+        provenance.json    SHA-256 of each file above (``bertkit audit verify`` checks it);
+                           written last, so it lists them all
 
 A checkpoint is built in a hidden temporary directory beside the others and renamed into place
 only once every file is on disk, so a crash, Ctrl-C or full disk in the middle of a save leaves
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 from bertkit._fileio import atomic_write, read_json, write_json
+from bertkit.checkpoints.provenance import write_manifest
 from bertkit.errors import BertkitError, CheckpointError
 
 MODEL_FILE = "model.pt"
@@ -114,6 +117,7 @@ def save_checkpoint(
         _save_tensor_file(tmp / MODEL_FILE, dict(model_state))
         _save_tensor_file(tmp / STATE_FILE, dict(training_state))
         write_json(tmp / META_FILE, {"step": step, **meta})
+        write_manifest(tmp, seed=meta.get("config", {}).get("seed"), extra={"step": step})
         _fsync_dir(tmp)
         if final.exists():  # the same step saved again (e.g. stopped right after a resume)
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=root))
