@@ -202,10 +202,13 @@ def sparse_masked_lm(model: PreTrainingModel | nn.Module, batch: Batch, *,
     rows = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # (M, H)
     logits = masked_lm_logits(model.mlm, rows, model.bert.embeddings.word.weight,
                               pad_vocab_to_multiple_of)                  # (M, V')
-    mlm_loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
+    # Loss and accuracy both read the float32 copy: under bf16 autocast, argmax over the bf16
+    # logits is ~3× slower on CPU than over float32 (36 vs 13 ms for 608 × 30,528).
+    scores = logits.float()                                              # (M, V')
+    mlm_loss_sum = F.cross_entropy(scores, targets, reduction="sum")
     count = positions.numel()
     with torch.no_grad():
-        mlm_correct = (logits.argmax(dim=-1) == targets).sum().float()
+        mlm_correct = (scores.detach().argmax(dim=-1) == targets).sum().float()
     metrics = task_metrics("mlm", mlm_loss_sum, mlm_correct, count)
     metrics["tokens"] = batch.attention_mask.sum().float()
     return SparseMaskedLM(encoded, logits, targets, positions, mlm_loss_sum / max(count, 1),
