@@ -40,7 +40,7 @@ from real_data import (
     reuters,
 )
 
-from bertkit.artifacts import fetch
+from bertkit.resources.artifacts import fetch
 
 
 def main() -> None:

@@ -39,10 +39,10 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 
 from benchtools import cpu_ticks, interleaved, load_note, ms_cell, table  # noqa: E402
-from bertkit.artifacts import fetch  # noqa: E402
+from bertkit.data.readers import read_classification  # noqa: E402
+from bertkit.model.pretrained import BertForMaskedLM, DistilBertForMaskedLM  # noqa: E402
 from bertkit.objectives.distillation import init_student, student_config  # noqa: E402
-from bertkit.pretrained import BertForMaskedLM, DistilBertForMaskedLM  # noqa: E402
-from bertkit.tasks.readers import read_classification  # noqa: E402
+from bertkit.resources.artifacts import fetch  # noqa: E402
 from bertkit.tokenization import Tokenizer  # noqa: E402
 from bertkit.variants.bert import bert_base  # noqa: E402
 

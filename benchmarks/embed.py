@@ -48,9 +48,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
 
-from bertkit.artifacts import fetch
 from bertkit.inference.embeddings import mean_pool, read_texts, sentence_embeddings
 from bertkit.inference.engine import Engine
+from bertkit.resources.artifacts import fetch
 from bertkit.tokenization import Tokenizer
 
 MODEL = "all-minilm-l6-v2"

@@ -48,8 +48,7 @@ from typing import Any
 import torch
 
 from benchtools import cpu_ticks, interleaved, load_note, table
-from bertkit.artifacts import cache_root, fetch
-from bertkit.corpora import build_corpus
+from bertkit.data.readers import read_classification
 from bertkit.demo.pipeline import (
     CORPUS_SOURCE,
     DATASETS,
@@ -58,12 +57,13 @@ from bertkit.demo.pipeline import (
     spread,
     stratified,
 )
-from bertkit.distill import DistillSettings, distill
 from bertkit.model.config import BertConfig
-from bertkit.pretrained import BertModel, DistilBertModel
-from bertkit.pretraining import PretrainSettings, pretrain
+from bertkit.model.pretrained import BertModel, DistilBertModel
+from bertkit.resources.artifacts import cache_root, fetch
+from bertkit.resources.corpora import build_corpus
+from bertkit.runs.distill import DistillSettings, distill
+from bertkit.runs.pretrain import PretrainSettings, pretrain
 from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
-from bertkit.tasks.readers import read_classification
 from bertkit.tokenization import Tokenizer, train_wordpiece
 
 SHAPE = {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2,

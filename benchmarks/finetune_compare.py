@@ -45,17 +45,17 @@ import numpy as np
 import torch
 
 from benchtools import cpu_ticks, load_note, table
-from bertkit.artifacts import fetch
-from bertkit.datasets import finefood_reviews
-from bertkit.tasks import metrics as M
-from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier, finetune_ner
-from bertkit.tasks.readers import (
+from bertkit.data.readers import (
     LabelMap,
     NerSentence,
     TextExample,
     read_classification,
     read_conll,
 )
+from bertkit.resources.artifacts import fetch
+from bertkit.resources.datasets import finefood_reviews
+from bertkit.tasks import metrics as M
+from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier, finetune_ner
 from bertkit.tokenization import Tokenizer
 
 MODEL = "all-minilm-l6-v2"

@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from benchtools import table
-from bertkit.pretrained import BertForSequenceClassification, BertForTokenClassification
-from bertkit.tasks.readers import LabelMap
+from bertkit.data.readers import LabelMap
+from bertkit.model.pretrained import BertForSequenceClassification, BertForTokenClassification
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader
 from bertkit.training.rng import seed_everything

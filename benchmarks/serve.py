@@ -43,7 +43,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import httpx
 
 from benchtools import cpu_ticks, load_note, table
-from bertkit.artifacts import fetch
+from bertkit.resources.artifacts import fetch
 from onnx_bench import real_sentences
 
 MODES = {"on": ["--max-batch-size", "32", "--max-wait-ms", "5"],

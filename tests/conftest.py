@@ -14,8 +14,8 @@ import torch
 def artifact() -> Callable[[str], Path]:
     """Return a function that fetches a named real artifact (cached) or skips the test with the
     reason when the fetch is impossible (no network, registry down)."""
-    from bertkit.artifacts import fetch
     from bertkit.errors import ArtifactError
+    from bertkit.resources.artifacts import fetch
 
     def get(name: str) -> Path:
         try:
@@ -50,7 +50,7 @@ def datasets_dir(artifact: Callable[[str], Path]) -> Path:
 
 @functools.cache
 def _real_lines(directory: Path) -> tuple[str, ...]:
-    from bertkit.tasks.readers import read_classification
+    from bertkit.data.readers import read_classification
 
     lines: list[str] = []
     for name, column, every in TEXT_SOURCES:

@@ -1,5 +1,12 @@
 """Read order = data order = import order: a module imports only from its own layer or
-layers before it (DESIGN.md, principle 1). Checked on the source's import statements."""
+layers before it (DESIGN.md, principle 1; docs/architecture.md draws the same list). Checked
+on the source's import statements.
+
+A layer is a top-level module or package of bertkit, or a part of one (``model.config``): a
+module belongs to the longest layer name its dotted path starts with, so the model package can
+hold its configuration below the name tables and checkpoint format that its public classes
+build on.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +15,48 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "bertkit"
 
-# Earliest first. Every top-level module or package of bertkit must be listed.
+# Earliest first. Every module of bertkit must fall in one of these.
 LAYERS = [
-    "errors", "_fileio", "artifacts", "rformat", "tokenization", "data", "model", "heads",
-    "losses", "variants", "checkpoints", "pretrained", "training", "objectives", "tasks",
-    "corpora", "datasets", "pretraining", "distill", "inference", "export", "security",
-    "quickstart", "demo", "server", "cli",
+    "version", "errors", "_fileio",          # bottom: imported by anything
+    "tokenization",                          # text → token ids
+    "data",                                  # corpora, labelled files, masking, batches
+    "resources",                             # real artifacts fetched into those formats
+    "model.config", "model.outputs",         # what a model is, what it returns
+    "variants",                              # family presets and checkpoint name tables
+    "checkpoints",                           # the Hugging Face format; provenance manifests
+    "model",                                 # core network, heads, losses, public classes
+    "training",                              # the generic loop
+    "objectives",                            # pretraining losses
+    "tasks",                                 # fine-tuning tasks: specs, features, metrics
+    "runs",                                  # run drivers: pretrain, distill, fine-tune
+    "inference",                             # engine, fast path, fill-mask, embeddings, maps
+    "export",                                # ONNX and its runtime
+    "security",                              # audits
+    "demo",                                  # the main job and the quickstart
+    "server",                                # HTTP API
+    "cli",                                   # the command line
 ]
 EXEMPT = {"__init__", "__main__"}  # the curated public API sits above every layer
 
 
-def top_level_part(module_path: Path) -> str:
-    return module_path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+def module_name(module_path: Path) -> str:
+    """``model/config.py`` → ``model.config``; a package's ``__init__`` is the package."""
+    parts = list(module_path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
 
 
-def imported_parts(tree: ast.AST) -> set[str]:
-    parts = set()
+def layer_of(dotted: str) -> str | None:
+    """The longest layer that ``dotted`` (a module path below ``bertkit``) starts with."""
+    matches = [layer for layer in LAYERS if dotted == layer or dotted.startswith(layer + ".")]
+    return max(matches, key=len, default=None)
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Dotted paths below ``bertkit`` that ``tree`` imports (``bertkit.model.config`` →
+    ``model.config``; ``from bertkit import heads`` → ``heads``)."""
+    found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -33,31 +66,36 @@ def imported_parts(tree: ast.AST) -> set[str]:
                 names = [f"bertkit.{alias.name}" for alias in node.names]
         else:
             continue
-        parts.update(name.split(".")[1] for name in names
-                     if name.startswith("bertkit.") and name.count(".") >= 1)
-    return parts
+        found.update(name.removeprefix("bertkit.") for name in names
+                     if name.startswith("bertkit."))
+    return found
 
 
-def test_every_part_has_a_layer():
-    parts = {top_level_part(p) for p in PACKAGE.rglob("*.py")} - EXEMPT
-    assert parts <= set(LAYERS), f"add {sorted(parts - set(LAYERS))} to LAYERS"
+def test_every_module_has_a_layer():
+    unplaced = sorted(name for path in PACKAGE.rglob("*.py")
+                      if (name := module_name(path)) not in EXEMPT and layer_of(name) is None)
+    assert not unplaced, f"add a layer for {unplaced}"
 
 
 def test_no_module_imports_a_later_layer():
     violations = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        own = top_level_part(path)
-        if own in EXEMPT:
+        own = layer_of(module_name(path))
+        if own is None:
             continue
-        for part in imported_parts(ast.parse(path.read_text(encoding="utf-8"))):
-            if part == "__version__":
-                continue
-            if part in LAYERS and LAYERS.index(part) > LAYERS.index(own):
-                violations.append(f"{path.relative_to(PACKAGE)} imports bertkit.{part}")
+        for imported in imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+            target = layer_of(imported)
+            if target is not None and LAYERS.index(target) > LAYERS.index(own):
+                violations.append(f"{path.relative_to(PACKAGE)} ({own}) imports "
+                                  f"bertkit.{imported} ({target})")
     assert not violations, "\n".join(violations)
 
 
 def test_the_check_catches_a_violation():
     tree = ast.parse("from bertkit.cli import main\nimport bertkit.model.bert\n"
-                     "from bertkit import heads\n")
-    assert imported_parts(tree) == {"cli", "model", "heads"}
+                     "from bertkit import heads\nfrom bertkit.model.config import BertConfig\n")
+    assert imported_modules(tree) == {"cli", "model.bert", "heads", "model.config"}
+    assert layer_of("model.config") == "model.config"
+    assert layer_of("model.bert") == "model"
+    assert layer_of("checkpoints.huggingface") == "checkpoints"
+    assert LAYERS.index(layer_of("model.pretrained")) > LAYERS.index(layer_of("checkpoints"))

@@ -9,12 +9,9 @@ The names users need, under the names ``transformers`` users already know::
     outputs.last_hidden_state, outputs.pooler_output
 """
 
-__version__ = "0.1.0"
-
 import importlib as _importlib
 import typing as _typing
 
-from bertkit.artifacts import fetch
 from bertkit.checkpoints.huggingface import LoadReport
 from bertkit.errors import (
     ArtifactError,
@@ -27,7 +24,7 @@ from bertkit.errors import (
     UsageError,
 )
 from bertkit.model import BertConfig, EncoderOutput
-from bertkit.pretrained import (
+from bertkit.model.pretrained import (
     AlbertForMaskedLM,
     AlbertForMultipleChoice,
     AlbertForPreTraining,
@@ -64,6 +61,7 @@ from bertkit.pretrained import (
     RobertaForTokenClassification,
     RobertaModel,
 )
+from bertkit.resources.artifacts import fetch
 from bertkit.tokenization import Encoding, Tokenizer, train_bpe, train_wordpiece
 from bertkit.variants.albert import albert_base, albert_large, albert_xlarge, albert_xxlarge
 from bertkit.variants.bert import (
@@ -83,10 +81,11 @@ from bertkit.variants.electra import (
     electra_small_generator,
 )
 from bertkit.variants.roberta import roberta_base, roberta_large
+from bertkit.version import __version__
 
 if _typing.TYPE_CHECKING:
-    from bertkit.distill import DistillSettings, distill
-    from bertkit.pretraining import PretrainSettings, pretrain
+    from bertkit.runs.distill import DistillSettings, distill
+    from bertkit.runs.pretrain import PretrainSettings, pretrain
     from bertkit.tasks.finetuning import (
         FinetuneConfig,
         finetune_classifier,
@@ -98,8 +97,8 @@ if _typing.TYPE_CHECKING:
 #: their modules pull in the data pipeline and the trainer, which tripled ``import bertkit``
 #: (75 → 220 ms after torch) for every user who only loads a model.
 _RUNS = {
-    "DistillSettings": "bertkit.distill", "distill": "bertkit.distill",
-    "PretrainSettings": "bertkit.pretraining", "pretrain": "bertkit.pretraining",
+    "DistillSettings": "bertkit.runs.distill", "distill": "bertkit.runs.distill",
+    "PretrainSettings": "bertkit.runs.pretrain", "pretrain": "bertkit.runs.pretrain",
     "FinetuneConfig": "bertkit.tasks.finetuning",
     "finetune_classifier": "bertkit.tasks.finetuning",
     "finetune_ner": "bertkit.tasks.finetuning", "finetune_qa": "bertkit.tasks.finetuning",

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import bertkit.pretrained as bk
+import bertkit.model.pretrained as bk
 from bertkit.errors import CheckpointError
 from bertkit.model import BertConfig
 

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 import bertkit.checkpoints.huggingface as hf
 from bertkit.errors import CheckpointError, ConfigError, DataFormatError
 from bertkit.model import BertConfig
-from bertkit.pretrained import (
+from bertkit.model.pretrained import (
     BertForMaskedLM,
     BertForPreTraining,
     BertForSequenceClassification,

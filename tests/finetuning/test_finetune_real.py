@@ -13,8 +13,8 @@ import json
 import pytest
 import torch
 
+from bertkit.data.readers import read_classification, read_conll
 from bertkit.tasks.finetuning import FinetuneConfig, evaluate, finetune_classifier, finetune_ner
-from bertkit.tasks.readers import read_classification, read_conll
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import torch
 
 from bertkit.errors import ConfigError, InputError, UsageError
 from bertkit.model import Bert, BertConfig
-from bertkit.pretrained import (
+from bertkit.model.pretrained import (
     AlbertModel,
     BertForMaskedLM,
     BertForNextSentencePrediction,

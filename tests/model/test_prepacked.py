@@ -16,7 +16,7 @@ from bertkit.errors import UsageError
 from bertkit.model import BertConfig
 from bertkit.model import bert as bert_module
 from bertkit.model.prepacked import PrepackedLinear, prepack_linears, prepacking_available
-from bertkit.pretrained import BertForMaskedLM, BertForSequenceClassification, BertModel
+from bertkit.model.pretrained import BertForMaskedLM, BertForSequenceClassification, BertModel
 
 pytestmark = pytest.mark.skipif(not prepacking_available(),
                                 reason="this PyTorch build has no oneDNN prepacked linear")

@@ -9,14 +9,14 @@ import torch
 
 from bertkit.data.batch import Batch
 from bertkit.errors import ConfigError
-from bertkit.losses import IGNORE_INDEX
+from bertkit.model.losses import IGNORE_INDEX
+from bertkit.model.pretrained import ElectraForMaskedLM, ElectraForPreTraining
 from bertkit.objectives import (
     ElectraObjective,
     corrupt_with_samples,
     generator_config,
     summarize,
 )
-from bertkit.pretrained import ElectraForMaskedLM, ElectraForPreTraining
 from bertkit.variants.electra import electra_base_discriminator, electra_small_discriminator
 
 VOCAB = 40

@@ -20,6 +20,7 @@ import dataclasses
 from pathlib import Path
 
 from bertkit import BertConfig, BertForSequenceClassification, BertModel, Tokenizer
+from bertkit.data.readers import TextExample, read_classification
 from bertkit.security.backdoor import (
     attack_success,
     gradient_scores,
@@ -32,7 +33,6 @@ from bertkit.security.backdoor import (
 )
 from bertkit.security.confidence import auroc
 from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
-from bertkit.tasks.readers import TextExample, read_classification
 
 WORDS = 40
 TRAIN, CAL, TEST = 800, 240, 240
@@ -129,7 +129,7 @@ def pretrain_mlm(documents: list[str], tokenizer_dir: Path, out: Path, seed: int
     pretraining driver: one document per paragraph, nothing held out, so the member set is
     known exactly. 200 steps of 16 × 64 tokens ≈ 80 passes over 64 short documents: enough
     to memorise, as a model trained long on little data does."""
-    from bertkit.pretraining import PretrainSettings, pretrain
+    from bertkit.runs.pretrain import PretrainSettings, pretrain
 
     out.mkdir(parents=True, exist_ok=True)
     corpus = out / "members.txt"

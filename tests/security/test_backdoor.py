@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from bertkit import BertForSequenceClassification, BertModel, InputError, UsageError
+from bertkit.data.readers import TextExample
 from bertkit.security.backdoor import (
     attack_success,
     gradient_candidates,
@@ -24,7 +25,6 @@ from bertkit.security.backdoor import (
     strip_threshold,
     vocabulary_words,
 )
-from bertkit.tasks.readers import TextExample
 
 from .conftest import tiny_config
 

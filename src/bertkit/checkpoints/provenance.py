@@ -31,18 +31,13 @@ import torch
 
 from bertkit._fileio import read_json, write_json
 from bertkit.errors import CheckpointError, DataFormatError, UsageError
+from bertkit.version import __version__
 
 MANIFEST = "provenance.json"
 FORMAT = "bertkit-provenance/1"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "merges.txt",
                    "vocab.json", "special_tokens_map.json")
 _CHUNK = 1 << 20
-
-
-def _bertkit_version() -> str:
-    from bertkit import __version__
-
-    return __version__
 
 
 def sha256_file(path: Path) -> str:
@@ -172,7 +167,7 @@ def build_manifest(directory: str | Path, *, training_data: Iterable[str | Path]
         raise CheckpointError(f"{directory}: the directory holds no files to describe")
     manifest: dict[str, Any] = {
         "format": FORMAT,
-        "bertkit_version": _bertkit_version(),
+        "bertkit_version": __version__,
         "files": {},
         "tensors": {},
         "config": None,

@@ -13,7 +13,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bertkit import __version__
 from bertkit.cli import (
     attention,
     audit,
@@ -32,6 +31,7 @@ from bertkit.cli import (
     tokenizer,
 )
 from bertkit.errors import BertkitError
+from bertkit.version import __version__
 
 COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
             pretrain, distill, finetune, predict, serve)

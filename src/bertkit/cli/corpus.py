@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bertkit.corpora import SOURCES, TRAIN_SOURCES, build_corpus
+from bertkit.resources.corpora import SOURCES, TRAIN_SOURCES, build_corpus
 
 
 def register_action(actions: argparse._SubParsersAction) -> None:

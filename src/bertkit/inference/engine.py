@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from bertkit.errors import InputError, UsageError
 from bertkit.model.config import BertConfig
-from bertkit.pretrained import BertModel, PreTrainedModel
+from bertkit.model.pretrained import BertModel, PreTrainedModel
 from bertkit.tokenization import Encoding, Tokenizer
 
 R = TypeVar("R")

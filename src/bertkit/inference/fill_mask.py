@@ -35,7 +35,7 @@ from bertkit.checkpoints.huggingface import (
 )
 from bertkit.errors import CheckpointError, InputError, UsageError
 from bertkit.inference.engine import Batch, Engine, as_engine
-from bertkit.pretrained import BertForMaskedLM
+from bertkit.model.pretrained import BertForMaskedLM
 from bertkit.tokenization import Tokenizer
 
 logger = logging.getLogger("bertkit")

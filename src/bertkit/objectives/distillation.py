@@ -47,8 +47,8 @@ from torch import Tensor, nn
 from bertkit.data.batch import Batch
 from bertkit.errors import ConfigError, UsageError
 from bertkit.model.config import BertConfig
+from bertkit.model.pretrained import PreTrainedModel
 from bertkit.objectives.masked_lm import masked_lm_logits, sparse_masked_lm, summarize
-from bertkit.pretrained import PreTrainedModel
 from bertkit.variants.distilbert import distilbert_base
 
 #: Fields in which a student must equal its teacher for the teacher's layers to be copied.
@@ -138,8 +138,8 @@ def init_student(student: PreTrainedModel, teacher: PreTrainedModel,
     layer (``layers``, default :func:`teacher_layers`).
 
     Both models carry an encoder ``.bert`` and an MLM head ``.mlm`` (e.g. a
-    :class:`~bertkit.pretrained.BertForMaskedLM` or ``BertForPreTraining`` teacher and a
-    :class:`~bertkit.pretrained.DistilBertForMaskedLM` student). The teacher's segment-0
+    :class:`~bertkit.model.pretrained.BertForMaskedLM` or ``BertForPreTraining`` teacher and a
+    :class:`~bertkit.model.pretrained.DistilBertForMaskedLM` student). The teacher's segment-0
     embedding is added to every copied position row (see the module docstring).
     """
     check_student(student.config, teacher.config)

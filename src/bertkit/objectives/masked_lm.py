@@ -21,7 +21,7 @@ wrapper would bypass DDP's gradient synchronisation or the compiled graph. The s
 therefore lives in :class:`PreTrainingObjective`, an ``nn.Module`` whose children *are* the
 pretraining model's ``bert``, ``mlm`` and ``nsp`` (shared, not copied): its ``state_dict`` has
 exactly the pretraining model's keys, so training checkpoints load into
-:class:`~bertkit.pretrained.BertForPreTraining` and back.
+:class:`~bertkit.model.pretrained.BertForPreTraining` and back.
 
 Metrics are returned both as per-batch means (for a progress line) and as sums and counts, so
 evaluation over many batches can be exact — ``Σ loss_sum / Σ count``, not a mean of per-batch
@@ -44,9 +44,9 @@ from torch import Tensor, nn
 
 from bertkit.data.batch import Batch
 from bertkit.errors import InputError, UsageError
-from bertkit.heads import MaskedLMHead, PairHead
-from bertkit.losses import IGNORE_INDEX
 from bertkit.model.bert import Bert
+from bertkit.model.heads import MaskedLMHead, PairHead
+from bertkit.model.losses import IGNORE_INDEX
 from bertkit.model.outputs import EncoderOutput
 
 #: Added to the bias of padded vocabulary columns: exp(-1e9 - max) is exactly 0 in float32 and
@@ -85,11 +85,12 @@ class PreTrainingObjective(nn.Module):
         objective.model.save_pretrained(out_dir)
 
     MLM-only batches (RoBERTa regime) leave the pooler and NSP head without gradients: under
-    DDP either train a model without them (:class:`~bertkit.pretrained.BertForMaskedLM`) or set
+    DDP either train a model without them
+    (:class:`~bertkit.model.pretrained.BertForMaskedLM`) or set
     ``TrainConfig.ddp_find_unused_parameters=True``.
 
     Args:
-        model: a :class:`~bertkit.pretrained.BertForPreTraining` or anything with ``.bert``,
+        model: a :class:`~bertkit.model.pretrained.BertForPreTraining` or anything with ``.bert``,
             ``.mlm`` and (for NSP) ``.nsp``. Its submodules are shared, not copied.
         pad_vocab_to_multiple_of: pad the decoder's vocabulary dimension to this multiple at
             compute time (speed only; the loss is unchanged). ``None`` or 1 turns it off.

@@ -23,8 +23,9 @@ from typing import Any
 from torch import nn
 
 from bertkit import _fileio
+from bertkit.data.readers import TextExample, read_classification
 from bertkit.errors import InputError, UsageError
-from bertkit.pretrained import BertForMaskedLM, BertForSequenceClassification
+from bertkit.model.pretrained import BertForMaskedLM, BertForSequenceClassification
 from bertkit.security.adversarial import attack, attack_summary
 from bertkit.security.backdoor import (
     natural_features,
@@ -36,7 +37,6 @@ from bertkit.security.consistency import consistency_check
 from bertkit.security.embedding_shift import extract_features, fit_detector
 from bertkit.security.membership import membership_audit
 from bertkit.security.provenance import load_verified
-from bertkit.tasks.readers import TextExample, read_classification
 from bertkit.tokenization import Tokenizer
 
 KINDS = ("confidence", "backdoor", "shift", "membership", "consistency", "adversarial")

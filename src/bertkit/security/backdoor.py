@@ -55,9 +55,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from bertkit.data.readers import TextExample, location
 from bertkit.errors import InputError, UsageError
 from bertkit.security.confidence import classifier_logits, entropy, threshold_at_fpr
-from bertkit.tasks.readers import TextExample, location
 from bertkit.tokenization import Tokenizer
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from bertkit.errors import InputError, UsageError
-from bertkit.heads import MaskedLMHead
+from bertkit.model.heads import MaskedLMHead
 from bertkit.security.confidence import ArrayLike, as_array, auroc, tpr_at_fpr
 from bertkit.tokenization import Tokenizer
 

@@ -37,7 +37,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bertkit import __version__
 from bertkit.errors import UsageError
 from bertkit.server.batching import (
     BatchLimits,
@@ -56,6 +55,7 @@ from bertkit.server.metrics import (
     Registry,
 )
 from bertkit.server.models import ServedModel
+from bertkit.version import __version__
 
 logger = logging.getLogger("bertkit.server")
 

@@ -30,7 +30,7 @@ from bertkit.inference.embeddings import sentence_embeddings
 from bertkit.inference.engine import Engine, resolve_device
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask
 from bertkit.model.config import BertConfig
-from bertkit.pretrained import BertModel
+from bertkit.model.pretrained import BertModel
 from bertkit.tasks.predictor import Predictor
 from bertkit.tokenization import Tokenizer
 

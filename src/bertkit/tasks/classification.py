@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
+from bertkit.data.readers import LabelKind, LabelMap, TextExample
 from bertkit.data.windows import WindowSet, collate_windows, make_windows
 from bertkit.errors import DataFormatError, UsageError
-from bertkit.tasks.readers import LabelKind, LabelMap, TextExample
 
 if TYPE_CHECKING:
     from bertkit.tokenization import Tokenizer

@@ -39,9 +39,20 @@ from torch import nn
 
 from bertkit._fileio import read_json, write_json, write_text
 from bertkit.checkpoints.provenance import write_manifest
+from bertkit.data.readers import (
+    LabelKind,
+    LabelMap,
+    NerSentence,
+    QAExample,
+    TextExample,
+    gold_answers,
+    read_classification,
+    read_conll,
+    read_squad,
+)
 from bertkit.errors import ConfigError, DataFormatError, UsageError
 from bertkit.model.config import BertConfig
-from bertkit.pretrained import (
+from bertkit.model.pretrained import (
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
@@ -61,17 +72,6 @@ from bertkit.tasks.question_answering import (
     postprocess_qa,
     qa_features,
     tune_null_threshold,
-)
-from bertkit.tasks.readers import (
-    LabelKind,
-    LabelMap,
-    NerSentence,
-    QAExample,
-    TextExample,
-    gold_answers,
-    read_classification,
-    read_conll,
-    read_squad,
 )
 from bertkit.tasks.token_classification import (
     collate_token_classification,

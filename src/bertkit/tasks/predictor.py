@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bertkit.data.readers import LabelMap, QAExample, TextExample
 from bertkit.errors import UsageError
 from bertkit.tasks.finetuning import (
     _classify_run,
@@ -38,7 +39,6 @@ from bertkit.tasks.finetuning import (
     _trim,
 )
 from bertkit.tasks.question_answering import collate_qa, postprocess_qa, qa_features
-from bertkit.tasks.readers import LabelMap, QAExample, TextExample
 from bertkit.tasks.token_classification import (
     collate_token_classification,
     decode_entities,

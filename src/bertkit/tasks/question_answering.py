@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
+from bertkit.data.readers import QAExample, gold_answers
 from bertkit.data.windows import TokenizedText, WindowSet, collate_windows, make_windows
 from bertkit.errors import DataFormatError, UsageError
 from bertkit.tasks.metrics import best_threshold
-from bertkit.tasks.readers import QAExample, gold_answers
 
 if TYPE_CHECKING:
     from bertkit.tokenization import Tokenizer

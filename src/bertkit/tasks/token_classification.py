@@ -13,7 +13,7 @@ where that piece has its maximum context (:meth:`~bertkit.data.windows.WindowSet
 Entities are then extracted from the word tags with
 :func:`~bertkit.tasks.metrics.extract_entities` (seqeval's rules) and given CHARACTER offsets:
 
-* word input (:class:`~bertkit.tasks.readers.NerSentence`): offsets index the words joined by
+* word input (:class:`~bertkit.data.readers.NerSentence`): offsets index the words joined by
   single spaces — ``" ".join(words)`` — and an entity spans from the first character of its
   first word to the last character of its last word;
 * raw text input (``str``): the tokenizer's pre-tokenization splits the text into words, and
@@ -35,10 +35,10 @@ import torch
 
 from bertkit.data.batch import pad_sequences
 from bertkit.data.masking import IGNORE_INDEX
+from bertkit.data.readers import LabelMap, NerSentence
 from bertkit.data.windows import TokenizedText, WindowSet, collate_windows, make_windows
 from bertkit.errors import UsageError
 from bertkit.tasks.metrics import extract_entities
-from bertkit.tasks.readers import LabelMap, NerSentence
 
 if TYPE_CHECKING:
     from bertkit.tokenization import Tokenizer
@@ -95,7 +95,7 @@ def token_classification_features(
     """Window NER inputs; with ``label_map`` (and tagged sentences) also align the labels.
 
     ``inputs`` are either sentences (word lists, e.g. from
-    :func:`~bertkit.tasks.readers.read_conll`) or raw texts, not a mix.
+    :func:`~bertkit.data.readers.read_conll`) or raw texts, not a mix.
     """
     raw = [isinstance(x, str) for x in inputs]
     if any(raw) and not all(raw):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bertkit.cli import main
-from bertkit.pretraining import PretrainResult, PretrainSettings, pretrain
+from bertkit.runs.pretrain import PretrainResult, PretrainSettings, pretrain
 from bertkit.tokenization import Tokenizer
 
 ALBERT_TINY = {"num_hidden_layers": 2, "hidden_size": 32, "embedding_size": 16,
@@ -50,7 +50,7 @@ def albert_run(small_corpus: Path, tokenizer_dir: Path,
 
 def test_albert_sop_run_loads_as_hugging_face_albert(albert_run: PretrainResult) -> None:
     from bertkit import _fileio
-    from bertkit.pretrained import AlbertForPreTraining
+    from bertkit.model.pretrained import AlbertForPreTraining
 
     final = albert_run.eval
     assert final is not None and "sop_accuracy" in final and "nsp_accuracy" not in final
@@ -118,7 +118,7 @@ def test_tiny_electra_discriminator_beats_the_constant_baseline(
 
 
 def test_electra_checkpoints_load_in_transformers(electra_run: PretrainResult) -> None:
-    from bertkit.pretrained import (
+    from bertkit.model.pretrained import (
         ElectraForMaskedLM,
         ElectraForPreTraining,
         ElectraForSequenceClassification,

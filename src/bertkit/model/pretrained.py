@@ -32,7 +32,9 @@ from bertkit.checkpoints.huggingface import (
     write_weights,
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
-from bertkit.heads import (
+from bertkit.model.bert import Bert, FeedForward, init_weights
+from bertkit.model.config import BertConfig, DenseHead
+from bertkit.model.heads import (
     ClassificationHead,
     DenseClassificationHead,
     MaskedLMHead,
@@ -40,14 +42,12 @@ from bertkit.heads import (
     ReplacedTokenHead,
     SpanHead,
 )
-from bertkit.losses import (
+from bertkit.model.losses import (
     replaced_token_loss,
     sequence_classification_loss,
     span_loss,
     token_cross_entropy,
 )
-from bertkit.model.bert import Bert, FeedForward, init_weights
-from bertkit.model.config import BertConfig, DenseHead
 from bertkit.model.outputs import (
     EncoderOutput,
     HeadOutput,

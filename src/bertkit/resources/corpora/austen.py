@@ -2,7 +2,8 @@
 
 The package stores each novel as an R character vector of its Project Gutenberg text lines
 (hard-wrapped at ~70 characters, a blank line between paragraphs), read with
-:mod:`bertkit.rformat`. A document is one chapter: the text between two ``CHAPTER …`` headings,
+:mod:`bertkit.resources.rformat`. A document is one chapter: the text between two ``CHAPTER …``
+headings,
 its paragraphs unwrapped and sentence-split. Title pages and prefaces before the first chapter,
 ``VOLUME …`` headings, and everything from ``THE END`` / ``FINIS`` on (an editor's note in one
 novel) are left out.
@@ -14,9 +15,9 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bertkit.corpora.base import CorpusOptions, Document, Source
 from bertkit.data.corpus import split_sentences
-from bertkit.rformat import lazy_load
+from bertkit.resources.corpora.base import CorpusOptions, Document, Source
+from bertkit.resources.rformat import lazy_load
 
 ARTIFACT = "janeaustenr"
 NOVELS = ("sensesensibility", "prideprejudice", "mansfieldpark", "emma", "northangerabbey",

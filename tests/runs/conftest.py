@@ -18,8 +18,8 @@ def _slice(source: Path, target: Path, max_bytes: int) -> Path:
 @pytest.fixture(scope="session")
 def reuters_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """~300 KB of Reuters articles, one 24-word line per 'sentence', blank line between."""
-    from bertkit.corpora import build_corpus
     from bertkit.errors import ArtifactError
+    from bertkit.resources.corpora import build_corpus
 
     folder = tmp_path_factory.mktemp("corpus")
     try:

@@ -17,7 +17,7 @@ Formats:
 * **NER**: CoNLL style: one token per line, the token in the first column and the tag in the
   last, separated by a tab (then tokens may contain spaces) or by whitespace; a blank (or
   whitespace-only) line ends a sentence; ``-DOCSTART-`` lines are skipped. Tags must be BIO
-  (``O``, ``B-X``, ``I-X``; IOB1 passes, see :func:`~bertkit.tasks.metrics.validate_bio`).
+  (``O``, ``B-X``, ``I-X``; IOB1 passes, see :func:`~bertkit.data.tags.validate_bio`).
 * **QA**: SQuAD 1.1 / 2.0 JSON (``data[].paragraphs[].{context, qas[]}``; each qa has ``id``,
   ``question``, ``answers[{text, answer_start}]`` and, in 2.0, ``is_impossible``).
 """
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from bertkit.data.tags import validate_bio
 from bertkit.errors import DataFormatError, UsageError
-from bertkit.tasks.metrics import validate_bio
 
 __all__ = [
     "Answer",

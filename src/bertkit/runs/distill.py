@@ -1,8 +1,8 @@
 """The distillation run driver: a BERT masked-LM teacher + raw text → a DistilBERT student
 directory that ``transformers.DistilBertForMaskedLM`` (and
-:class:`~bertkit.pretrained.DistilBertForMaskedLM`) loads, with the tokenizer beside it.
+:class:`~bertkit.model.pretrained.DistilBertForMaskedLM`) loads, with the tokenizer beside it.
 
-Everything but the model is the pretraining run's (:func:`bertkit.pretraining.run_training`):
+Everything but the model is the pretraining run's (:func:`bertkit.runs.pretrain.run_training`):
 the same corpus reading, packed sequences with dynamic masking (the RoBERTa regime — DistilBERT
 dropped NSP and segment embeddings and masks afresh each draw), held-out evaluation, trainer,
 resumable checkpoints and output layout. What this module adds is the teacher: loading and
@@ -20,6 +20,7 @@ from pathlib import Path
 from bertkit.checkpoints.provenance import state_digest
 from bertkit.errors import CheckpointError, ConfigError
 from bertkit.model.config import BertConfig
+from bertkit.model.pretrained import BertForMaskedLM, DistilBertForMaskedLM, PreTrainedModel
 from bertkit.objectives.distillation import (
     DistillationLoss,
     DistillationObjective,
@@ -29,8 +30,7 @@ from bertkit.objectives.distillation import (
     summarize_distillation,
     teacher_layers,
 )
-from bertkit.pretrained import BertForMaskedLM, DistilBertForMaskedLM, PreTrainedModel
-from bertkit.pretraining import (
+from bertkit.runs.pretrain import (
     PretrainResult,
     PretrainSettings,
     Regime,
@@ -126,7 +126,7 @@ def distill(settings: DistillSettings, *, resume: bool = False) -> PretrainResul
     Raises:
         BertkitError subclasses: a teacher that is not a BERT masked LM, a student whose width
         differs from the teacher's, a tokenizer of another vocabulary, and every error of
-        :func:`~bertkit.pretraining.pretrain` (corpus, resume, save).
+        :func:`~bertkit.runs.pretrain.pretrain` (corpus, resume, save).
     """
     settings.validate()
     teacher = load_teacher(settings.teacher)

@@ -1,4 +1,5 @@
-"""Tests for bertkit.datasets: the real Amazon fine-food reviews (Debian r-cran-modeldata),
+"""Tests for bertkit.resources.datasets: the real Amazon fine-food reviews (Debian
+r-cran-modeldata),
 read from R's format and written as JSONL that the classification reader takes."""
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from collections import Counter
 
 import pytest
 
-from bertkit.datasets import finefood_reviews, write_finefood_reviews
+from bertkit.data.readers import read_classification
 from bertkit.errors import ArtifactError
-from bertkit.tasks.readers import read_classification
+from bertkit.resources.datasets import finefood_reviews, write_finefood_reviews
 
 
 @pytest.fixture(scope="module")

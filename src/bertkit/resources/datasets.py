@@ -4,7 +4,8 @@ Most real data sets bertkit is tested on are read straight from their artifact f
 R8 and 20 Newsgroups are Orange ``.tab`` files for :func:`~bertkit.tasks.read_classification`,
 WNUT-16 is CoNLL). The Amazon fine-food reviews are not: Debian's ``r-cran-modeldata`` stores
 them as R data frames in a lazy-load database. :func:`finefood_reviews` reads them with
-:mod:`bertkit.rformat`; :func:`write_finefood_reviews` writes JSONL files (``text``, ``label``,
+:mod:`bertkit.resources.rformat`; :func:`write_finefood_reviews` writes JSONL files (``text``,
+``label``,
 ``product``) that ``bertkit finetune classify`` reads with its default columns.
 
 The fine-food reviews (SNAP "web-FineFoods", sampled by modeldata's authors): the label is
@@ -20,10 +21,10 @@ import re
 from pathlib import Path
 
 from bertkit import _fileio
-from bertkit.artifacts import fetch
+from bertkit.data.readers import TextExample
 from bertkit.errors import DataFormatError
-from bertkit.rformat import data_frame, lazy_load
-from bertkit.tasks.readers import TextExample
+from bertkit.resources.artifacts import fetch
+from bertkit.resources.rformat import data_frame, lazy_load
 
 __all__ = ["FINEFOOD_SPLITS", "finefood_reviews", "write_finefood_reviews"]
 

@@ -12,10 +12,10 @@ import itertools
 
 import pytest
 
-import bertkit.corpora as corpora
-from bertkit.corpora import austen, gcide, kernel_docs
-from bertkit.corpora.base import Source
+import bertkit.resources.corpora as corpora
 from bertkit.errors import UsageError
+from bertkit.resources.corpora import austen, gcide, kernel_docs
+from bertkit.resources.corpora.base import Source
 
 REST = """\
 .. SPDX-License-Identifier: GPL-2.0
@@ -166,7 +166,7 @@ def test_austen_chapters_from_lines():
 
 @pytest.mark.needs_artifacts
 def test_real_austen_novel(artifact):
-    from bertkit.rformat import lazy_load
+    from bertkit.resources.rformat import lazy_load
 
     chapters = list(austen.chapters(lazy_load(artifact("janeaustenr"), "persuasion")))
     assert len(chapters) == 24

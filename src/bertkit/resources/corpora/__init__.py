@@ -1,7 +1,8 @@
 """Build a real English pretraining corpus, in BERT's file format, from fetched artifacts.
 
 Why this package exists: bertkit's machines reach no model hub, but the package registries ship
-real text (see :mod:`bertkit.artifacts`). :func:`build_corpus` turns it into the original BERT
+real text (see :mod:`bertkit.resources.artifacts`). :func:`build_corpus` turns it into the
+original BERT
 layout — one sentence per line, a blank line between documents — that
 :func:`bertkit.data.corpus.read_documents` (``fmt="lines"``) reads. Every source keeps real
 documents with their real sentence order, which is what next-sentence prediction learns from:
@@ -36,10 +37,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bertkit import _fileio
-from bertkit.artifacts import ARTIFACTS, fetch
-from bertkit.corpora import austen, gcide, kernel_docs, orange
-from bertkit.corpora.base import CorpusOptions, Document, Source
 from bertkit.errors import UsageError
+from bertkit.resources.artifacts import ARTIFACTS, fetch
+from bertkit.resources.corpora import austen, gcide, kernel_docs, orange
+from bertkit.resources.corpora.base import CorpusOptions, Document, Source
 
 __all__ = ["SOURCES", "TEST_SOURCES", "TRAIN_SOURCES", "CorpusOptions", "CorpusReport",
            "Document", "Source", "build_corpus"]
@@ -88,7 +89,7 @@ def build_corpus(
             :data:`TEST_SOURCES` when ``include_test``).
         chunk_words: words per pseudo-sentence for the punctuation-free sources.
         tweets_per_document: consecutive tweets of one author per document.
-        cache_dir: artifact cache (default: :func:`bertkit.artifacts.cache_root`).
+        cache_dir: artifact cache (default: :func:`bertkit.resources.artifacts.cache_root`).
         force: rebuild even if a matching cached corpus exists.
 
     Raises:

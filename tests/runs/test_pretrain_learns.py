@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bertkit.pretraining import PretrainSettings, pretrain
+from bertkit.runs.pretrain import PretrainSettings, pretrain
 
 TINY = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
         "intermediate_size": 256, "hidden_dropout_prob": 0.0,

@@ -1,4 +1,5 @@
-"""Tests for the Debian source of bertkit.artifacts: ``apt-get download`` and the .deb unpacker.
+"""Tests for the Debian source of bertkit.resources.artifacts: ``apt-get download`` and the
+.deb unpacker.
 
 The unpacker is tested on .deb files built here (an ar archive holding data.tar.xz), the
 downloader's failure messages with a stubbed and with the real apt-get; one test fetches the
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bertkit import artifacts
-from bertkit.artifacts import ARTIFACTS, MARKER, Artifact, fetch
 from bertkit.errors import ArtifactError
+from bertkit.resources import artifacts
+from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, fetch
 
 MEMBER = "usr/share/example"
 FILES = {
