@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bertkit.model.config import BertConfig
 from bertkit.variants.names import NameTable, rule
+from bertkit.variants.presets import make_presets, shape
 
 W = r"(weight|bias)"
 LAYER = r"layers\.(\d+)\."
@@ -48,41 +48,15 @@ BERT_NAMES = NameTable(
 )
 
 
-def _preset(layers: int, hidden: int, heads: int, **overrides: object) -> BertConfig:
-    return BertConfig(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
-                      intermediate_size=4 * hidden, **overrides).validate()  # type: ignore[arg-type]
-
-
 # The sizes Google released (Turc et al. 2019, "Well-Read Students Learn Better").
-def bert_tiny(**overrides: object) -> BertConfig:
-    """2 layers, hidden 128, 2 heads (4.4 M parameters with the 30,522-word vocabulary)."""
-    return _preset(2, 128, 2, **overrides)
-
-
-def bert_mini(**overrides: object) -> BertConfig:
-    """4 layers, hidden 256, 4 heads (11.2 M parameters)."""
-    return _preset(4, 256, 4, **overrides)
-
-
-def bert_small(**overrides: object) -> BertConfig:
-    """4 layers, hidden 512, 8 heads (28.8 M parameters)."""
-    return _preset(4, 512, 8, **overrides)
-
-
-def bert_medium(**overrides: object) -> BertConfig:
-    """8 layers, hidden 512, 8 heads (41.4 M parameters)."""
-    return _preset(8, 512, 8, **overrides)
-
-
-def bert_base(**overrides: object) -> BertConfig:
-    """12 layers, hidden 768, 12 heads (110 M parameters)."""
-    return _preset(12, 768, 12, **overrides)
-
-
-def bert_large(**overrides: object) -> BertConfig:
-    """24 layers, hidden 1024, 16 heads (335 M parameters)."""
-    return _preset(24, 1024, 16, **overrides)
-
-
-PRESETS = {f.__name__: f for f in (bert_tiny, bert_mini, bert_small, bert_medium, bert_base,
-                                   bert_large)}
+PRESETS = make_presets({}, {
+    "bert_tiny": (shape(2, 128, 2),
+                  "2 layers, hidden 128, 2 heads (4.4 M parameters with the 30,522-word "
+                  "vocabulary)."),
+    "bert_mini": (shape(4, 256, 4), "4 layers, hidden 256, 4 heads (11.2 M parameters)."),
+    "bert_small": (shape(4, 512, 8), "4 layers, hidden 512, 8 heads (28.8 M parameters)."),
+    "bert_medium": (shape(8, 512, 8), "8 layers, hidden 512, 8 heads (41.4 M parameters)."),
+    "bert_base": (shape(12, 768, 12), "12 layers, hidden 768, 12 heads (110 M parameters)."),
+    "bert_large": (shape(24, 1024, 16), "24 layers, hidden 1024, 16 heads (335 M parameters)."),
+})
+bert_tiny, bert_mini, bert_small, bert_medium, bert_base, bert_large = PRESETS.values()

@@ -4,9 +4,9 @@ classifier on ``[CLS]`` behind a ReLU "pre-classifier". Checkpoints name the lay
 
 from __future__ import annotations
 
-from bertkit.model.config import BertConfig
 from bertkit.variants.bert import EMBEDDING_RULES, LAYER, W
 from bertkit.variants.names import NameTable, rule
+from bertkit.variants.presets import make_presets
 
 _OUT = r"transformer.layer.\1."
 
@@ -35,12 +35,9 @@ DISTILBERT_NAMES = NameTable(
 )
 
 
-def distilbert_base(**overrides: object) -> BertConfig:
-    """6 layers, hidden 768, 12 heads, BERT's 30,522-word vocabulary (66 M parameters)."""
-    settings: dict[str, object] = dict(
-        model_type="distilbert", num_hidden_layers=6, type_vocab_size=0, qa_dropout=0.1,
-        classifier_dropout=0.2)
-    return BertConfig(**{**settings, **overrides}).validate()  # type: ignore[arg-type]
-
-
-PRESETS = {f.__name__: f for f in (distilbert_base,)}
+PRESETS = make_presets(
+    dict(model_type="distilbert", type_vocab_size=0, qa_dropout=0.1, classifier_dropout=0.2),
+    {"distilbert_base": (dict(num_hidden_layers=6),
+                         "6 layers, hidden 768, 12 heads, BERT's 30,522-word vocabulary "
+                         "(66 M parameters).")})
+(distilbert_base,) = PRESETS.values()

@@ -4,9 +4,9 @@ are ``lm_head`` (activation fixed to GELU) and a classifier with its own dense l
 
 from __future__ import annotations
 
-from bertkit.model.config import BertConfig
 from bertkit.variants.bert import EMBEDDING_RULES, LAYER_RULES, POOLER_RULE, W
 from bertkit.variants.names import NameTable, rule
+from bertkit.variants.presets import make_presets, shape
 
 ROBERTA_NAMES = NameTable(
     model_type="roberta",
@@ -26,23 +26,11 @@ ROBERTA_NAMES = NameTable(
 )
 
 
-def _preset(layers: int, hidden: int, heads: int, **overrides: object) -> BertConfig:
-    # 50,265 byte-level BPE tokens; <pad> = 1, so positions 0 and 1 are never used by a token.
-    settings: dict[str, object] = dict(
-        model_type="roberta", vocab_size=50265, num_hidden_layers=layers, hidden_size=hidden,
-        num_attention_heads=heads, intermediate_size=4 * hidden, max_position_embeddings=514,
-        type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5)
-    return BertConfig(**{**settings, **overrides}).validate()  # type: ignore[arg-type]
-
-
-def roberta_base(**overrides: object) -> BertConfig:
-    """12 layers, hidden 768, 12 heads (125 M parameters)."""
-    return _preset(12, 768, 12, **overrides)
-
-
-def roberta_large(**overrides: object) -> BertConfig:
-    """24 layers, hidden 1024, 16 heads (355 M parameters)."""
-    return _preset(24, 1024, 16, **overrides)
-
-
-PRESETS = {f.__name__: f for f in (roberta_base, roberta_large)}
+# 50,265 byte-level BPE tokens; <pad> = 1, so positions 0 and 1 are never used by a token.
+PRESETS = make_presets(
+    dict(model_type="roberta", vocab_size=50265, max_position_embeddings=514,
+         type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5),
+    {"roberta_base": (shape(12, 768, 12), "12 layers, hidden 768, 12 heads (125 M parameters)."),
+     "roberta_large": (shape(24, 1024, 16),
+                       "24 layers, hidden 1024, 16 heads (355 M parameters).")})
+roberta_base, roberta_large = PRESETS.values()
