@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from bertkit.model.config import BertConfig
-from bertkit.variants.bert import EMBEDDING_RULES, LAYER, W
+from bertkit.variants.bert import EMBEDDING_RULES, LAYER, TASK_RULES, W, mlm_rules
 from bertkit.variants.names import NameTable, Template, rule
 from bertkit.variants.presets import make_presets, shape
 
@@ -39,12 +39,9 @@ ALBERT_NAMES = NameTable(
         rule(rf"pooler\.dense\.{W}", r"pooler.\1"),  # a bare Linear, not BERT's pooler.dense
     ),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"predictions.dense.\1"),
-        rule(rf"mlm\.norm\.{W}", r"predictions.LayerNorm.\1"),
-        rule(r"mlm\.bias", "predictions.bias"),
+        *mlm_rules("predictions.dense", "predictions.LayerNorm", "predictions.bias"),
         rule(rf"nsp\.linear\.{W}", r"sop_classifier.classifier.\1"),
-        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+        *TASK_RULES,
     ),
     tied_decoder="predictions.decoder.weight",
     decoder_bias=("predictions.decoder.bias", "predictions.bias"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bertkit.variants.names import NameTable, rule
+from bertkit.variants.names import NameRule, NameTable, rule
 from bertkit.variants.presets import make_presets, shape
 
 W = r"(weight|bias)"
@@ -31,17 +31,36 @@ LAYER_RULES = (
 
 POOLER_RULE = rule(rf"pooler\.dense\.{W}", r"pooler.dense.\1")
 
+TASK_RULES = (
+    rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
+    rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+)
+"""The one-linear classifier and the answer-span head: every family but DistilBERT names them
+alike."""
+
+CLASSIFIER_HEAD_RULES = (
+    rule(rf"classifier\.dense\.{W}", r"classifier.dense.\1"),
+    rule(rf"classifier\.out\.{W}", r"classifier.out_proj.\1"),
+)
+"""RoBERTa's classification head (dense, then ``out_proj``), which ELECTRA's checkpoints use."""
+
+
+def mlm_rules(dense: str, norm: str, bias: str) -> tuple[NameRule, ...]:
+    """The MLM head's transform (``dense``, ``norm``: module names) and output ``bias`` under a
+    family's checkpoint names; every family has the same three parameters."""
+    return (rule(rf"mlm\.dense\.{W}", dense + r".\1"),
+            rule(rf"mlm\.norm\.{W}", norm + r".\1"),
+            rule(r"mlm\.bias", bias))
+
 BERT_NAMES = NameTable(
     model_type="bert",
     encoder_prefix="bert",
     encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES, POOLER_RULE),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"cls.predictions.transform.dense.\1"),
-        rule(rf"mlm\.norm\.{W}", r"cls.predictions.transform.LayerNorm.\1"),
-        rule(r"mlm\.bias", "cls.predictions.bias"),
+        *mlm_rules("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
+                   "cls.predictions.bias"),
         rule(rf"nsp\.linear\.{W}", r"cls.seq_relationship.\1"),
-        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+        *TASK_RULES,
     ),
     tied_decoder="cls.predictions.decoder.weight",
     decoder_bias=("cls.predictions.decoder.bias", "cls.predictions.bias"),

@@ -4,7 +4,7 @@ classifier on ``[CLS]`` behind a ReLU "pre-classifier". Checkpoints name the lay
 
 from __future__ import annotations
 
-from bertkit.variants.bert import EMBEDDING_RULES, LAYER, W
+from bertkit.variants.bert import EMBEDDING_RULES, LAYER, W, mlm_rules
 from bertkit.variants.names import NameTable, rule
 from bertkit.variants.presets import make_presets
 
@@ -24,9 +24,7 @@ DISTILBERT_NAMES = NameTable(
         rule(rf"{LAYER}feed_forward_norm\.{W}", _OUT + r"output_layer_norm.\2"),
     ),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"vocab_transform.\1"),
-        rule(rf"mlm\.norm\.{W}", r"vocab_layer_norm.\1"),
-        rule(r"mlm\.bias", "vocab_projector.bias"),
+        *mlm_rules("vocab_transform", "vocab_layer_norm", "vocab_projector.bias"),
         rule(rf"classifier\.dense\.{W}", r"pre_classifier.\1"),
         rule(rf"classifier\.(?:out|linear)\.{W}", r"classifier.\1"),
         rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),

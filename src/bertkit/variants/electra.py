@@ -5,7 +5,14 @@ pooler. Checkpoints use BERT's layer names under ``electra.``; the heads are
 
 from __future__ import annotations
 
-from bertkit.variants.bert import EMBEDDING_RULES, LAYER_RULES, W
+from bertkit.variants.bert import (
+    CLASSIFIER_HEAD_RULES,
+    EMBEDDING_RULES,
+    LAYER_RULES,
+    TASK_RULES,
+    W,
+    mlm_rules,
+)
 from bertkit.variants.names import NameTable, rule
 from bertkit.variants.presets import make_presets, shape
 
@@ -15,15 +22,12 @@ ELECTRA_NAMES = NameTable(
     encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES,
                    rule(rf"embeddings\.projection\.{W}", r"embeddings_project.\1")),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"generator_predictions.dense.\1"),
-        rule(rf"mlm\.norm\.{W}", r"generator_predictions.LayerNorm.\1"),
-        rule(r"mlm\.bias", "generator_lm_head.bias"),
+        *mlm_rules("generator_predictions.dense", "generator_predictions.LayerNorm",
+                   "generator_lm_head.bias"),
         rule(rf"discriminator\.dense\.{W}", r"discriminator_predictions.dense.\1"),
         rule(rf"discriminator\.linear\.{W}", r"discriminator_predictions.dense_prediction.\1"),
-        rule(rf"classifier\.dense\.{W}", r"classifier.dense.\1"),
-        rule(rf"classifier\.out\.{W}", r"classifier.out_proj.\1"),
-        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+        *CLASSIFIER_HEAD_RULES,
+        *TASK_RULES,
     ),
     tied_decoder="generator_lm_head.weight",
     # Multiple choice summarises [CLS] with a "sequence summary" layer, then scores it.

@@ -4,8 +4,15 @@ are ``lm_head`` (activation fixed to GELU) and a classifier with its own dense l
 
 from __future__ import annotations
 
-from bertkit.variants.bert import EMBEDDING_RULES, LAYER_RULES, POOLER_RULE, W
-from bertkit.variants.names import NameTable, rule
+from bertkit.variants.bert import (
+    CLASSIFIER_HEAD_RULES,
+    EMBEDDING_RULES,
+    LAYER_RULES,
+    POOLER_RULE,
+    TASK_RULES,
+    mlm_rules,
+)
+from bertkit.variants.names import NameTable
 from bertkit.variants.presets import make_presets, shape
 
 ROBERTA_NAMES = NameTable(
@@ -13,13 +20,9 @@ ROBERTA_NAMES = NameTable(
     encoder_prefix="roberta",
     encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES, POOLER_RULE),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"lm_head.dense.\1"),
-        rule(rf"mlm\.norm\.{W}", r"lm_head.layer_norm.\1"),
-        rule(r"mlm\.bias", "lm_head.bias"),
-        rule(rf"classifier\.dense\.{W}", r"classifier.dense.\1"),
-        rule(rf"classifier\.out\.{W}", r"classifier.out_proj.\1"),
-        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+        *mlm_rules("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
+        *CLASSIFIER_HEAD_RULES,
+        *TASK_RULES,
     ),
     tied_decoder="lm_head.decoder.weight",
     decoder_bias=("lm_head.decoder.bias", "lm_head.bias"),
