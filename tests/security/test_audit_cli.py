@@ -196,5 +196,6 @@ def test_audit_all_without_matplotlib_skips_figures(classifier, data, tmp_path, 
         "figures skipped: matplotlib is not installed (pip install 'bertkit[viz]' adds them)"]
     report = json.loads((out / "audit.json").read_text())
     assert {"confidence", "consistency", "backdoor"} <= set(report["audits"])
-    assert "<h2>backdoor</h2>" in (out / "audit.html").read_text()
+    page = (out / "audit.html").read_text()
+    assert "<h2>backdoor</h2>" in page and "bertkit[viz]" in page and "data:image" not in page
     assert not list(out.glob("*.png"))

@@ -290,8 +290,10 @@ def render_html(report: dict[str, Any], out: Path) -> str:
         parts.append(f"<h2>{html.escape(name)}</h2><table>{body}</table>")
     for name, reason in report["skipped"].items():
         parts.append(f"<h2>{html.escape(name)}</h2><p>skipped: {html.escape(reason)}</p>")
+    if "figures_skipped" in report:  # and an earlier run's PNGs in ``out`` are not this run's
+        parts.append(f"<p>{html.escape(report['figures_skipped'])}</p>")
     for figure in ("reliability.png", "shift_scores.png"):
-        if (out / figure).is_file():
+        if "figures_skipped" not in report and (out / figure).is_file():
             data = base64.b64encode((out / figure).read_bytes()).decode("ascii")
             parts.append(f'<h2>{figure}</h2><img alt="{figure}" '
                          f'src="data:image/png;base64,{data}">')
