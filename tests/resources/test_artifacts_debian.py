@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bertkit.errors import ArtifactError
-from bertkit.resources import artifacts
+from bertkit.resources import downloads, unpacking
 from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, fetch
 
 MEMBER = "usr/share/example"
@@ -74,7 +74,7 @@ def fake_deb(tmp_path, monkeypatch):
         artifact = Artifact("fakedeb", "debian", "example=1.0-1", package.name, digest, MEMBER,
                             "test double")
         monkeypatch.setitem(ARTIFACTS, "fakedeb", artifact)
-        monkeypatch.setitem(artifacts._DOWNLOADERS, "debian",
+        monkeypatch.setitem(downloads.DOWNLOADERS, "debian",
                             lambda a, dest: shutil.copy(package, dest / a.filename))
         return tmp_path / "cache"
 
@@ -111,7 +111,7 @@ def test_broken_deb_is_reported(tmp_path, content, message):
     package = tmp_path / "broken.deb"
     package.write_bytes(content)
     with pytest.raises(ArtifactError, match=message):
-        artifacts._extract_deb(package, MEMBER, tmp_path / "out")
+        unpacking.extract_deb(package, MEMBER, tmp_path / "out")
 
 
 def test_deb_without_the_member_and_zstd_data(fake_deb, tmp_path):
@@ -121,7 +121,7 @@ def test_deb_without_the_member_and_zstd_data(fake_deb, tmp_path):
     package = tmp_path / "zst.deb"
     build_deb(package, FILES, data_name="data.tar.zst")
     with pytest.raises(ArtifactError, match=r"zstd.*dpkg-deb -x"):
-        artifacts._extract_deb(package, MEMBER, tmp_path / "out")
+        unpacking.extract_deb(package, MEMBER, tmp_path / "out")
 
 
 def test_apt_failure_says_to_update_the_package_lists(monkeypatch, tmp_path):
@@ -132,10 +132,10 @@ def test_apt_failure_says_to_update_the_package_lists(monkeypatch, tmp_path):
         return subprocess.CompletedProcess(command, 100, stdout="",
                                            stderr="E: Unable to locate package r-cran-x")
 
-    monkeypatch.setattr(artifacts.subprocess, "run", fake_run)
-    monkeypatch.setattr(artifacts.shutil, "which", lambda name: "/usr/bin/apt-get")
+    monkeypatch.setattr(downloads.subprocess, "run", fake_run)
+    monkeypatch.setattr(downloads.shutil, "which", lambda name: "/usr/bin/apt-get")
     with pytest.raises(ArtifactError) as caught:
-        artifacts._download_debian(ARTIFACTS["janeaustenr"], tmp_path)
+        downloads.download_debian(ARTIFACTS["janeaustenr"], tmp_path)
     message = str(caught.value)
     assert "r-cran-janeaustenr=1.0.0-1" in message and "exit 100" in message
     assert "Unable to locate package" in message and "apt-get update" in message
@@ -144,9 +144,9 @@ def test_apt_failure_says_to_update_the_package_lists(monkeypatch, tmp_path):
 
 
 def test_missing_apt_get_is_explained(monkeypatch, tmp_path):
-    monkeypatch.setattr(artifacts.shutil, "which", lambda name: None)
+    monkeypatch.setattr(downloads.shutil, "which", lambda name: None)
     with pytest.raises(ArtifactError, match=r"apt-get is not installed.*Debian"):
-        artifacts._download_debian(ARTIFACTS["janeaustenr"], tmp_path)
+        downloads.download_debian(ARTIFACTS["janeaustenr"], tmp_path)
 
 
 @pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get")
@@ -155,7 +155,7 @@ def test_real_apt_names_a_version_that_does_not_exist(monkeypatch, tmp_path):
     missing = Artifact("gone", "debian", "r-cran-janeaustenr=0.0.0-0", "x.deb", "0" * 64,
                        "usr", "test double")
     with pytest.raises(ArtifactError) as caught:
-        artifacts._download_debian(missing, tmp_path)
+        downloads.download_debian(missing, tmp_path)
     message = str(caught.value)
     assert "r-cran-janeaustenr=0.0.0-0" in message and "apt-get update" in message
     assert "not found" in message or "Unable to locate" in message

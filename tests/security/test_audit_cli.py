@@ -5,6 +5,7 @@ know, a checkpoint whose manifest does not verify) is one ``error:`` line and ex
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,24 @@ def test_backdoor_labels_mark_natural_features(classifier, data, tmp_path, capsy
     assert main(["audit", "backdoor", "--model", str(classifier), "--data", str(data),
                  "--max-texts", "6"]) == 0
     assert json.loads(capsys.readouterr().out)["natural_features_from"].startswith("skipped")
+
+
+def test_audit_all_without_matplotlib_skips_figures(classifier, data, tmp_path, capsys,
+                                                    monkeypatch):
+    """Without the ``viz`` extra the audits still run: JSON and HTML are written, no figure is,
+    and one line names the extra that adds them."""
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    ood = _csv(tmp_path / "ood.csv", [("blue blue blue", "x"), ("far far mat", "x")])
+    out = tmp_path / "all"
+    assert main(["audit", "all", "--model", str(classifier), "--data", str(data), "--ood",
+                 str(ood), "--out", str(out), "--max-texts", "4"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line for line in printed if line.startswith("figures skipped")] == [
+        "figures skipped: matplotlib is not installed (pip install 'bertkit[viz]' adds them)"]
+    report = json.loads((out / "audit.json").read_text())
+    assert {"confidence", "consistency", "backdoor"} <= set(report["audits"])
+    page = (out / "audit.html").read_text()
+    assert "<h2>backdoor</h2>" in page and "bertkit[viz]" in page and "data:image" not in page
+    assert not list(out.glob("*.png"))

@@ -171,4 +171,6 @@ def run_all(args: argparse.Namespace) -> int:
                               verify_manifest=args.verify_manifest, max_texts=args.max_texts)
     print(f"wrote {out / audits.REPORT_JSON} and {out / audits.REPORT_HTML} "
           f"({', '.join(report['audits'])}; skipped: {', '.join(report['skipped']) or 'none'})")
+    if "figures_skipped" in report:
+        print(report["figures_skipped"])
     return 0

@@ -10,13 +10,15 @@ import time
 from pathlib import Path
 
 from bertkit.errors import UsageError
-from bertkit.inference.embeddings import (
-    POOLINGS,
+from bertkit.inference.embedding_files import (
     output_format,
-    parse_layers,
     read_texts,
     save_sentence_embeddings,
     save_token_embeddings,
+)
+from bertkit.inference.embeddings import (
+    POOLINGS,
+    parse_layers,
     sentence_embeddings,
     similar,
     token_embeddings,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from bertkit.errors import UsageError
-from bertkit.inference.embeddings import read_texts
+from bertkit.inference.embedding_files import read_texts
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask, render, to_json
 
 

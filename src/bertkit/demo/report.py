@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 
 from bertkit import _fileio
-from bertkit.inference.attention_maps import _figure_class, _save_png
+from bertkit.inference.attention_maps import (
+    _figure_class,
+    _save_png,
+    figures_skipped_note,
+    viz_available,
+)
 
 SECTIONS = ("Run", "Pretraining", "Fine-tuning on Reuters R8", "Fill-mask",
             "Sentence similarity", "Attention", "Measured vs claimed")
@@ -112,6 +117,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _image(out: Path, name: str, alt: str, width: int | None = None) -> str:
+    """The figure inline, or nothing when it was not drawn (no ``viz`` extra)."""
+    if not (out / name).is_file():
+        return ""
     data = base64.b64encode((out / name).read_bytes()).decode("ascii")
     style = f' style="width: {width}px"' if width else ""
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"{style}>'
@@ -251,7 +259,11 @@ __BODY__
 
 
 def write_report(out: Path, summary: dict[str, Any]) -> str:
-    """Draw the figures and write ``report.html`` into ``out``; return a one-line note."""
+    """Draw the figures (when matplotlib is installed) and write ``report.html`` into ``out``;
+    return a one-line note, which names the ``viz`` extra when the figures were skipped."""
+    if not viz_available():
+        _fileio.write_text(out / "report.html", render_html(out, summary))
+        return f"{out / 'report.html'}; {figures_skipped_note()}"
     plot_losses(summary, out / "loss_curves.png")
     plot_mlm_accuracy(summary, out / "mlm_accuracy.png")
     plot_confusion(summary, out / "confusion_matrix.png")

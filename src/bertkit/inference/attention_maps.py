@@ -105,13 +105,31 @@ def attention_maps(model: nn.Module | Engine, tokenizer: Tokenizer | None, text:
 # ---------------------------------------------------------------------------- figures
 
 
+VIZ_EXTRA = "pip install 'bertkit[viz]'"
+
+
+def viz_available() -> bool:
+    """Whether matplotlib imports: reports that draw figures as a side product (``audit all``,
+    the demo) skip them without it instead of failing after the measurements are done."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def figures_skipped_note() -> str:
+    """The one line a report prints when it skipped its figures."""
+    return f"figures skipped: matplotlib is not installed ({VIZ_EXTRA} adds them)"
+
+
 def _figure_class() -> Any:
     """matplotlib's Figure, or a UsageError saying how to install the extra."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise UsageError("drawing attention maps needs matplotlib, an optional extra: "
-                         "pip install 'bertkit[viz]'") from None
+        raise UsageError(f"drawing attention maps needs matplotlib, an optional extra: "
+                         f"{VIZ_EXTRA}") from None
     return Figure
 
 

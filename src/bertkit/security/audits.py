@@ -25,6 +25,7 @@ from torch import nn
 from bertkit import _fileio
 from bertkit.data.readers import TextExample, read_classification
 from bertkit.errors import InputError, UsageError
+from bertkit.inference.attention_maps import figures_skipped_note, viz_available
 from bertkit.model.pretrained import BertForMaskedLM, BertForSequenceClassification
 from bertkit.security.adversarial import attack, attack_summary
 from bertkit.security.backdoor import (
@@ -231,10 +232,13 @@ def audit_all(model_dir: str | Path, data: str | Path, out: str | Path, *,
     report: dict[str, Any] = {"model": str(model_dir), "data": str(data),
                               "texts": len(texts), "audits": {}, "skipped": {}}
     audits = report["audits"]
+    draw = viz_available()
+    if not draw:
+        report["figures_skipped"] = figures_skipped_note()
     if ood is not None and label_column is not None:
         ood_texts = [e.text for e in read_texts(ood, text_column=text_column)]
         audits["confidence"] = confidence(model, tokenizer, examples, ood_texts, path=data,
-                                          plot=out / "reliability.png")
+                                          plot=out / "reliability.png" if draw else None)
     else:
         report["skipped"]["confidence"] = "needs labelled --data and an --ood file"
     audits["consistency"] = consistency(model, tokenizer, texts)
@@ -243,7 +247,7 @@ def audit_all(model_dir: str | Path, data: str | Path, out: str | Path, *,
         audits["shift"] = shift(model, tokenizer, texts, attack_options={"max_queries": 300})
     except InputError as err:  # too few texts for a calibrated threshold: say so, go on
         report["skipped"]["shift"] = str(err)
-    if audits.get("shift", {}).get("scores"):
+    if draw and audits.get("shift", {}).get("scores"):
         _histogram(audits["shift"]["scores"], out / "shift_scores.png",
                    audits["shift"]["threshold"])
     _fileio.write_json(out / REPORT_JSON, report)
@@ -286,8 +290,10 @@ def render_html(report: dict[str, Any], out: Path) -> str:
         parts.append(f"<h2>{html.escape(name)}</h2><table>{body}</table>")
     for name, reason in report["skipped"].items():
         parts.append(f"<h2>{html.escape(name)}</h2><p>skipped: {html.escape(reason)}</p>")
+    if "figures_skipped" in report:  # and an earlier run's PNGs in ``out`` are not this run's
+        parts.append(f"<p>{html.escape(report['figures_skipped'])}</p>")
     for figure in ("reliability.png", "shift_scores.png"):
-        if (out / figure).is_file():
+        if "figures_skipped" not in report and (out / figure).is_file():
             data = base64.b64encode((out / figure).read_bytes()).decode("ascii")
             parts.append(f'<h2>{figure}</h2><img alt="{figure}" '
                          f'src="data:image/png;base64,{data}">')

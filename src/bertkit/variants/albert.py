@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 
 from bertkit.model.config import BertConfig
-from bertkit.variants.bert import EMBEDDING_RULES, LAYER, W
+from bertkit.variants.bert import EMBEDDING_RULES, LAYER, TASK_RULES, W, mlm_rules
 from bertkit.variants.names import NameTable, Template, rule
+from bertkit.variants.presets import make_presets, shape
 
 
 def _layer(suffix: str) -> Template:
@@ -38,47 +39,26 @@ ALBERT_NAMES = NameTable(
         rule(rf"pooler\.dense\.{W}", r"pooler.\1"),  # a bare Linear, not BERT's pooler.dense
     ),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"predictions.dense.\1"),
-        rule(rf"mlm\.norm\.{W}", r"predictions.LayerNorm.\1"),
-        rule(r"mlm\.bias", "predictions.bias"),
+        *mlm_rules("predictions.dense", "predictions.LayerNorm", "predictions.bias"),
         rule(rf"nsp\.linear\.{W}", r"sop_classifier.classifier.\1"),
-        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+        *TASK_RULES,
     ),
     tied_decoder="predictions.decoder.weight",
     decoder_bias=("predictions.decoder.bias", "predictions.bias"),
 )
 
 
-def _preset(hidden: int, heads: int, layers: int = 12, **overrides: object) -> BertConfig:
-    # The released v2 settings: 30,000 SentencePiece tokens, E = 128, one shared layer group,
-    # tanh-approximated GELU, no dropout.
-    settings: dict[str, object] = dict(
-        model_type="albert", vocab_size=30000, embedding_size=128, hidden_size=hidden,
-        num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden,
-        hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        classifier_dropout=0.1)
-    return BertConfig(**{**settings, **overrides}).validate()  # type: ignore[arg-type]
-
-
-def albert_base(**overrides: object) -> BertConfig:
-    """12 layers sharing one, hidden 768, 12 heads (12 M parameters)."""
-    return _preset(768, 12, **overrides)
-
-
-def albert_large(**overrides: object) -> BertConfig:
-    """24 layers sharing one, hidden 1024, 16 heads (18 M parameters)."""
-    return _preset(1024, 16, layers=24, **overrides)
-
-
-def albert_xlarge(**overrides: object) -> BertConfig:
-    """24 layers sharing one, hidden 2048, 16 heads (60 M parameters)."""
-    return _preset(2048, 16, layers=24, **overrides)
-
-
-def albert_xxlarge(**overrides: object) -> BertConfig:
-    """12 layers sharing one, hidden 4096, 64 heads (235 M parameters)."""
-    return _preset(4096, 64, **overrides)
-
-
-PRESETS = {f.__name__: f for f in (albert_base, albert_large, albert_xlarge, albert_xxlarge)}
+# The released v2 settings: 30,000 SentencePiece tokens, E = 128, one shared layer group,
+# tanh-approximated GELU, no dropout.
+PRESETS = make_presets(
+    dict(model_type="albert", vocab_size=30000, embedding_size=128, hidden_act="gelu_new",
+         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.1),
+    {"albert_base": (shape(12, 768, 12),
+                     "12 layers sharing one, hidden 768, 12 heads (12 M parameters)."),
+     "albert_large": (shape(24, 1024, 16),
+                      "24 layers sharing one, hidden 1024, 16 heads (18 M parameters)."),
+     "albert_xlarge": (shape(24, 2048, 16),
+                       "24 layers sharing one, hidden 2048, 16 heads (60 M parameters)."),
+     "albert_xxlarge": (shape(12, 4096, 64),
+                        "12 layers sharing one, hidden 4096, 64 heads (235 M parameters).")})
+albert_base, albert_large, albert_xlarge, albert_xxlarge = PRESETS.values()

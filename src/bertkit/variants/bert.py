@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bertkit.model.config import BertConfig
-from bertkit.variants.names import NameTable, rule
+from bertkit.variants.names import NameRule, NameTable, rule
+from bertkit.variants.presets import make_presets, shape
 
 W = r"(weight|bias)"
 LAYER = r"layers\.(\d+)\."
@@ -31,58 +31,51 @@ LAYER_RULES = (
 
 POOLER_RULE = rule(rf"pooler\.dense\.{W}", r"pooler.dense.\1")
 
+TASK_RULES = (
+    rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
+    rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+)
+"""The one-linear classifier and the answer-span head: every family but DistilBERT names them
+alike."""
+
+CLASSIFIER_HEAD_RULES = (
+    rule(rf"classifier\.dense\.{W}", r"classifier.dense.\1"),
+    rule(rf"classifier\.out\.{W}", r"classifier.out_proj.\1"),
+)
+"""RoBERTa's classification head (dense, then ``out_proj``), which ELECTRA's checkpoints use."""
+
+
+def mlm_rules(dense: str, norm: str, bias: str) -> tuple[NameRule, ...]:
+    """The MLM head's transform (``dense``, ``norm``: module names) and output ``bias`` under a
+    family's checkpoint names; every family has the same three parameters."""
+    return (rule(rf"mlm\.dense\.{W}", dense + r".\1"),
+            rule(rf"mlm\.norm\.{W}", norm + r".\1"),
+            rule(r"mlm\.bias", bias))
+
 BERT_NAMES = NameTable(
     model_type="bert",
     encoder_prefix="bert",
     encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES, POOLER_RULE),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"cls.predictions.transform.dense.\1"),
-        rule(rf"mlm\.norm\.{W}", r"cls.predictions.transform.LayerNorm.\1"),
-        rule(r"mlm\.bias", "cls.predictions.bias"),
+        *mlm_rules("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
+                   "cls.predictions.bias"),
         rule(rf"nsp\.linear\.{W}", r"cls.seq_relationship.\1"),
-        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+        *TASK_RULES,
     ),
     tied_decoder="cls.predictions.decoder.weight",
     decoder_bias=("cls.predictions.decoder.bias", "cls.predictions.bias"),
 )
 
 
-def _preset(layers: int, hidden: int, heads: int, **overrides: object) -> BertConfig:
-    return BertConfig(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
-                      intermediate_size=4 * hidden, **overrides).validate()  # type: ignore[arg-type]
-
-
 # The sizes Google released (Turc et al. 2019, "Well-Read Students Learn Better").
-def bert_tiny(**overrides: object) -> BertConfig:
-    """2 layers, hidden 128, 2 heads (4.4 M parameters with the 30,522-word vocabulary)."""
-    return _preset(2, 128, 2, **overrides)
-
-
-def bert_mini(**overrides: object) -> BertConfig:
-    """4 layers, hidden 256, 4 heads (11.2 M parameters)."""
-    return _preset(4, 256, 4, **overrides)
-
-
-def bert_small(**overrides: object) -> BertConfig:
-    """4 layers, hidden 512, 8 heads (28.8 M parameters)."""
-    return _preset(4, 512, 8, **overrides)
-
-
-def bert_medium(**overrides: object) -> BertConfig:
-    """8 layers, hidden 512, 8 heads (41.4 M parameters)."""
-    return _preset(8, 512, 8, **overrides)
-
-
-def bert_base(**overrides: object) -> BertConfig:
-    """12 layers, hidden 768, 12 heads (110 M parameters)."""
-    return _preset(12, 768, 12, **overrides)
-
-
-def bert_large(**overrides: object) -> BertConfig:
-    """24 layers, hidden 1024, 16 heads (335 M parameters)."""
-    return _preset(24, 1024, 16, **overrides)
-
-
-PRESETS = {f.__name__: f for f in (bert_tiny, bert_mini, bert_small, bert_medium, bert_base,
-                                   bert_large)}
+PRESETS = make_presets({}, {
+    "bert_tiny": (shape(2, 128, 2),
+                  "2 layers, hidden 128, 2 heads (4.4 M parameters with the 30,522-word "
+                  "vocabulary)."),
+    "bert_mini": (shape(4, 256, 4), "4 layers, hidden 256, 4 heads (11.2 M parameters)."),
+    "bert_small": (shape(4, 512, 8), "4 layers, hidden 512, 8 heads (28.8 M parameters)."),
+    "bert_medium": (shape(8, 512, 8), "8 layers, hidden 512, 8 heads (41.4 M parameters)."),
+    "bert_base": (shape(12, 768, 12), "12 layers, hidden 768, 12 heads (110 M parameters)."),
+    "bert_large": (shape(24, 1024, 16), "24 layers, hidden 1024, 16 heads (335 M parameters)."),
+})
+bert_tiny, bert_mini, bert_small, bert_medium, bert_base, bert_large = PRESETS.values()

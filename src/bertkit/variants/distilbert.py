@@ -4,9 +4,9 @@ classifier on ``[CLS]`` behind a ReLU "pre-classifier". Checkpoints name the lay
 
 from __future__ import annotations
 
-from bertkit.model.config import BertConfig
-from bertkit.variants.bert import EMBEDDING_RULES, LAYER, W
+from bertkit.variants.bert import EMBEDDING_RULES, LAYER, W, mlm_rules
 from bertkit.variants.names import NameTable, rule
+from bertkit.variants.presets import make_presets
 
 _OUT = r"transformer.layer.\1."
 
@@ -24,9 +24,7 @@ DISTILBERT_NAMES = NameTable(
         rule(rf"{LAYER}feed_forward_norm\.{W}", _OUT + r"output_layer_norm.\2"),
     ),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"vocab_transform.\1"),
-        rule(rf"mlm\.norm\.{W}", r"vocab_layer_norm.\1"),
-        rule(r"mlm\.bias", "vocab_projector.bias"),
+        *mlm_rules("vocab_transform", "vocab_layer_norm", "vocab_projector.bias"),
         rule(rf"classifier\.dense\.{W}", r"pre_classifier.\1"),
         rule(rf"classifier\.(?:out|linear)\.{W}", r"classifier.\1"),
         rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
@@ -35,12 +33,9 @@ DISTILBERT_NAMES = NameTable(
 )
 
 
-def distilbert_base(**overrides: object) -> BertConfig:
-    """6 layers, hidden 768, 12 heads, BERT's 30,522-word vocabulary (66 M parameters)."""
-    settings: dict[str, object] = dict(
-        model_type="distilbert", num_hidden_layers=6, type_vocab_size=0, qa_dropout=0.1,
-        classifier_dropout=0.2)
-    return BertConfig(**{**settings, **overrides}).validate()  # type: ignore[arg-type]
-
-
-PRESETS = {f.__name__: f for f in (distilbert_base,)}
+PRESETS = make_presets(
+    dict(model_type="distilbert", type_vocab_size=0, qa_dropout=0.1, classifier_dropout=0.2),
+    {"distilbert_base": (dict(num_hidden_layers=6),
+                         "6 layers, hidden 768, 12 heads, BERT's 30,522-word vocabulary "
+                         "(66 M parameters).")})
+(distilbert_base,) = PRESETS.values()

@@ -5,9 +5,16 @@ pooler. Checkpoints use BERT's layer names under ``electra.``; the heads are
 
 from __future__ import annotations
 
-from bertkit.model.config import BertConfig
-from bertkit.variants.bert import EMBEDDING_RULES, LAYER_RULES, W
+from bertkit.variants.bert import (
+    CLASSIFIER_HEAD_RULES,
+    EMBEDDING_RULES,
+    LAYER_RULES,
+    TASK_RULES,
+    W,
+    mlm_rules,
+)
 from bertkit.variants.names import NameTable, rule
+from bertkit.variants.presets import make_presets, shape
 
 ELECTRA_NAMES = NameTable(
     model_type="electra",
@@ -15,15 +22,12 @@ ELECTRA_NAMES = NameTable(
     encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES,
                    rule(rf"embeddings\.projection\.{W}", r"embeddings_project.\1")),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"generator_predictions.dense.\1"),
-        rule(rf"mlm\.norm\.{W}", r"generator_predictions.LayerNorm.\1"),
-        rule(r"mlm\.bias", "generator_lm_head.bias"),
+        *mlm_rules("generator_predictions.dense", "generator_predictions.LayerNorm",
+                   "generator_lm_head.bias"),
         rule(rf"discriminator\.dense\.{W}", r"discriminator_predictions.dense.\1"),
         rule(rf"discriminator\.linear\.{W}", r"discriminator_predictions.dense_prediction.\1"),
-        rule(rf"classifier\.dense\.{W}", r"classifier.dense.\1"),
-        rule(rf"classifier\.out\.{W}", r"classifier.out_proj.\1"),
-        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+        *CLASSIFIER_HEAD_RULES,
+        *TASK_RULES,
     ),
     tied_decoder="generator_lm_head.weight",
     # Multiple choice summarises [CLS] with a "sequence summary" layer, then scores it.
@@ -34,40 +38,23 @@ ELECTRA_NAMES = NameTable(
 )
 
 
-def _preset(embedding: int, hidden: int, heads: int, layers: int,
-            **overrides: object) -> BertConfig:
-    settings: dict[str, object] = dict(
-        model_type="electra", embedding_size=embedding, hidden_size=hidden,
-        num_attention_heads=heads, num_hidden_layers=layers, intermediate_size=4 * hidden)
-    return BertConfig(**{**settings, **overrides}).validate()  # type: ignore[arg-type]
-
-
-def electra_small_discriminator(**overrides: object) -> BertConfig:
-    """12 layers, hidden 256, 4 heads, embeddings 128 (14 M parameters)."""
-    return _preset(128, 256, 4, 12, **overrides)
-
-
-def electra_small_generator(**overrides: object) -> BertConfig:
-    """The released small generator: the discriminator's shape (14 M parameters with its MLM
-    head; the two share the embeddings in joint training)."""
-    return _preset(128, 256, 4, 12, **overrides)
-
-
-def electra_base_discriminator(**overrides: object) -> BertConfig:
-    """12 layers, hidden 768, 12 heads, embeddings 768 (110 M parameters)."""
-    return _preset(768, 768, 12, 12, **overrides)
-
-
-def electra_base_generator(**overrides: object) -> BertConfig:
-    """A third of the discriminator's width: hidden 256, 4 heads, embeddings 768 (34 M)."""
-    return _preset(768, 256, 4, 12, **overrides)
-
-
-def electra_large_discriminator(**overrides: object) -> BertConfig:
-    """24 layers, hidden 1024, 16 heads, embeddings 1024 (335 M parameters)."""
-    return _preset(1024, 1024, 16, 24, **overrides)
-
-
-PRESETS = {f.__name__: f for f in (electra_small_discriminator, electra_small_generator,
-                                   electra_base_discriminator, electra_base_generator,
-                                   electra_large_discriminator)}
+PRESETS = make_presets(dict(model_type="electra"), {
+    "electra_small_discriminator": (
+        shape(12, 256, 4, embedding_size=128),
+        "12 layers, hidden 256, 4 heads, embeddings 128 (14 M parameters)."),
+    "electra_small_generator": (
+        shape(12, 256, 4, embedding_size=128),
+        "The released small generator: the discriminator's shape (14 M parameters with its MLM "
+        "head; the two share the embeddings in joint training)."),
+    "electra_base_discriminator": (
+        shape(12, 768, 12, embedding_size=768),
+        "12 layers, hidden 768, 12 heads, embeddings 768 (110 M parameters)."),
+    "electra_base_generator": (
+        shape(12, 256, 4, embedding_size=768),
+        "A third of the discriminator's width: hidden 256, 4 heads, embeddings 768 (34 M)."),
+    "electra_large_discriminator": (
+        shape(24, 1024, 16, embedding_size=1024),
+        "24 layers, hidden 1024, 16 heads, embeddings 1024 (335 M parameters)."),
+})
+(electra_small_discriminator, electra_small_generator, electra_base_discriminator,
+ electra_base_generator, electra_large_discriminator) = PRESETS.values()

@@ -4,45 +4,36 @@ are ``lm_head`` (activation fixed to GELU) and a classifier with its own dense l
 
 from __future__ import annotations
 
-from bertkit.model.config import BertConfig
-from bertkit.variants.bert import EMBEDDING_RULES, LAYER_RULES, POOLER_RULE, W
-from bertkit.variants.names import NameTable, rule
+from bertkit.variants.bert import (
+    CLASSIFIER_HEAD_RULES,
+    EMBEDDING_RULES,
+    LAYER_RULES,
+    POOLER_RULE,
+    TASK_RULES,
+    mlm_rules,
+)
+from bertkit.variants.names import NameTable
+from bertkit.variants.presets import make_presets, shape
 
 ROBERTA_NAMES = NameTable(
     model_type="roberta",
     encoder_prefix="roberta",
     encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES, POOLER_RULE),
     head_rules=(
-        rule(rf"mlm\.dense\.{W}", r"lm_head.dense.\1"),
-        rule(rf"mlm\.norm\.{W}", r"lm_head.layer_norm.\1"),
-        rule(r"mlm\.bias", "lm_head.bias"),
-        rule(rf"classifier\.dense\.{W}", r"classifier.dense.\1"),
-        rule(rf"classifier\.out\.{W}", r"classifier.out_proj.\1"),
-        rule(rf"classifier\.linear\.{W}", r"classifier.\1"),
-        rule(rf"qa\.linear\.{W}", r"qa_outputs.\1"),
+        *mlm_rules("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
+        *CLASSIFIER_HEAD_RULES,
+        *TASK_RULES,
     ),
     tied_decoder="lm_head.decoder.weight",
     decoder_bias=("lm_head.decoder.bias", "lm_head.bias"),
 )
 
 
-def _preset(layers: int, hidden: int, heads: int, **overrides: object) -> BertConfig:
-    # 50,265 byte-level BPE tokens; <pad> = 1, so positions 0 and 1 are never used by a token.
-    settings: dict[str, object] = dict(
-        model_type="roberta", vocab_size=50265, num_hidden_layers=layers, hidden_size=hidden,
-        num_attention_heads=heads, intermediate_size=4 * hidden, max_position_embeddings=514,
-        type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5)
-    return BertConfig(**{**settings, **overrides}).validate()  # type: ignore[arg-type]
-
-
-def roberta_base(**overrides: object) -> BertConfig:
-    """12 layers, hidden 768, 12 heads (125 M parameters)."""
-    return _preset(12, 768, 12, **overrides)
-
-
-def roberta_large(**overrides: object) -> BertConfig:
-    """24 layers, hidden 1024, 16 heads (355 M parameters)."""
-    return _preset(24, 1024, 16, **overrides)
-
-
-PRESETS = {f.__name__: f for f in (roberta_base, roberta_large)}
+# 50,265 byte-level BPE tokens; <pad> = 1, so positions 0 and 1 are never used by a token.
+PRESETS = make_presets(
+    dict(model_type="roberta", vocab_size=50265, max_position_embeddings=514,
+         type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5),
+    {"roberta_base": (shape(12, 768, 12), "12 layers, hidden 768, 12 heads (125 M parameters)."),
+     "roberta_large": (shape(24, 1024, 16),
+                       "24 layers, hidden 1024, 16 heads (355 M parameters).")})
+roberta_base, roberta_large = PRESETS.values()
