@@ -242,9 +242,11 @@ class Pooler(nn.Module):
 def padding_bias(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     """Turn a (B, T) 1/0 mask into an additive (B, 1, 1, T) bias on attention scores.
 
-    Returns ``None`` when nothing is padded, so attention takes its unmasked fast path.
+    The bias is built whenever a mask is given, whatever its values: asking the tensor whether
+    anything is padded would stall the forward pass on a host synchronisation and break
+    ``torch.compile`` graphs.
     """
-    if attention_mask is None or bool(attention_mask.all()):
+    if attention_mask is None:
         return None
     keep = attention_mask.bool()[:, None, None, :]
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(
@@ -292,7 +294,8 @@ def packing_for(attention_mask: Tensor | None, min_padding: float,
     reads position 0 of every row, and there the padded path's value is what the reference
     implementation returns.
     """
-    if attention_mask is None or min_padding > 1.0:
+    if (attention_mask is None or min_padding > 1.0
+            or attention_mask.numel() * flops_per_token < min_saved_flops):
         return None
     keep = attention_mask.bool()                                           # (B, T)
     padded = keep.numel() - int(keep.sum())
@@ -371,7 +374,6 @@ class Bert(nn.Module):
         should use those: the reference implementation fills them with values computed from
         pad tokens.)
         """
-        check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
         probe_layers = attention_layers(output_attentions, len(self.layers))
         x = self.embeddings(input_ids, token_type_ids, inputs_embeds)       # (B, T, H)
         bias = padding_bias(attention_mask, x.dtype)                         # (B, 1, 1, T)

@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import torch
 from torch import Tensor, nn
 
 from bertkit.checkpoints.huggingface import (
@@ -32,7 +33,7 @@ from bertkit.checkpoints.huggingface import (
     write_weights,
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
-from bertkit.model.bert import Bert, FeedForward, init_weights
+from bertkit.model.bert import Bert, FeedForward, check_inputs, init_weights
 from bertkit.model.config import BertConfig, DenseHead
 from bertkit.model.heads import (
     ClassificationHead,
@@ -169,6 +170,13 @@ class PreTrainedModel(nn.Module):
                 token_type_ids: Tensor | None, inputs_embeds: Tensor | None,
                 output_hidden_states: bool,
                 output_attentions: bool | Collection[int]) -> EncoderOutput:
+        """Check the inputs once, here at the API boundary, then run the encoder.
+
+        The check reads tensor values (id ranges), a host synchronisation the encoder itself
+        avoids; under ``torch.compile`` it is skipped so the graph stays whole.
+        """
+        if not torch.compiler.is_compiling():
+            check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
         return self.bert(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
                          output_hidden_states=output_hidden_states,
                          output_attentions=output_attentions)
