@@ -33,7 +33,7 @@ from bertkit.checkpoints.huggingface import (
     write_weights,
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
-from bertkit.model.bert import Bert, FeedForward, check_inputs, init_weights
+from bertkit.model.bert import Bert, init_weights
 from bertkit.model.config import BertConfig, DenseHead
 from bertkit.model.heads import (
     ClassificationHead,
@@ -43,6 +43,7 @@ from bertkit.model.heads import (
     ReplacedTokenHead,
     SpanHead,
 )
+from bertkit.model.inputs import check_inputs
 from bertkit.model.losses import (
     replaced_token_loss,
     sequence_classification_loss,
@@ -56,7 +57,6 @@ from bertkit.model.outputs import (
     SentenceOrderOutput,
     SpanOutput,
 )
-from bertkit.model.prepacked import prepack_linears
 from bertkit.variants import NAME_TABLES
 from bertkit.variants.names import NameTable
 
@@ -139,19 +139,6 @@ class PreTrainedModel(nn.Module):
         describe_load(report, cls.__name__, str(path))
         model.eval()
         return (model, report) if output_loading_info else model
-
-    def prepare_for_inference(self) -> Self:
-        """Eval mode, with every untied float32 CPU linear layer's weight laid out once for
-        oneDNN (:mod:`bertkit.model.prepacked`), and the feed-forward activation and residual
-        adds done inside those calls: faster forward passes on few rows, same outputs to float
-        rounding, same memory, and ``save_pretrained`` still works. The model
-        can no longer be trained; off CPU or float32 nothing but eval mode changes."""
-        self.eval()
-        prepack_linears(self)
-        for module in self.modules():
-            if isinstance(module, FeedForward):
-                module.fuse_activation()
-        return self
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` in the Hugging Face format.
