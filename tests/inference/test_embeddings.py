@@ -42,7 +42,7 @@ from bertkit.inference.embeddings import (
     token_embeddings,
 )
 from bertkit.inference.engine import Engine
-from bertkit.model.prepacked import PrepackedLinear, prepacking_available
+from bertkit.inference.fastpath.prepacked import PrepackedLinear, prepacking_available
 from tiny import tiny_config
 
 SHORT = "the cat sat ."

@@ -7,11 +7,18 @@ import torch
 
 from bertkit.errors import ConfigError, InputError
 from bertkit.model import Bert, BertConfig
+from bertkit.model.pretrained import BertModel
 
 
 def make_model(config: BertConfig, seed: int = 0) -> Bert:
     torch.manual_seed(seed)
     return Bert(config).eval()
+
+
+def public_model(config: BertConfig) -> BertModel:
+    """Inputs are checked at the API boundary (the public classes), not inside the encoder."""
+    torch.manual_seed(0)
+    return BertModel(config).eval()
 
 
 def random_batch(config: BertConfig, batch: int, length: int, seed: int = 0):
@@ -133,14 +140,14 @@ def test_config_errors_name_the_field(field, value, message):
 
 
 def test_too_long_sequence_is_a_clear_error(tiny_config):
-    model = make_model(tiny_config)
+    model = public_model(tiny_config)
     ids = torch.ones(1, 41, dtype=torch.long)
     with pytest.raises(InputError, match=r"sequence length 41 exceeds max_position_embeddings=40"):
         model(ids)
 
 
 def test_out_of_vocabulary_id_is_located(tiny_config):
-    model = make_model(tiny_config)
+    model = public_model(tiny_config)
     ids = torch.ones(2, 5, dtype=torch.long)
     ids[1, 3] = 101
     with pytest.raises(InputError, match=r"input_ids holds 101 at \(batch 1, position 3\) but "
@@ -152,7 +159,7 @@ def test_out_of_vocabulary_id_is_located(tiny_config):
 
 
 def test_bad_token_type_and_mask_shape(tiny_config):
-    model = make_model(tiny_config)
+    model = public_model(tiny_config)
     ids = torch.ones(2, 5, dtype=torch.long)
     types = torch.zeros_like(ids)
     types[0, 2] = 2

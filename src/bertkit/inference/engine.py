@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from bertkit.errors import InputError, UsageError
+from bertkit.inference.fastpath import to_fast_form
 from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertModel, PreTrainedModel
 from bertkit.tokenization import Encoding, Tokenizer
@@ -130,8 +131,9 @@ class Engine:
                         model_class: type[PreTrainedModel] = BertModel,
                         device: str | torch.device | None = None,
                         dtype: str | torch.dtype = "float32", **options: Any) -> Engine:
-        """Load the model, prepared for inference (eval mode, prepacked weights on CPU; see
-        :meth:`PreTrainedModel.prepare_for_inference`), and the tokenizer saved beside it, once.
+        """Load the model in its fast form for inference (eval mode, prepacked weights on CPU;
+        see :func:`bertkit.inference.fastpath.to_fast_form`), and the tokenizer saved beside
+        it, once.
 
         ``device=None`` uses CUDA when available; ``dtype="bfloat16"`` casts the weights.
         Other keyword arguments go to :class:`Engine` (``batch_size``, ``truncate``, …).
@@ -161,7 +163,7 @@ class Engine:
                            "bfloat16 runs emulated, several times slower than float32",
                            torch.backends.cpu.get_cpu_capability())
         model.to(device=target, dtype=torch_dtype)
-        return cls(model.prepare_for_inference(), tokenizer, **options)
+        return cls(to_fast_form(model.eval()), tokenizer, **options)
 
     # ------------------------------------------------------------------ properties
 

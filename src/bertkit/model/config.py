@@ -11,14 +11,36 @@ back unchanged, so a round trip through bertkit loses nothing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from bertkit._fileio import read_json, write_json
 from bertkit.errors import ConfigError, DataFormatError
 
-ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
+GELU_TANH: Callable[[Tensor], Tensor] = partial(F.gelu, approximate="tanh")
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": F.gelu,  # exact erf form
+    "gelu_new": GELU_TANH,
+    "gelu_pytorch_tanh": GELU_TANH,
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+}
+"""Every non-linearity by its ``config.json`` name: the one table the encoder, the heads and
+the fast path's fused kernels (:mod:`bertkit.inference.fastpath`) read. Names that mean the
+same function map to the same object, so a table keyed by function covers all of them."""
+
+HIDDEN_ACTS = tuple(name for name in ACTIVATIONS if name != "tanh")
+"""What ``hidden_act`` may name: tanh only appears inside heads (the pooler, classifiers)."""
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
 
@@ -186,8 +208,8 @@ class BertConfig:
         if self.type_vocab_size < 0:
             raise ConfigError(f"type_vocab_size must be >= 0, got {self.type_vocab_size}")
         self._validate_family(family)
-        if self.hidden_act not in ACTIVATIONS:
-            raise ConfigError(f"hidden_act must be one of {ACTIVATIONS}, got {self.hidden_act!r}")
+        if self.hidden_act not in HIDDEN_ACTS:
+            raise ConfigError(f"hidden_act must be one of {HIDDEN_ACTS}, got {self.hidden_act!r}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
                      "qa_dropout"):
             value = getattr(self, name)

@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bertkit.model.bert import activation
-from bertkit.model.config import BertConfig, DenseHead
+from bertkit.model.config import ACTIVATIONS, BertConfig, DenseHead
 
 
 class MaskedLMHead(nn.Module):
@@ -30,7 +29,7 @@ class MaskedLMHead(nn.Module):
         super().__init__()
         width = config.embedding_dim
         self.dense = nn.Linear(config.hidden_size, width)
-        self.act = activation(config.family.mlm_activation or config.hidden_act)
+        self.act = ACTIVATIONS[config.family.mlm_activation or config.hidden_act]
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
@@ -80,7 +79,7 @@ class DenseClassificationHead(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
         self.dropout_before = spec.dropout_before
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = activation(spec.activation)
+        self.act = ACTIVATIONS[spec.activation]
         self.out = nn.Linear(config.hidden_size, num_outputs or config.num_labels)
 
     def forward(self, first: Tensor) -> Tensor:
@@ -95,7 +94,7 @@ class ReplacedTokenHead(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = activation(config.hidden_act)
+        self.act = ACTIVATIONS[config.hidden_act]
         self.linear = nn.Linear(config.hidden_size, 1)
 
     def forward(self, hidden: Tensor) -> Tensor:

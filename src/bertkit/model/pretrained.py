@@ -9,6 +9,10 @@ classes bound to another ``model_type``: the encoder and heads read the family's
 the config, and the family's name table maps the checkpoint. Every class keeps its encoder
 under ``.bert``, so code written against one family runs on all of them.
 
+These classes are the architecture only; their CPU inference form (prepacked weights, fused
+kernels, packed batches) is made by :func:`bertkit.inference.fastpath.to_fast_form`, a later
+layer, so nothing here depends on it.
+
 Shape legend: B batch, T tokens, H hidden, V vocabulary, C labels or choices.
 """
 
@@ -20,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import torch
 from torch import Tensor, nn
 
 from bertkit.checkpoints.huggingface import (
@@ -32,7 +37,7 @@ from bertkit.checkpoints.huggingface import (
     write_weights,
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
-from bertkit.model.bert import Bert, FeedForward, init_weights
+from bertkit.model.bert import Bert, init_weights
 from bertkit.model.config import BertConfig, DenseHead
 from bertkit.model.heads import (
     ClassificationHead,
@@ -42,6 +47,7 @@ from bertkit.model.heads import (
     ReplacedTokenHead,
     SpanHead,
 )
+from bertkit.model.inputs import check_inputs
 from bertkit.model.losses import (
     replaced_token_loss,
     sequence_classification_loss,
@@ -55,7 +61,6 @@ from bertkit.model.outputs import (
     SentenceOrderOutput,
     SpanOutput,
 )
-from bertkit.model.prepacked import prepack_linears
 from bertkit.variants import NAME_TABLES
 from bertkit.variants.names import NameTable
 
@@ -139,19 +144,6 @@ class PreTrainedModel(nn.Module):
         model.eval()
         return (model, report) if output_loading_info else model
 
-    def prepare_for_inference(self) -> Self:
-        """Eval mode, with every untied float32 CPU linear layer's weight laid out once for
-        oneDNN (:mod:`bertkit.model.prepacked`), and the feed-forward activation and residual
-        adds done inside those calls: faster forward passes on few rows, same outputs to float
-        rounding, same memory, and ``save_pretrained`` still works. The model
-        can no longer be trained; off CPU or float32 nothing but eval mode changes."""
-        self.eval()
-        prepack_linears(self)
-        for module in self.modules():
-            if isinstance(module, FeedForward):
-                module.fuse_activation()
-        return self
-
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` in the Hugging Face format.
 
@@ -169,6 +161,13 @@ class PreTrainedModel(nn.Module):
                 token_type_ids: Tensor | None, inputs_embeds: Tensor | None,
                 output_hidden_states: bool,
                 output_attentions: bool | Collection[int]) -> EncoderOutput:
+        """Check the inputs once, here at the API boundary, then run the encoder.
+
+        The check reads tensor values (id ranges), a host synchronisation the encoder itself
+        avoids; under ``torch.compile`` it is skipped so the graph stays whole.
+        """
+        if not torch.compiler.is_compiling():
+            check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
         return self.bert(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
                          output_hidden_states=output_hidden_states,
                          output_attentions=output_attentions)

@@ -21,20 +21,28 @@ forward passes, and refuses an input that needs one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bertkit.errors import UsageError
+from bertkit.model.config import ACTIVATIONS, GELU_TANH
+
+_ONEDNN_FORMS: dict[Callable[[Tensor], Tensor], tuple[str, str]] = {
+    F.gelu: ("gelu", "none"),             # exact erf form
+    GELU_TANH: ("gelu", "tanh"),
+    F.relu: ("relu", ""),
+}
 
 POST_OPS: dict[str, tuple[str, str]] = {
-    "gelu": ("gelu", "none"),             # exact erf form
-    "gelu_new": ("gelu", "tanh"),
-    "gelu_pytorch_tanh": ("gelu", "tanh"),
-    "relu": ("relu", ""),
+    name: _ONEDNN_FORMS[function] for name, function in ACTIVATIONS.items()
+    if function in _ONEDNN_FORMS
 }
-"""oneDNN post-op (name, algorithm) for each ``hidden_act`` it computes exactly as PyTorch."""
+"""oneDNN post-op (name, algorithm) for each activation name whose function oneDNN computes
+exactly as PyTorch, derived from the one activation table (:data:`ACTIVATIONS`)."""
 
 
 def prepacking_available() -> bool:

@@ -1,10 +1,11 @@
-"""The encoder's speed paths compute what the plain path computes.
+"""The fast form's speed paths compute what the core encoder computes.
 
 Each fast path is forced on a tiny model (the thresholds that choose it in real use are set to
-zero) and compared with the same model on the plain path: packed real tokens vs padded batches
-(:class:`bertkit.model.bert.Packing`), split vs fused Q/K/V projections and row-blocked vs whole
-feed-forward (:data:`bertkit.model.bert.BUFFER_BYTES`). Then the choice itself: when packing is
-used, and what padded positions hold.
+zero) and compared with the same model on the plain path: packed real tokens vs padded
+batches (:class:`bertkit.inference.fastpath.packing.Packing`), split vs fused Q/K/V
+projections and row-blocked vs whole feed-forward
+(:data:`bertkit.inference.fastpath.layers.BUFFER_BYTES`). Then the choice itself: when
+packing is used, and what padded positions hold.
 """
 
 from __future__ import annotations
@@ -12,16 +13,26 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bertkit.inference.fastpath import layers as fast_layers
+from bertkit.inference.fastpath import to_fast_form
+from bertkit.inference.fastpath.layers import FastBert, feed_forward_blocks, split_projection
+from bertkit.inference.fastpath.packing import Packing, packing_for
 from bertkit.model import Bert, BertConfig
-from bertkit.model import bert as bert_module
-from bertkit.model.bert import Packing, packing_for
 
 TOL = {"atol": 1e-5, "rtol": 0.0}
 
 
-def make_model(config: BertConfig, seed: int = 0) -> Bert:
+@pytest.fixture
+def tiny_config() -> BertConfig:
+    """The model tests' tiny encoder: odd sizes so shape mix-ups cannot hide."""
+    return BertConfig(vocab_size=101, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                      intermediate_size=37, max_position_embeddings=40, type_vocab_size=2)
+
+
+def make_model(config: BertConfig, seed: int = 0) -> FastBert:
+    """A core encoder in its fast form, unprepacked so that it still computes gradients."""
     torch.manual_seed(seed)
-    return Bert(config).eval()
+    return to_fast_form(Bert(config).eval(), prepack=False)
 
 
 def ragged_batch(config: BertConfig, lengths: list[int], seed: int = 0):
@@ -36,7 +47,7 @@ def ragged_batch(config: BertConfig, lengths: list[int], seed: int = 0):
     return ids, types, mask
 
 
-def forced(model: Bert, packed: bool) -> Bert:
+def forced(model: FastBert, packed: bool) -> FastBert:
     """Pin the packing decision of ``model`` (an instance setting; the class keeps its own)."""
     model.unpad_min_padding = 0.0 if packed else 2.0
     model.unpad_min_saved_flops = 0.0
@@ -143,11 +154,11 @@ def test_default_thresholds_pack_a_ragged_batch_of_a_real_sized_model():
     mask = torch.zeros(4, 30, dtype=torch.long)
     for row, n in enumerate([30, 5, 8, 3]):
         mask[row, :n] = 1
-    assert packing_for(mask, Bert.unpad_min_padding, per_token, Bert.unpad_min_saved_flops)
-    assert not packing_for(torch.ones_like(mask), Bert.unpad_min_padding, per_token,
-                           Bert.unpad_min_saved_flops)
+    assert packing_for(mask, FastBert.unpad_min_padding, per_token, FastBert.unpad_min_saved_flops)
+    assert not packing_for(torch.ones_like(mask), FastBert.unpad_min_padding, per_token,
+                           FastBert.unpad_min_saved_flops)
     toy = 2.0 * (4 * 32 * 32 + 2 * 32 * 37)
-    assert not packing_for(mask, Bert.unpad_min_padding, toy, Bert.unpad_min_saved_flops)
+    assert not packing_for(mask, FastBert.unpad_min_padding, toy, FastBert.unpad_min_saved_flops)
 
 
 def test_left_padded_batch_is_correct(tiny_config):
@@ -166,31 +177,33 @@ def test_split_projections_and_row_blocks_equal_fused(tiny_config, monkeypatch):
     ids, types, mask = ragged_batch(tiny_config, [13, 13, 9, 13, 12], seed=11)
     model = forced(make_model(tiny_config), packed=False)
     whole = run(model, ids, types, mask, output_hidden_states=True)
-    monkeypatch.setattr(bert_module, "BUFFER_BYTES", 512)  # every layer splits, 7-10 blocks
+    monkeypatch.setattr(fast_layers, "BUFFER_BYTES", 512)  # every layer splits, 7-10 blocks
     layer = model.layers[0]
     rows = ids.numel()
-    assert rows * 3 * tiny_config.hidden_size * 4 > bert_module.BUFFER_BYTES
-    assert rows * tiny_config.intermediate_size * 4 > 5 * bert_module.BUFFER_BYTES
+    assert rows * 3 * tiny_config.hidden_size * 4 > fast_layers.BUFFER_BYTES
+    assert rows * tiny_config.intermediate_size * 4 > 5 * fast_layers.BUFFER_BYTES
     split = run(model, ids, types, mask, output_hidden_states=True)
     for a, b in zip(split.hidden_states, whole.hidden_states, strict=True):
         torch.testing.assert_close(a, b, **TOL)
     x = torch.randn(2, 13, tiny_config.hidden_size)
-    blocks = layer.feed_forward(x)
-    monkeypatch.setattr(bert_module, "BUFFER_BYTES", 2**40)
-    torch.testing.assert_close(blocks, layer.feed_forward(x), **TOL)
-    fused = [t.clone() for t in layer.attention.project(x)]
-    monkeypatch.setattr(bert_module, "BUFFER_BYTES", 512)
-    for a, b in zip(layer.attention.project(x), fused, strict=True):
+    blocks = feed_forward_blocks(layer.feed_forward, x, layer.dropout)
+    monkeypatch.setattr(fast_layers, "BUFFER_BYTES", 2**40)
+    torch.testing.assert_close(blocks, feed_forward_blocks(layer.feed_forward, x, layer.dropout),
+                               **TOL)
+    fused = [t.clone() for t in split_projection(layer.attention.qkv, x)]
+    monkeypatch.setattr(fast_layers, "BUFFER_BYTES", 512)
+    for a, b in zip(split_projection(layer.attention.qkv, x), fused, strict=True):
         torch.testing.assert_close(a, b, **TOL)
 
 
 def test_row_blocks_carry_gradients(tiny_config, monkeypatch):
-    monkeypatch.setattr(bert_module, "BUFFER_BYTES", 512)
+    monkeypatch.setattr(fast_layers, "BUFFER_BYTES", 512)
     model = make_model(tiny_config)
     x = torch.randn(3, 11, tiny_config.hidden_size, requires_grad=True)
-    model.layers[0].feed_forward(x).sum().backward()
+    layer = model.layers[0]
+    feed_forward_blocks(layer.feed_forward, x, layer.dropout).sum().backward()
     blocked = x.grad.clone()
     x.grad = None
-    monkeypatch.setattr(bert_module, "BUFFER_BYTES", 2**40)
-    model.layers[0].feed_forward(x).sum().backward()
+    monkeypatch.setattr(fast_layers, "BUFFER_BYTES", 2**40)
+    feed_forward_blocks(layer.feed_forward, x, layer.dropout).sum().backward()
     torch.testing.assert_close(blocked, x.grad, **TOL)

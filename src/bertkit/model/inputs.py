@@ -1,0 +1,57 @@
+"""Validation of encoder inputs, done once where a public model class is called.
+
+It reads tensor values (the id ranges), which waits for the device; the encoder itself never
+does, so its forward pass runs without host synchronisation and compiles as one graph.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from bertkit.errors import InputError
+from bertkit.model.config import BertConfig
+
+
+def check_inputs(config: BertConfig, input_ids: Tensor | None, token_type_ids: Tensor | None,
+                 attention_mask: Tensor | None, inputs_embeds: Tensor | None) -> None:
+    """Reject inputs the model cannot embed with a message that says what to change,
+    instead of the opaque ``index out of range in self`` from deep inside PyTorch."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise InputError("pass exactly one of input_ids or inputs_embeds")
+    reference = input_ids if input_ids is not None else inputs_embeds
+    if reference.dim() != (2 if input_ids is not None else 3):
+        raise InputError(f"input_ids must have shape (batch, tokens), got {tuple(reference.shape)}")
+    batch, length = reference.shape[:2]
+    if length > config.max_tokens:
+        reserved = config.max_position_embeddings - config.max_tokens
+        below = f" less the {reserved} rows before the first position" if reserved else ""
+        raise InputError(
+            f"sequence length {length} exceeds max_position_embeddings="
+            f"{config.max_position_embeddings}{below}; truncate the input (truncation=True, "
+            f"max_length={config.max_tokens}) or use a sliding window")
+    if input_ids is not None:
+        _check_id_range("input_ids", input_ids, config.vocab_size, "vocab_size",
+                        "the tokenizer's vocabulary does not match the model")
+    for name, tensor in (("token_type_ids", token_type_ids), ("attention_mask", attention_mask)):
+        if tensor is not None and tuple(tensor.shape) != (batch, length):
+            raise InputError(f"{name} has shape {tuple(tensor.shape)} but input_ids has "
+                             f"{(batch, length)}")
+    if token_type_ids is not None and config.type_vocab_size > 0:
+        # A model without segment embeddings (DistilBERT) ignores the ids a tokenizer made.
+        _check_id_range("token_type_ids", token_type_ids, max(config.type_vocab_size, 1),
+                        "type_vocab_size", "this model has no such segment")
+
+
+def _check_id_range(name: str, ids: Tensor, limit: int, limit_name: str, hint: str) -> None:
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        raise InputError(f"{name} must be an integer tensor, got {ids.dtype}")
+    if ids.numel() == 0:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low >= 0 and high < limit:
+        return
+    bad = high if high >= limit else low
+    row, col = (ids == bad).nonzero()[0].tolist()
+    raise InputError(f"{name} holds {bad} at (batch {row}, position {col}) but {limit_name} "
+                     f"is {limit}: {hint}")

@@ -1,0 +1,66 @@
+"""Every model class computes the same outputs in its fast form as in its core form.
+
+The fast form is applied with its default thresholds and with packing forced on (the tiny
+models here would otherwise never pack), on a right-padded batch; compared at real positions
+(padded positions of a packed run hold zeros by design).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bertkit.inference.fastpath import to_fast_form
+from bertkit.inference.fastpath.layers import FastBert
+from bertkit.model import BertConfig
+from bertkit.model.pretrained import MODEL_CLASSES, PreTrainedModel
+
+SMALL = dict(vocab_size=61, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
+             intermediate_size=30, max_position_embeddings=40, num_labels=3,
+             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+FAMILY_CONFIGS = {
+    "bert": BertConfig(**SMALL),
+    "roberta": BertConfig(**SMALL, model_type="roberta", pad_token_id=1, type_vocab_size=1),
+    "distilbert": BertConfig(**SMALL, model_type="distilbert", type_vocab_size=0,
+                             sinusoidal_pos_embds=True),
+    "albert": BertConfig(**dict(SMALL, num_hidden_layers=4), model_type="albert",
+                         embedding_size=8, num_hidden_groups=2),
+    "electra": BertConfig(**SMALL, model_type="electra", embedding_size=8),
+}
+
+
+def batch(config: BertConfig, choices: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and mask, (B, T), or (B, C, T) for multiple choice."""
+    gen = torch.Generator().manual_seed(1)
+    shape = (2, 3, 9) if choices else (3, 9)
+    ids = torch.randint(config.pad_token_id + 1, config.vocab_size, shape, generator=gen)
+    lengths = torch.tensor([9, 6, 3])
+    mask = (torch.arange(9) < lengths[:, None]).long()                  # (3, T)
+    mask = mask.expand(2, 3, 9) if choices else mask
+    return ids.masked_fill(mask == 0, config.pad_token_id), mask
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["default", "packed"])
+@pytest.mark.parametrize("name", sorted(MODEL_CLASSES))
+def test_fast_form_equals_core(name: str, packed: bool):
+    cls: type[PreTrainedModel] = MODEL_CLASSES[name]
+    config = FAMILY_CONFIGS[cls.model_type]
+    torch.manual_seed(0)
+    core = cls(config).eval()
+    fast = cls(config)
+    fast.load_state_dict(core.state_dict())
+    to_fast_form(fast.eval())
+    assert isinstance(fast.bert, FastBert)
+    if packed:
+        fast.bert.unpad_min_saved_flops = 0.0
+    ids, mask = batch(config, choices="MultipleChoice" in name)
+    with torch.inference_mode():
+        want, got = core(ids, mask, output_hidden_states=True), fast(ids, mask,
+                                                                  output_hidden_states=True)
+    keep = mask.reshape(-1, 9).bool()                                    # (B·C, T)
+    for a, b in zip(got.hidden_states, want.hidden_states, strict=True):
+        torch.testing.assert_close(a[keep], b[keep], atol=1e-5, rtol=0)
+    first, reference = got[0], want[0]                 # logits, or the last hidden state
+    if first.dim() >= 2 and first.shape[:2] == ids.shape[:2] and "MultipleChoice" not in name:
+        first, reference = first[keep], reference[keep]    # per-token: real positions only
+    torch.testing.assert_close(first, reference, atol=1e-5, rtol=0)
