@@ -24,7 +24,9 @@ LAYERS = [
     "model.config", "model.outputs",         # what a model is, what it returns
     "variants",                              # family presets and checkpoint name tables
     "checkpoints",                           # the Hugging Face format; provenance manifests
-    "model",                                 # core network, heads, losses, public classes
+    "model",                                 # core network, heads, losses, input checks
+    "inference.fastpath",                    # the CPU fast form of the core (inference only)
+    "model.pretrained",                      # public classes: load, save, prepare for inference
     "training",                              # the generic loop
     "objectives",                            # pretraining losses
     "tasks",                                 # fine-tuning tasks: specs, features, metrics
@@ -99,3 +101,5 @@ def test_the_check_catches_a_violation():
     assert layer_of("model.bert") == "model"
     assert layer_of("checkpoints.huggingface") == "checkpoints"
     assert LAYERS.index(layer_of("model.pretrained")) > LAYERS.index(layer_of("checkpoints"))
+    assert layer_of("inference.fastpath.layers") == "inference.fastpath"
+    assert LAYERS.index("inference.fastpath") > LAYERS.index(layer_of("model.bert"))

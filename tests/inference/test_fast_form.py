@@ -49,7 +49,7 @@ def test_fast_form_equals_core(name: str, packed: bool):
     core = cls(config).eval()
     fast = cls(config)
     fast.load_state_dict(core.state_dict())
-    to_fast_form(fast.eval())
+    fast.prepare_for_inference()  # eval mode + to_fast_form
     assert isinstance(fast.bert, FastBert)
     if packed:
         fast.bert.unpad_min_saved_flops = 0.0

@@ -37,6 +37,7 @@ from bertkit.checkpoints.huggingface import (
     write_weights,
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
+from bertkit.inference.fastpath import to_fast_form
 from bertkit.model.bert import Bert, init_weights
 from bertkit.model.config import BertConfig, DenseHead
 from bertkit.model.heads import (
@@ -143,6 +144,13 @@ class PreTrainedModel(nn.Module):
         describe_load(report, cls.__name__, str(path))
         model.eval()
         return (model, report) if output_loading_info else model
+
+    def prepare_for_inference(self) -> Self:
+        """Eval mode, then the CPU fast form (:func:`bertkit.inference.fastpath.to_fast_form`):
+        weights prepacked for oneDNN, the activation and residual adds fused into them, padded
+        batches run on their real tokens. Same outputs to float rounding, ``save_pretrained``
+        still works; the model can no longer be trained. The core itself never runs this."""
+        return to_fast_form(self.eval())
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` in the Hugging Face format.
