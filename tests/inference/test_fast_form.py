@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bertkit.inference.fastpath import to_fast_form
 from bertkit.inference.fastpath.layers import FastBert
 from bertkit.model import BertConfig
 from bertkit.model.pretrained import MODEL_CLASSES, PreTrainedModel
