@@ -47,7 +47,12 @@ from bertkit.data.readers import TextExample, read_classification
 from bertkit.demo.budget import Clock, seconds_per_step
 from bertkit.demo.quickstart import SENTENCES, embed_sentences
 from bertkit.errors import BertkitError, UsageError
-from bertkit.inference.attention_maps import attention_maps, plot_attention, write_attention_html
+from bertkit.inference.attention_maps import (
+    attention_maps,
+    plot_attention,
+    viz_available,
+    write_attention_html,
+)
 from bertkit.inference.engine import Engine
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask
 from bertkit.model.config import BertConfig
@@ -462,7 +467,8 @@ def _showcase(run: _Run) -> str:
         (float(probs[h, source, target] - probs[h, others, target].mean()), layer, h)
         for layer, probs in maps.probabilities.items() for h in range(maps.num_heads))
     weight = float(maps.head(layer, head)[source, target])
-    plot_attention(maps, layer, head, run.out / "attention.png")
+    if viz_available():  # without matplotlib the report says which extra draws figures
+        plot_attention(maps, layer, head, run.out / "attention.png")
     write_attention_html(maps, run.out / "attention.html",
                          title="all-MiniLM-L6-v2 attention — bertkit demo", layer=layer, head=head)
     run.summary["attention"] = {"text": ATTENTION_TEXT, "tokens": maps.tokens, "layer": layer,
