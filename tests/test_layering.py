@@ -26,7 +26,8 @@ LAYERS = [
     "checkpoints",                           # the Hugging Face format; provenance manifests
     "model",                                 # core network, heads, losses, input checks
     "inference.fastpath",                    # the CPU fast form of the core (inference only)
-    "model.pretrained",                      # public classes: load, save, prepare for inference
+    "model.base",                            # what public classes share: load, save, fast form
+    "model.pretrained",                      # the public classes, every family
     "training",                              # the generic loop
     "objectives",                            # pretraining losses
     "tasks",                                 # fine-tuning tasks: specs, features, metrics

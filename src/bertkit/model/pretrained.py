@@ -18,27 +18,14 @@ Shape legend: B batch, T tokens, H hidden, V vocabulary, C labels or choices.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection
-from functools import partial
-from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from bertkit.checkpoints.huggingface import (
-    LoadReport,
-    describe_load,
-    export_state,
-    load_into,
-    normalize,
-    read_weights,
-    write_weights,
-)
-from bertkit.errors import CheckpointError, ConfigError, UsageError
-from bertkit.inference.fastpath import to_fast_form
-from bertkit.model.bert import Bert, init_weights
+from bertkit.errors import UsageError
+from bertkit.model.base import MODEL_CLASSES, PreTrainedModel
+from bertkit.model.bert import Bert
 from bertkit.model.config import BertConfig, DenseHead
 from bertkit.model.heads import (
     ClassificationHead,
@@ -48,7 +35,6 @@ from bertkit.model.heads import (
     ReplacedTokenHead,
     SpanHead,
 )
-from bertkit.model.inputs import check_inputs
 from bertkit.model.losses import (
     replaced_token_loss,
     sequence_classification_loss,
@@ -62,123 +48,6 @@ from bertkit.model.outputs import (
     SentenceOrderOutput,
     SpanOutput,
 )
-from bertkit.variants import NAME_TABLES
-from bertkit.variants.names import NameTable
-
-CLASS_PREFIXES = {"bert": "Bert", "roberta": "Roberta", "distilbert": "DistilBert",
-                  "albert": "Albert", "electra": "Electra"}
-"""How ``transformers`` spells each family in its class names."""
-
-
-class PreTrainedModel(nn.Module):
-    """Checkpoint loading and saving shared by every model class.
-
-    A subclass names its encoder ``self.bert`` and lists the parameter prefixes that may be
-    missing from a checkpoint (its head, the pooler): those are initialised fresh and reported.
-    ``model_type`` is the family the class is for; a config of another family is refused.
-    """
-
-    model_type: ClassVar[str] = "bert"
-    encoder_attribute: ClassVar[str] = "bert"
-    optional_prefixes: ClassVar[tuple[str, ...]] = ()
-    bert: Bert
-
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.config = config.validate()
-        if config.model_type != self.model_type:
-            raise ConfigError(f"model_type is {config.model_type!r} but {type(self).__name__} "
-                              f"is a {self.model_type!r} model; use "
-                              f"{self.role_name(config.model_type)}")
-
-    @classmethod
-    def role_name(cls, model_type: str) -> str:
-        """The name of this class's counterpart in another family (``RobertaForMaskedLM``)."""
-        own = CLASS_PREFIXES[cls.model_type]
-        return CLASS_PREFIXES.get(model_type, model_type) + cls.__name__.removeprefix(own)
-
-    @classmethod
-    def for_family(cls, model_type: str) -> type[PreTrainedModel]:
-        """This class's counterpart in the family ``model_type``: generic code loads any
-        checkpoint with ``BertForMaskedLM.for_family(config.model_type).from_pretrained(path)``.
-        """
-        found = MODEL_CLASSES.get(cls.role_name(model_type))
-        if found is None:
-            raise UsageError(f"{model_type!r} models have no {cls.role_name(model_type)} "
-                             f"(the {cls.__name__.removeprefix(CLASS_PREFIXES[cls.model_type])} "
-                             f"head); families: {sorted(CLASS_PREFIXES)}")
-        return found
-
-    @property
-    def names(self) -> NameTable:
-        return NAME_TABLES[self.config.model_type]
-
-    def init_weights(self) -> None:
-        self.apply(partial(init_weights, std=self.config.initializer_range))
-
-    def num_parameters(self, *, trainable_only: bool = False) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, *, output_loading_info: bool = False,
-                        ignore_mismatched_sizes: bool = False,
-                        **config_overrides: Any) -> Self | tuple[Self, LoadReport]:
-        """Load a Hugging Face (or bertkit) checkpoint directory, in eval mode.
-
-        Keyword arguments override config fields (``num_labels=3``). Weights the checkpoint
-        lacks (a new task head) are initialised and named in a warning; checkpoint tensors the
-        class does not use (a pretraining head when loading the bare encoder) likewise.
-        """
-        path = Path(path)
-        config = _override(BertConfig.from_pretrained(path), config_overrides)
-        if config.model_type != cls.model_type:
-            raise CheckpointError(
-                f"{path}: a {config.model_type!r} checkpoint cannot be loaded as {cls.__name__} "
-                f"(a {cls.model_type!r} model); use {cls.role_name(config.model_type)}")
-        model = cls(config)
-        table = model.names
-        state = normalize(read_weights(path), table)
-        report = load_into(model, state, table, encoder_attribute=cls.encoder_attribute,
-                           optional=cls.optional_prefixes, config=config,
-                           ignore_mismatched_sizes=ignore_mismatched_sizes, source=str(path))
-        describe_load(report, cls.__name__, str(path))
-        model.eval()
-        return (model, report) if output_loading_info else model
-
-    def prepare_for_inference(self) -> Self:
-        """Eval mode, then the CPU fast form (:func:`bertkit.inference.fastpath.to_fast_form`):
-        weights prepacked for oneDNN, the activation and residual adds fused into them, padded
-        batches run on their real tokens. Same outputs to float rounding, ``save_pretrained``
-        still works; the model can no longer be trained. The core itself never runs this."""
-        return to_fast_form(self.eval())
-
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` in the Hugging Face format.
-
-        Each file is written atomically (weights first, then the config that describes them).
-        """
-        directory = Path(directory)
-        state = export_state(self, self.names, encoder_attribute=self.encoder_attribute,
-                             config=self.config, strip_encoder_prefix=isinstance(self, BertModel))
-        write_weights(state, directory)
-        config = dataclasses.replace(
-            self.config, extra={**self.config.extra, "architectures": [type(self).__name__]})
-        config.save_pretrained(directory)
-
-    def _encode(self, input_ids: Tensor | None, attention_mask: Tensor | None,
-                token_type_ids: Tensor | None, inputs_embeds: Tensor | None,
-                output_hidden_states: bool,
-                output_attentions: bool | Collection[int]) -> EncoderOutput:
-        """Check the inputs once, here at the API boundary, then run the encoder.
-
-        The check reads tensor values (id ranges), a host synchronisation the encoder itself
-        avoids; under ``torch.compile`` it is skipped so the graph stays whole.
-        """
-        if not torch.compiler.is_compiling():
-            check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
-        return self.bert(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
-                         output_hidden_states=output_hidden_states,
-                         output_attentions=output_attentions)
 
 
 def sentence_head(config: BertConfig, spec: DenseHead | None,
@@ -197,22 +66,11 @@ def sentence_vector(head: nn.Module, encoded: EncoderOutput) -> Tensor:
     return encoded.pooler_output
 
 
-def _override(config: BertConfig, overrides: dict[str, Any]) -> BertConfig:
-    known = {f.name for f in dataclasses.fields(BertConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise UsageError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
-    labels = overrides.get("num_labels")
-    if labels is not None and config.id2label is not None and len(config.id2label) != labels:
-        # A new label count invalidates the checkpoint's label names.
-        overrides = {"id2label": None, "label2id": None, **overrides}
-    return dataclasses.replace(config, **overrides).validate()
-
-
 class BertModel(PreTrainedModel):
     """The bare encoder: hidden states and the pooled ``[CLS]`` vector."""
 
     optional_prefixes = ("bert.pooler.",)
+    bare_encoder = True
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
         super().__init__(config)
@@ -418,82 +276,49 @@ class BertForMultipleChoice(PreTrainedModel):
 # ---- the other families: the same classes, bound to another model_type ----------------------
 
 
-class RobertaModel(BertModel):
-    """RoBERTa's bare encoder (positions counted past the padding index, one segment)."""
-
-    model_type = "roberta"
-
-
-class RobertaForMaskedLM(BertForMaskedLM):
-    """RoBERTa's masked-LM head (``lm_head``, GELU transform, tied decoder)."""
-
-    model_type = "roberta"
+def family_class(base: type[PreTrainedModel], model_type: str, doc: str) -> type[PreTrainedModel]:
+    """``base`` bound to the family ``model_type``, under the name ``transformers`` gives it
+    (``family_class(BertForMaskedLM, "roberta", …)`` is ``RobertaForMaskedLM``): the encoder
+    and heads read the family's switches from the config, the name table maps its checkpoint."""
+    name = base.role_name(model_type)
+    return type(name, (base,), {"model_type": model_type, "__doc__": doc,
+                                "__module__": __name__, "__qualname__": name})
 
 
-class RobertaForSequenceClassification(BertForSequenceClassification):
-    """RoBERTa's classifier: dense + tanh on ``<s>``, then the output projection."""
-
-    model_type = "roberta"
-
-
-class RobertaForTokenClassification(BertForTokenClassification):
-    """A label per token on RoBERTa."""
-
-    model_type = "roberta"
-
-
-class RobertaForQuestionAnswering(BertForQuestionAnswering):
-    """Start and end scores per token on RoBERTa."""
-
-    model_type = "roberta"
-
-
-class RobertaForMultipleChoice(BertForMultipleChoice):
-    """One score per choice from RoBERTa's pooled vector."""
-
-    model_type = "roberta"
-
-
-class DistilBertModel(BertModel):
-    """DistilBERT's bare encoder: no segment embeddings, no pooler."""
-
-    model_type = "distilbert"
-
-
-class DistilBertForMaskedLM(BertForMaskedLM):
-    """DistilBERT's masked-LM head (``vocab_transform``, ``vocab_projector`` tied)."""
-
-    model_type = "distilbert"
-
-
-class DistilBertForSequenceClassification(BertForSequenceClassification):
-    """DistilBERT's classifier: ReLU pre-classifier on ``[CLS]``, then the classifier."""
-
-    model_type = "distilbert"
-
-
-class DistilBertForTokenClassification(BertForTokenClassification):
-    """A label per token on DistilBERT."""
-
-    model_type = "distilbert"
-
-
-class DistilBertForQuestionAnswering(BertForQuestionAnswering):
-    """Start and end scores per token on DistilBERT (``qa_dropout`` before the scores)."""
-
-    model_type = "distilbert"
-
-
-class DistilBertForMultipleChoice(BertForMultipleChoice):
-    """One score per choice from DistilBERT's pre-classifier on ``[CLS]``."""
-
-    model_type = "distilbert"
-
-
-class AlbertModel(BertModel):
-    """ALBERT's bare encoder: factorised embeddings, layers shared across depth."""
-
-    model_type = "albert"
+RobertaModel = family_class(
+    BertModel, "roberta",
+    "RoBERTa's bare encoder (positions counted past the padding index, one segment).")
+RobertaForMaskedLM = family_class(
+    BertForMaskedLM, "roberta",
+    "RoBERTa's masked-LM head (``lm_head``, GELU transform, tied decoder).")
+RobertaForSequenceClassification = family_class(
+    BertForSequenceClassification, "roberta",
+    "RoBERTa's classifier: dense + tanh on ``<s>``, then the output projection.")
+RobertaForTokenClassification = family_class(
+    BertForTokenClassification, "roberta", "A label per token on RoBERTa.")
+RobertaForQuestionAnswering = family_class(
+    BertForQuestionAnswering, "roberta", "Start and end scores per token on RoBERTa.")
+RobertaForMultipleChoice = family_class(
+    BertForMultipleChoice, "roberta", "One score per choice from RoBERTa's pooled vector.")
+DistilBertModel = family_class(
+    BertModel, "distilbert", "DistilBERT's bare encoder: no segment embeddings, no pooler.")
+DistilBertForMaskedLM = family_class(
+    BertForMaskedLM, "distilbert",
+    "DistilBERT's masked-LM head (``vocab_transform``, ``vocab_projector`` tied).")
+DistilBertForSequenceClassification = family_class(
+    BertForSequenceClassification, "distilbert",
+    "DistilBERT's classifier: ReLU pre-classifier on ``[CLS]``, then the classifier.")
+DistilBertForTokenClassification = family_class(
+    BertForTokenClassification, "distilbert", "A label per token on DistilBERT.")
+DistilBertForQuestionAnswering = family_class(
+    BertForQuestionAnswering, "distilbert",
+    "Start and end scores per token on DistilBERT (``qa_dropout`` before the scores).")
+DistilBertForMultipleChoice = family_class(
+    BertForMultipleChoice, "distilbert",
+    "One score per choice from DistilBERT's pre-classifier on ``[CLS]``.")
+AlbertModel = family_class(
+    BertModel, "albert",
+    "ALBERT's bare encoder: factorised embeddings, layers shared across depth.")
 
 
 class AlbertForPreTraining(BertForPreTraining):
@@ -512,40 +337,20 @@ class AlbertForPreTraining(BertForPreTraining):
             inputs_embeds, output_hidden_states, output_attentions))
 
 
-class AlbertForMaskedLM(BertForMaskedLM):
-    """ALBERT's masked-LM head (dense to the embedding width E, tied decoder)."""
-
-    model_type = "albert"
-
-
-class AlbertForSequenceClassification(BertForSequenceClassification):
-    """A classifier on ALBERT's pooled vector."""
-
-    model_type = "albert"
-
-
-class AlbertForTokenClassification(BertForTokenClassification):
-    """A label per token on ALBERT."""
-
-    model_type = "albert"
-
-
-class AlbertForQuestionAnswering(BertForQuestionAnswering):
-    """Start and end scores per token on ALBERT."""
-
-    model_type = "albert"
-
-
-class AlbertForMultipleChoice(BertForMultipleChoice):
-    """One score per choice from ALBERT's pooled vector."""
-
-    model_type = "albert"
-
-
-class ElectraModel(BertModel):
-    """ELECTRA's bare encoder (embeddings projected to H when narrower, no pooler)."""
-
-    model_type = "electra"
+AlbertForMaskedLM = family_class(
+    BertForMaskedLM, "albert",
+    "ALBERT's masked-LM head (dense to the embedding width E, tied decoder).")
+AlbertForSequenceClassification = family_class(
+    BertForSequenceClassification, "albert", "A classifier on ALBERT's pooled vector.")
+AlbertForTokenClassification = family_class(
+    BertForTokenClassification, "albert", "A label per token on ALBERT.")
+AlbertForQuestionAnswering = family_class(
+    BertForQuestionAnswering, "albert", "Start and end scores per token on ALBERT.")
+AlbertForMultipleChoice = family_class(
+    BertForMultipleChoice, "albert", "One score per choice from ALBERT's pooled vector.")
+ElectraModel = family_class(
+    BertModel, "electra",
+    "ELECTRA's bare encoder (embeddings projected to H when narrower, no pooler).")
 
 
 class ElectraForPreTraining(PreTrainedModel):
@@ -576,37 +381,22 @@ class ElectraForPreTraining(PreTrainedModel):
         return HeadOutput(loss, logits, encoded.hidden_states, encoded.attentions)
 
 
-class ElectraForMaskedLM(BertForMaskedLM):
-    """The ELECTRA generator: a masked-LM head at the embedding width, tied decoder."""
-
-    model_type = "electra"
-
-
-class ElectraForSequenceClassification(BertForSequenceClassification):
-    """ELECTRA's classifier: dense + GELU on ``[CLS]``, then the output projection."""
-
-    model_type = "electra"
-
-
-class ElectraForTokenClassification(BertForTokenClassification):
-    """A label per token on ELECTRA."""
-
-    model_type = "electra"
+ElectraForMaskedLM = family_class(
+    BertForMaskedLM, "electra",
+    "The ELECTRA generator: a masked-LM head at the embedding width, tied decoder.")
+ElectraForSequenceClassification = family_class(
+    BertForSequenceClassification, "electra",
+    "ELECTRA's classifier: dense + GELU on ``[CLS]``, then the output projection.")
+ElectraForTokenClassification = family_class(
+    BertForTokenClassification, "electra", "A label per token on ELECTRA.")
+ElectraForQuestionAnswering = family_class(
+    BertForQuestionAnswering, "electra", "Start and end scores per token on ELECTRA.")
+ElectraForMultipleChoice = family_class(
+    BertForMultipleChoice, "electra",
+    "One score per choice from ELECTRA's summary layer (dense + GELU) on ``[CLS]``.")
 
 
-class ElectraForQuestionAnswering(BertForQuestionAnswering):
-    """Start and end scores per token on ELECTRA."""
-
-    model_type = "electra"
-
-
-class ElectraForMultipleChoice(BertForMultipleChoice):
-    """One score per choice from ELECTRA's summary layer (dense + GELU) on ``[CLS]``."""
-
-    model_type = "electra"
-
-
-MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
+MODEL_CLASSES.update({
     cls.__name__: cls for cls in (
         BertModel, BertForPreTraining, BertForMaskedLM, BertForNextSentencePrediction,
         BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering,
@@ -621,7 +411,4 @@ MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
         ElectraModel, ElectraForPreTraining, ElectraForMaskedLM,
         ElectraForSequenceClassification, ElectraForTokenClassification,
         ElectraForQuestionAnswering, ElectraForMultipleChoice)
-}
-"""Every model class by its ``transformers`` name (what ``config.json``'s architectures say)."""
-
-
+})

@@ -1,0 +1,171 @@
+"""What every public model class shares: loading and saving Hugging Face checkpoint
+directories, the family check, the fast form for inference, and the table of classes by their
+``transformers`` name.
+
+The task classes themselves are in :mod:`bertkit.model.pretrained`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import torch
+from torch import Tensor, nn
+
+from bertkit.checkpoints.huggingface import (
+    LoadReport,
+    describe_load,
+    export_state,
+    load_into,
+    normalize,
+    read_weights,
+    write_weights,
+)
+from bertkit.errors import CheckpointError, ConfigError, UsageError
+from bertkit.inference.fastpath import to_fast_form
+from bertkit.model.bert import Bert, init_weights
+from bertkit.model.config import BertConfig
+from bertkit.model.inputs import check_inputs
+from bertkit.model.outputs import (
+    EncoderOutput,
+)
+from bertkit.variants import NAME_TABLES
+from bertkit.variants.names import NameTable
+
+CLASS_PREFIXES = {"bert": "Bert", "roberta": "Roberta", "distilbert": "DistilBert",
+                  "albert": "Albert", "electra": "Electra"}
+"""How ``transformers`` spells each family in its class names."""
+
+
+MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {}
+"""Every model class by its ``transformers`` name (what ``config.json``'s architectures say);
+:mod:`bertkit.model.pretrained` fills it where it defines them."""
+
+
+class PreTrainedModel(nn.Module):
+    """Checkpoint loading and saving shared by every model class.
+
+    A subclass names its encoder ``self.bert`` and lists the parameter prefixes that may be
+    missing from a checkpoint (its head, the pooler): those are initialised fresh and reported.
+    ``model_type`` is the family the class is for; a config of another family is refused.
+    """
+
+    model_type: ClassVar[str] = "bert"
+    bare_encoder: ClassVar[bool] = False  # saved without the encoder prefix, as BertModel is
+    encoder_attribute: ClassVar[str] = "bert"
+    optional_prefixes: ClassVar[tuple[str, ...]] = ()
+    bert: Bert
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config.validate()
+        if config.model_type != self.model_type:
+            raise ConfigError(f"model_type is {config.model_type!r} but {type(self).__name__} "
+                              f"is a {self.model_type!r} model; use "
+                              f"{self.role_name(config.model_type)}")
+
+    @classmethod
+    def role_name(cls, model_type: str) -> str:
+        """The name of this class's counterpart in another family (``RobertaForMaskedLM``)."""
+        own = CLASS_PREFIXES[cls.model_type]
+        return CLASS_PREFIXES.get(model_type, model_type) + cls.__name__.removeprefix(own)
+
+    @classmethod
+    def for_family(cls, model_type: str) -> type[PreTrainedModel]:
+        """This class's counterpart in the family ``model_type``: generic code loads any
+        checkpoint with ``BertForMaskedLM.for_family(config.model_type).from_pretrained(path)``.
+        """
+        found = MODEL_CLASSES.get(cls.role_name(model_type))
+        if found is None:
+            raise UsageError(f"{model_type!r} models have no {cls.role_name(model_type)} "
+                             f"(the {cls.__name__.removeprefix(CLASS_PREFIXES[cls.model_type])} "
+                             f"head); families: {sorted(CLASS_PREFIXES)}")
+        return found
+
+    @property
+    def names(self) -> NameTable:
+        return NAME_TABLES[self.config.model_type]
+
+    def init_weights(self) -> None:
+        self.apply(partial(init_weights, std=self.config.initializer_range))
+
+    def num_parameters(self, *, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, output_loading_info: bool = False,
+                        ignore_mismatched_sizes: bool = False,
+                        **config_overrides: Any) -> Self | tuple[Self, LoadReport]:
+        """Load a Hugging Face (or bertkit) checkpoint directory, in eval mode.
+
+        Keyword arguments override config fields (``num_labels=3``). Weights the checkpoint
+        lacks (a new task head) are initialised and named in a warning; checkpoint tensors the
+        class does not use (a pretraining head when loading the bare encoder) likewise.
+        """
+        path = Path(path)
+        config = override_config(BertConfig.from_pretrained(path), config_overrides)
+        if config.model_type != cls.model_type:
+            raise CheckpointError(
+                f"{path}: a {config.model_type!r} checkpoint cannot be loaded as {cls.__name__} "
+                f"(a {cls.model_type!r} model); use {cls.role_name(config.model_type)}")
+        model = cls(config)
+        table = model.names
+        state = normalize(read_weights(path), table)
+        report = load_into(model, state, table, encoder_attribute=cls.encoder_attribute,
+                           optional=cls.optional_prefixes, config=config,
+                           ignore_mismatched_sizes=ignore_mismatched_sizes, source=str(path))
+        describe_load(report, cls.__name__, str(path))
+        model.eval()
+        return (model, report) if output_loading_info else model
+
+    def prepare_for_inference(self) -> Self:
+        """Eval mode, then the CPU fast form (:func:`bertkit.inference.fastpath.to_fast_form`):
+        weights prepacked for oneDNN, the activation and residual adds fused into them, padded
+        batches run on their real tokens. Same outputs to float rounding, ``save_pretrained``
+        still works; the model can no longer be trained. The core itself never runs this."""
+        return to_fast_form(self.eval())
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` in the Hugging Face format.
+
+        Each file is written atomically (weights first, then the config that describes them).
+        """
+        directory = Path(directory)
+        state = export_state(self, self.names, encoder_attribute=self.encoder_attribute,
+                             config=self.config, strip_encoder_prefix=self.bare_encoder)
+        write_weights(state, directory)
+        config = dataclasses.replace(
+            self.config, extra={**self.config.extra, "architectures": [type(self).__name__]})
+        config.save_pretrained(directory)
+
+    def _encode(self, input_ids: Tensor | None, attention_mask: Tensor | None,
+                token_type_ids: Tensor | None, inputs_embeds: Tensor | None,
+                output_hidden_states: bool,
+                output_attentions: bool | Collection[int]) -> EncoderOutput:
+        """Check the inputs once, here at the API boundary, then run the encoder.
+
+        The check reads tensor values (id ranges), a host synchronisation the encoder itself
+        avoids; under ``torch.compile`` it is skipped so the graph stays whole.
+        """
+        if not torch.compiler.is_compiling():
+            check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
+        return self.bert(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
+                         output_hidden_states=output_hidden_states,
+                         output_attentions=output_attentions)
+
+
+
+def override_config(config: BertConfig, overrides: dict[str, Any]) -> BertConfig:
+    known = {f.name for f in dataclasses.fields(BertConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise UsageError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
+    labels = overrides.get("num_labels")
+    if labels is not None and config.id2label is not None and len(config.id2label) != labels:
+        # A new label count invalidates the checkpoint's label names.
+        overrides = {"id2label": None, "label2id": None, **overrides}
+    return dataclasses.replace(config, **overrides).validate()
