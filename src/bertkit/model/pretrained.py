@@ -9,9 +9,8 @@ classes bound to another ``model_type``: the encoder and heads read the family's
 the config, and the family's name table maps the checkpoint. Every class keeps its encoder
 under ``.bert``, so code written against one family runs on all of them.
 
-These classes are the architecture only; their CPU inference form (prepacked weights, fused
-kernels, packed batches) is made by :func:`bertkit.inference.fastpath.to_fast_form`, a later
-layer, so nothing here depends on it.
+What the classes share (loading, saving, the family check, the CPU fast form behind
+``prepare_for_inference``) is :class:`~bertkit.model.base.PreTrainedModel`.
 
 Shape legend: B batch, T tokens, H hidden, V vocabulary, C labels or choices.
 """
