@@ -85,13 +85,13 @@ from bertkit.version import __version__
 
 if _typing.TYPE_CHECKING:
     from bertkit.runs.distill import DistillSettings, distill
-    from bertkit.runs.pretrain import PretrainSettings, pretrain
-    from bertkit.tasks.finetuning import (
+    from bertkit.runs.finetune import (
         FinetuneConfig,
         finetune_classifier,
         finetune_ner,
         finetune_qa,
     )
+    from bertkit.runs.pretrain import PretrainSettings, pretrain
 
 #: The runs behind the commands, by the module that defines them. They load on first use:
 #: their modules pull in the data pipeline and the trainer, which tripled ``import bertkit``
@@ -99,9 +99,9 @@ if _typing.TYPE_CHECKING:
 _RUNS = {
     "DistillSettings": "bertkit.runs.distill", "distill": "bertkit.runs.distill",
     "PretrainSettings": "bertkit.runs.pretrain", "pretrain": "bertkit.runs.pretrain",
-    "FinetuneConfig": "bertkit.tasks.finetuning",
-    "finetune_classifier": "bertkit.tasks.finetuning",
-    "finetune_ner": "bertkit.tasks.finetuning", "finetune_qa": "bertkit.tasks.finetuning",
+    "FinetuneConfig": "bertkit.runs.finetune",
+    "finetune_classifier": "bertkit.runs.finetune",
+    "finetune_ner": "bertkit.runs.finetune", "finetune_qa": "bertkit.runs.finetune",
 }
 
 

@@ -17,7 +17,7 @@ from bertkit.model.pretrained import (
     ElectraForPreTraining,
     RobertaModel,
 )
-from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
+from bertkit.runs.finetune import FinetuneConfig, finetune_classifier
 from bertkit.tasks.predictor import Predictor
 from tiny import tiny_config, word_tokenizer
 

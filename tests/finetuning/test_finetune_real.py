@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from bertkit.data.readers import read_classification, read_conll
-from bertkit.tasks.finetuning import FinetuneConfig, evaluate, finetune_classifier, finetune_ner
+from bertkit.runs.finetune import FinetuneConfig, finetune_classifier, finetune_ner
+from bertkit.tasks.evaluation import evaluate
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from bertkit.errors import ConfigError, UsageError
-from bertkit.tasks.finetuning import FinetuneConfig, evaluate, finetune_qa, predict
+from bertkit.runs.finetune import FinetuneConfig, finetune_qa
+from bertkit.tasks.evaluation import evaluate, predict
 
 
 def test_config_errors_name_the_field():

@@ -23,7 +23,7 @@ from bertkit.inference.embeddings import sentence_embeddings
 from bertkit.inference.engine import Engine
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask
 from bertkit.server import BatchLimits, RequestLimits, ServedModel, create_app
-from bertkit.tasks.finetuning import predict
+from bertkit.tasks.evaluation import predict
 
 TEXTS = ["the cat sat on the mat .", "alice met bob in paris .", "a very good film",
          "bob lives in london and alice lives in paris ."]

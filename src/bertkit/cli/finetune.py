@@ -1,5 +1,5 @@
 """``bertkit finetune classify|ner|qa``: argument parsing only; the work is in
-:mod:`bertkit.tasks.finetuning`."""
+:mod:`bertkit.runs.finetune`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from bertkit.tasks.finetuning import (
+from bertkit.runs.finetune import (
     FinetuneConfig,
     FinetuneResult,
     finetune_classifier,

@@ -1,5 +1,5 @@
 """``bertkit predict classify|ner|qa`` (JSONL out) and ``bertkit evaluate classify|ner|qa``
-(metrics JSON out): argument parsing only; the work is in :mod:`bertkit.tasks.finetuning`.
+(metrics JSON out): argument parsing only; the work is in :mod:`bertkit.tasks.evaluation`.
 
 ``INPUT`` ``-`` reads stdin: for classify and ner one raw text per line (NER splits words at
 whitespace), for qa a SQuAD JSON document. A file input keeps its format (table, CoNLL, SQuAD).
@@ -16,7 +16,7 @@ from typing import Any
 
 from bertkit._fileio import write_json
 from bertkit.errors import DataFormatError
-from bertkit.tasks.finetuning import evaluate, predict
+from bertkit.tasks.evaluation import evaluate, predict
 
 
 def _options(parser: argparse.ArgumentParser) -> None:

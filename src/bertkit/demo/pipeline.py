@@ -60,9 +60,9 @@ from bertkit.model.pretrained import BertForPreTraining, BertForSequenceClassifi
 from bertkit.objectives import PreTrainingObjective
 from bertkit.resources.artifacts import cache_root, fetch
 from bertkit.resources.corpora import build_corpus
+from bertkit.runs.finetune import FinetuneConfig, finetune_classifier
 from bertkit.runs.pretrain import PretrainSettings, load_tokenizer, model_config, pretrain
 from bertkit.tasks.classification import classification_features
-from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
 from bertkit.tokenization import train_wordpiece
 from bertkit.version import __version__
 

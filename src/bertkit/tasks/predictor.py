@@ -1,11 +1,11 @@
 """A fine-tuned model loaded ONCE, predicting on in-memory inputs (for the server and notebooks).
 
-:func:`bertkit.tasks.finetuning.predict` loads the model on every call and reads files; a server
+:func:`bertkit.tasks.evaluation.predict` loads the model on every call and reads files; a server
 answers thousands of small requests with one model. :class:`Predictor` keeps the model, its
 tokenizer and the training run's settings (window length, stride, aggregation, labels, null
 threshold) and runs the same windowed prediction code as ``bertkit predict``:
 
-* classification: :func:`~bertkit.tasks.finetuning._classify_run` (window logits aggregated);
+* classification: :func:`~bertkit.tasks.prediction.classify_run` (window logits aggregated);
 * NER on RAW text: each word from its max-context window, entities with character offsets into
   the text itself (``bertkit predict ner`` on stdin splits at whitespace instead);
 * QA: n-best spans over windows with character offsets into the context, the run's null
@@ -28,17 +28,16 @@ from torch import nn
 
 from bertkit.data.readers import LabelMap, QAExample, TextExample
 from bertkit.errors import UsageError
-from bertkit.tasks.finetuning import (
-    _classify_run,
-    _device,
-    _forward_windows,
-    _label_kind,
-    _load_for,
-    _model_dir,
-    _run_config,
-    _trim,
+from bertkit.tasks.prediction import (
+    classify_run,
+    forward_windows,
+    load_for,
+    model_label_kind,
+    resolve_device,
+    trim,
 )
 from bertkit.tasks.question_answering import collate_qa, postprocess_qa, qa_features
+from bertkit.tasks.runfiles import require_model_dir, run_config
 from bertkit.tasks.token_classification import (
     collate_token_classification,
     decode_entities,
@@ -66,12 +65,12 @@ class Predictor:
              model: nn.Module | None = None, batch_size: int = 32) -> Predictor:
         """Load ``model_dir`` as the task's model class, or use ``model`` (an ONNX stand-in)
         with the directory's tokenizer and run settings."""
-        directory = _model_dir(model_dir)
+        directory = require_model_dir(model_dir)
         if model is None:
-            model, tokenizer, run = _load_for(task, directory)
+            model, tokenizer, run = load_for(task, directory)
         else:
-            tokenizer, run = Tokenizer.from_pretrained(directory), _run_config(directory)
-        target = _device(device)
+            tokenizer, run = Tokenizer.from_pretrained(directory), run_config(directory)
+        target = resolve_device(device)
         model.to(target).eval()
         return cls(task, model, tokenizer, run, target, batch_size)
 
@@ -95,10 +94,10 @@ class Predictor:
         self._require("classify")
         pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
         examples = [TextExample(text, pair) for text, pair in zip(texts, pairs, strict=True)]
-        kind = _label_kind(self.model, self.run)
+        kind = model_label_kind(self.model, self.run)
         label_map = None if kind == "regression" else LabelMap.from_config(
             self.model.config.to_dict())  # type: ignore[operator]
-        _, records = _classify_run(
+        _, records = classify_run(
             self.model, self.tokenizer, examples, kind, label_map, max_length=self.max_length,
             doc_stride=self.doc_stride, batch_size=self.batch_size,
             aggregate=self.run.get("finetune", {}).get("aggregate", "mean"),
@@ -117,11 +116,11 @@ class Predictor:
                                                  max_length=self.max_length,
                                                  doc_stride=self.doc_stride)
         pad = self.tokenizer.pad_token_id
-        rows = _forward_windows(
+        rows = forward_windows(
             self.model, len(features),
             lambda idx: collate_token_classification(features, idx, pad_id=pad),
             self.batch_size, self.device,
-            lambda out, batch: [r.argmax(-1) for r in _trim(out.logits, batch)])
+            lambda out, batch: [r.argmax(-1) for r in trim(out.logits, batch)])
         return [{"entities": [{"type": e.type, "start": e.start, "end": e.end, "text": e.text}
                               for e in pred.entities],
                  "words": pred.words, "tags": pred.tags}
@@ -137,11 +136,11 @@ class Predictor:
         features = qa_features(self.tokenizer, examples, max_length=self.max_length,
                                doc_stride=self.run.get("doc_stride", 128))
         pad = self.tokenizer.pad_token_id
-        pairs = _forward_windows(
+        pairs = forward_windows(
             self.model, len(features), lambda idx: collate_qa(features, idx, pad_id=pad),
             self.batch_size, self.device,
-            lambda out, batch: list(zip(_trim(out.start_logits, batch),
-                                        _trim(out.end_logits, batch), strict=True)))
+            lambda out, batch: list(zip(trim(out.start_logits, batch),
+                                        trim(out.end_logits, batch), strict=True)))
         version = self.run.get("version", "1.1")
         predictions = postprocess_qa(features, [p[0] for p in pairs], [p[1] for p in pairs],
                                      version=version,
