@@ -62,8 +62,8 @@ from bertkit.model.pretrained import BertModel, DistilBertModel
 from bertkit.resources.artifacts import cache_root, fetch
 from bertkit.resources.corpora import build_corpus
 from bertkit.runs.distill import DistillSettings, distill
+from bertkit.runs.finetune import FinetuneConfig, finetune_classifier
 from bertkit.runs.pretrain import PretrainSettings, pretrain
-from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
 from bertkit.tokenization import Tokenizer, train_wordpiece
 
 SHAPE = {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2,

@@ -54,8 +54,8 @@ from bertkit.data.readers import (
 )
 from bertkit.resources.artifacts import fetch
 from bertkit.resources.datasets import finefood_reviews
+from bertkit.runs.finetune import FinetuneConfig, finetune_classifier, finetune_ner
 from bertkit.tasks import metrics as M
-from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier, finetune_ner
 from bertkit.tokenization import Tokenizer
 
 MODEL = "all-minilm-l6-v2"

@@ -39,8 +39,8 @@ from bertkit.export.quantize import quantize_onnx, quantize_torch
 from bertkit.export.runtime import OnnxRuntimeModel
 from bertkit.model.config import BertConfig
 from bertkit.resources.artifacts import fetch
+from bertkit.runs.finetune import FinetuneConfig, finetune_classifier
 from bertkit.tasks import metrics as M
-from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
 from bertkit.tasks.predictor import Predictor
 from finetune_compare import reuters
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bertkit import BertConfig, BertForSequenceClassification, BertModel, Tokenizer
 from bertkit.data.readers import TextExample, read_classification
+from bertkit.runs.finetune import FinetuneConfig, finetune_classifier
 from bertkit.security.backdoor import (
     attack_success,
     gradient_scores,
@@ -32,7 +33,6 @@ from bertkit.security.backdoor import (
     vocabulary_words,
 )
 from bertkit.security.confidence import auroc
-from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
 
 WORDS = 40
 TRAIN, CAL, TEST = 800, 240, 240

@@ -165,7 +165,7 @@ def test_load_verified_refuses_a_tampered_checkpoint(checkpoint: Path):
 def finetuned_run(tmp_path: Path, tokenizer) -> Path:
     """A run directory written by bertkit's own fine-tuning runner (tiny model, 8 texts)."""
     from bertkit.data.readers import TextExample
-    from bertkit.tasks.finetuning import FinetuneConfig, finetune_classifier
+    from bertkit.runs.finetune import FinetuneConfig, finetune_classifier
 
     base = tmp_path / "base"
     torch.manual_seed(0)
