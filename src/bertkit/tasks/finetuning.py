@@ -81,6 +81,7 @@ from bertkit.tasks.token_classification import (
 )
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer
+from bertkit.training.device import resolve_device
 from bertkit.training.rng import seed_everything
 
 __all__ = [
@@ -178,12 +179,6 @@ def _write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     """All records at once, atomically: a reader never sees half a file."""
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     write_text(path, text)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _model_dir(path: str | Path) -> Path:
@@ -467,7 +462,7 @@ def finetune_classifier(
                                        doc_stride=config.doc_stride)
     encode_targets(eval_ex, label_kind, label_map)  # unknown eval labels: fail before training
     pad = tokenizer.pad_token_id
-    device = _device(config.device)
+    device = resolve_device(config.device)
     default_metric = {"multiclass": "accuracy", "multilabel": "micro_f1",
                       "regression": "pearson"}[label_kind]
     run = {"task": "classify", "base_model": str(model), "train": str(train),
@@ -553,7 +548,7 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
                                              doc_stride=config.doc_stride,
                                              label_all_pieces=label_all_pieces)
     pad = tokenizer.pad_token_id
-    device = _device(config.device)
+    device = resolve_device(config.device)
     run = {"task": "ner", "base_model": str(model), "train": str(train), "eval": str(eval),
            "label_all_pieces": label_all_pieces, "finetune": asdict(config),
            "train_sentences": len(train_s), "train_windows": len(features)}
@@ -627,7 +622,7 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
     features = qa_features(tokenizer, train_data.examples, max_length=config.max_length,
                            doc_stride=doc_stride, training=True)
     pad = tokenizer.pad_token_id
-    device = _device(config.device)
+    device = resolve_device(config.device)
     version = eval_data.version
     run = {"task": "qa", "base_model": str(model), "train": str(train), "eval": str(eval),
            "version": version, "doc_stride": doc_stride, "max_answer_length": max_answer_length,
@@ -686,7 +681,7 @@ def _infer(task: str, model_dir: str | Path, path: str | Path | None, *, labelle
     settings = run.get("finetune", {})
     length = max_length or settings.get("max_length") or tokenizer.model_max_length
     stride = settings.get("doc_stride")
-    dev = _device(device)
+    dev = resolve_device(device)
     if task == "classify":
         kind = _label_kind(model, run)
         label_map = None if kind == "regression" else LabelMap.from_config(
