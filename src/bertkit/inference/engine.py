@@ -34,6 +34,7 @@ from bertkit.inference.fastpath import to_fast_form
 from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertModel, PreTrainedModel
 from bertkit.tokenization import Encoding, Tokenizer
+from bertkit.training.device import resolve_device
 
 R = TypeVar("R")
 logger = logging.getLogger("bertkit")
@@ -77,19 +78,6 @@ def cpu_has_native_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` picks CUDA when present, else the CPU; a named device must exist."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise UsageError(f"device={device!r} is not a device name ({err})") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device={device!r} but no CUDA device is available; use 'cpu'")
-    return resolved
 
 
 class Engine:

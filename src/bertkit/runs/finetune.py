@@ -59,7 +59,7 @@ from bertkit.tasks.classification import (
     collate_classification,
     encode_targets,
 )
-from bertkit.tasks.prediction import classify_run, family_class, ner_run, qa_run, resolve_device
+from bertkit.tasks.prediction import classify_run, family_class, ner_run, qa_run
 from bertkit.tasks.question_answering import collate_qa, qa_features
 from bertkit.tasks.runfiles import (
     FINAL_METRICS,
@@ -78,6 +78,7 @@ from bertkit.tasks.token_classification import (
 )
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer
+from bertkit.training.device import resolve_device
 from bertkit.training.rng import seed_everything
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "finetune_classifier", "finetune_ner",

@@ -26,9 +26,9 @@ from bertkit.tasks.prediction import (
     model_label_kind,
     ner_run,
     qa_run,
-    resolve_device,
 )
 from bertkit.tasks.runfiles import require_model_dir, write_jsonl
+from bertkit.training.device import resolve_device
 
 __all__ = ["evaluate", "predict"]
 

@@ -61,18 +61,11 @@ __all__ = [
     "model_label_kind",
     "ner_run",
     "qa_run",
-    "resolve_device",
     "trim",
 ]
 
 Task = Literal["classify", "ner", "qa"]
 TASKS: tuple[str, ...] = ("classify", "ner", "qa")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 

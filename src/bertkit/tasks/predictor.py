@@ -33,7 +33,6 @@ from bertkit.tasks.prediction import (
     forward_windows,
     load_for,
     model_label_kind,
-    resolve_device,
     trim,
 )
 from bertkit.tasks.question_answering import collate_qa, postprocess_qa, qa_features
@@ -44,6 +43,7 @@ from bertkit.tasks.token_classification import (
     token_classification_features,
 )
 from bertkit.tokenization import Tokenizer
+from bertkit.training.device import resolve_device
 
 __all__ = ["Predictor"]
 

@@ -3,7 +3,9 @@
 Read in this order: ``config`` (TrainConfig) → ``schedule`` and ``optim`` (AdamW without decay
 on biases and norms, warmup + decay) → ``sampler`` (resumable, sharded batches) → ``rng`` and
 ``checkpointing`` (what a checkpoint holds, written atomically) → ``distributed`` (torchrun +
-DDP) → ``progress`` (status line, metrics.jsonl) → ``trainer`` (the loop that uses them all).
+DDP) → ``progress`` (status line, metrics.jsonl) → ``batches`` (the data and loss_fn contract),
+``precision``, ``stopping`` (Ctrl-C), ``tallies`` and ``evaluation`` → ``trainer`` (the loop that
+uses them all).
 
     loader = ResumableLoader(dataset, batch_size=32, collate_fn=collate, seed=0)
     trainer = Trainer(model, loss_fn, loader, TrainConfig(output_dir="runs/x", max_steps=10_000))
@@ -12,6 +14,7 @@ DDP) → ``progress`` (status line, metrics.jsonl) → ``trainer`` (the loop tha
 where ``loss_fn(model, batch)`` returns ``(loss, {"metric": value, ...})``.
 """
 
+from bertkit.training.batches import DataSource, LossFn, move_to_device
 from bertkit.training.checkpointing import (
     Checkpoint,
     check_model_fits,
@@ -33,7 +36,7 @@ from bertkit.training.progress import MetricsLog, ProgressLine
 from bertkit.training.rng import capture_rng, restore_rng, seed_everything
 from bertkit.training.sampler import ResumableLoader
 from bertkit.training.schedule import build_scheduler, lr_factor
-from bertkit.training.trainer import DataSource, FitResult, LossFn, Trainer, move_to_device
+from bertkit.training.trainer import FitResult, Trainer
 
 __all__ = [
     "Checkpoint",

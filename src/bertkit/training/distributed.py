@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from bertkit.errors import UsageError
+from bertkit.training.device import resolve_device
 
 _ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
 
@@ -40,22 +41,6 @@ def _env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise UsageError(f"environment variable {name}={raw!r} must be an integer") from None
-
-
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` → this process's GPU if CUDA is present, else the CPU; a bare ``"cuda"``
-    means GPU number ``LOCAL_RANK`` so each process on a node gets its own."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        device = f"cuda:{local_rank}"
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} asked for, but this PyTorch has no usable CUDA")
-    return resolved
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,11 @@
 """The training loop. It knows nothing about BERT — or about any model.
 
-The caller brings three things and a :class:`~bertkit.training.config.TrainConfig`:
+The caller brings a model, a ``loss_fn`` and ``train_data`` (their contract is in
+:mod:`bertkit.training.batches`) and a :class:`~bertkit.training.config.TrainConfig`:
 
 ``model``
     Any ``nn.Module``. The trainer moves it to the device, wraps it for DDP and/or
     ``torch.compile`` when asked, and always checkpoints the *plain* module.
-
-``loss_fn(model, batch) -> (loss, metrics)``
-    Runs the forward pass and returns a scalar loss tensor (mean over the batch) and a dict of
-    scalar metrics (floats or 0-d tensors; may be empty). It must call ``model(...)`` on the
-    ``model`` it is given — under DDP that is the wrapper whose forward sets up the gradient
-    all-reduce. The batch arrives already on the device. One reserved metric: ``"tokens"``,
-    the number of tokens in the batch, is summed rather than averaged and turns the
-    throughput display from samples/s into tokens/s.
-
-``train_data``
-    An iterable of batches with ``state_dict()`` / ``load_state_dict()`` giving the position of
-    the next batch (see :class:`DataSource`); :class:`~bertkit.training.sampler.ResumableLoader`
-    is one for map-style datasets. An ``iter()`` that ends is an epoch; the trainer starts the
-    next one. ``eval_data`` (optional) is any re-iterable of batches.
 
 A step is ``grad_accum_steps`` micro-batches (forward, backward, gradients summed; under DDP
 gradients are all-reduced only on the last), then clipping, one AdamW update and one schedule
@@ -36,24 +23,26 @@ a deterministic device.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import itertools
 import logging
 import math
-import signal
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from bertkit.errors import CheckpointError, ConfigError, UsageError
+from bertkit.errors import CheckpointError, UsageError
+from bertkit.training.batches import (
+    DataSource,
+    LossFn,
+    call_loss_fn,
+    move_to_device,
+)
 from bertkit.training.checkpointing import (
     CHECKPOINTS_DIR,
     check_model_fits,
@@ -64,40 +53,24 @@ from bertkit.training.checkpointing import (
 )
 from bertkit.training.config import TrainConfig
 from bertkit.training.distributed import DistContext, current_context, wrap_model
+from bertkit.training.evaluation import evaluate_batches
 from bertkit.training.optim import build_optimizer
+from bertkit.training.precision import autocast, check_precision
 from bertkit.training.progress import MetricsLog, ProgressLine
-from bertkit.training.rng import capture_rng, preserved_rng, restore_rng, seed_everything
+from bertkit.training.rng import capture_rng, restore_rng, seed_everything
 from bertkit.training.schedule import build_scheduler
+from bertkit.training.stopping import StopRequests
+from bertkit.training.tallies import Tallies, as_scalar
 
 logger = logging.getLogger(__name__)
 
-Metrics = Mapping[str, float | torch.Tensor]
-LossFn = Callable[[nn.Module, Any], tuple[torch.Tensor, Metrics]]
 Event = Literal["on_step_end", "on_eval_end", "on_checkpoint", "on_fit_end"]
 Callback = Callable[["Trainer", dict[str, Any]], None]
 StopReason = Literal["max_steps", "time_budget", "interrupted", "requested"]
 
 EVENTS: tuple[str, ...] = ("on_step_end", "on_eval_end", "on_checkpoint", "on_fit_end")
 METRICS_FILE = "metrics.jsonl"
-TOKENS_METRIC = "tokens"
 _STATE_FORMAT = 1
-
-
-@runtime_checkable
-class DataSource(Protocol):
-    """What the trainer needs from training data: batches, and a position it can save.
-
-    ``state_dict()`` is called between steps and must describe the *next* batch ``iter()`` will
-    produce after ``load_state_dict()`` on a fresh instance built the same way. Its values must
-    be plain (ints, floats, strings, tensors, lists, dicts): checkpoints load with
-    ``weights_only=True``.
-    """
-
-    def __iter__(self) -> Iterator[Any]: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
 
 
 @dataclass
@@ -108,115 +81,6 @@ class FitResult:
     stop_reason: StopReason
     checkpoint: Path | None  # the checkpoint saved when training stopped (None: no output_dir)
     eval_metrics: dict[str, float] | None  # the last evaluation's results, if any ran
-
-
-def move_to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor on ``device``: tensors, mappings, (named)tuples, lists,
-    dataclasses, and any object with its own ``.to(device)``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {key: move_to_device(value, device) for key, value in batch.items()}
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(move_to_device(value, device) for value in batch))
-    if isinstance(batch, list | tuple):
-        return type(batch)(move_to_device(value, device) for value in batch)
-    if callable(getattr(batch, "to", None)):
-        return batch.to(device)
-    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        changes = {
-            f.name: move_to_device(getattr(batch, f.name), device)
-            for f in dataclasses.fields(batch)
-            if f.init
-        }
-        return dataclasses.replace(batch, **changes)
-    return batch
-
-
-def _leading_size(batch: Any) -> int:
-    """Examples in a batch: the first dimension of the first tensor found (0 if none)."""
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.ndim else 0
-    if isinstance(batch, Mapping):
-        values: Iterable[Any] = batch.values()
-    elif isinstance(batch, list | tuple):
-        values = batch
-    elif dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        values = (getattr(batch, f.name) for f in dataclasses.fields(batch))
-    else:
-        return 0
-    for value in values:
-        size = _leading_size(value)
-        if size:
-            return size
-    return 0
-
-
-def _to_cpu(value: float | torch.Tensor) -> float | torch.Tensor:
-    return value.cpu() if isinstance(value, torch.Tensor) else value
-
-
-def _to_device(value: float | torch.Tensor, device: torch.device) -> float | torch.Tensor:
-    return value.to(device) if isinstance(value, torch.Tensor) else value
-
-
-def _check_precision(precision: str, device: torch.device) -> None:
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError(
-            f"TrainConfig.precision='fp16' needs a CUDA device (loss scaling with GradScaler); "
-            f"the device is {device}: use 'bf16' or 'fp32'"
-        )
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(
-            f"TrainConfig.precision='bf16' is not supported by {torch.cuda.get_device_name()}: "
-            "use 'fp16' or 'fp32'"
-        )
-
-
-class _StopRequests:
-    """SIGINT (Ctrl-C) and SIGTERM become a flag the loop reads between steps, so the step in
-    flight finishes and the checkpoint is exact. Handlers are only installed from the main
-    thread (Python's rule).
-
-    In a single process a second Ctrl-C, pressed after the message, raises KeyboardInterrupt at
-    once. Under torchrun a Ctrl-C reaches each worker twice (from the terminal and forwarded by
-    the launcher) and a rank cannot abort alone, so repeats are ignored there; torchrun itself
-    kills workers that outlive its grace period.
-    """
-
-    _REPEAT_AFTER_S = 1.0  # a second signal sooner than this is the same Ctrl-C, delivered twice
-
-    def __init__(self, announce: Callable[[str], None], *, allow_abort: bool) -> None:
-        self.requested = False
-        self._announce = announce
-        self._allow_abort = allow_abort
-        self._first_at = 0.0
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            repeated = time.monotonic() - self._first_at > self._REPEAT_AFTER_S
-            if self._allow_abort and signum == signal.SIGINT and repeated:
-                raise KeyboardInterrupt
-            return
-        self.requested = True
-        self._first_at = time.monotonic()
-        again = " (Ctrl-C again to abort now)" if self._allow_abort else ""
-        self._announce(
-            f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint"
-            + again
-        )
-
-    def __enter__(self) -> _StopRequests:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
 
 
 class Trainer:
@@ -255,7 +119,7 @@ class Trainer:
                 )
         self.dist = dist if dist is not None else current_context(config.device)
         self.device = self.dist.device
-        _check_precision(config.precision, self.device)
+        check_precision(config.precision, self.device)
 
         self.module = model.to(self.device)  # the plain module: what checkpoints hold
         self.loss_fn = loss_fn
@@ -307,8 +171,7 @@ class Trainer:
         self._snapshot: dict[str, Any] = {}
         self._step_loss = torch.zeros((), device=self.device)
         self._step_lr: float = self.optimizer.param_groups[0]["lr"]
-        self._counts_tokens = False  # loss_fn reports "tokens": throughput in tokens/s
-        self._reset_tallies()
+        self.tallies = Tallies(self.device)
 
     # ------------------------------------------------------------------ public API
 
@@ -379,7 +242,7 @@ class Trainer:
         first_step = self.step
         self._stop_requested = False
         announce = self.progress.message
-        with _StopRequests(announce, allow_abort=not self.dist.is_distributed) as stop:
+        with StopRequests(announce, allow_abort=not self.dist.is_distributed) as stop:
             try:
                 while True:
                     reason = self._stop_reason(stop.requested, started)
@@ -394,7 +257,6 @@ class Trainer:
                     self._rollback_step()
                 return "interrupted"
 
-    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Mean loss and metrics over ``eval_data`` (at most ``eval_max_batches`` batches per
         rank), averaged over batches and ranks. Leaves every RNG, the eval data's position and
@@ -405,32 +267,15 @@ class Trainer:
             # The plain module (not DDP): evaluation needs no gradient sync, and ranks with
             # uneven eval shards must not meet in DDP's forward-pass collectives.
             self._eval_model = torch.compile(self.module) if self.config.compile else self.module
-        position = self.eval_data.state_dict() if hasattr(self.eval_data, "state_dict") else None
-        was_training = self.module.training
-        self.module.eval()
-        sums: dict[str, float | torch.Tensor] = {}
-        batches = 0
-        try:
-            with preserved_rng(self.generators):
-                limit = self.config.eval_max_batches
-                for batch in itertools.islice(self.eval_data, limit):
-                    batch = move_to_device(batch, self.device)
-                    with self._autocast():
-                        loss, metrics = self._call_loss_fn(self._eval_model, batch)
-                    for name, value in {"loss": loss, **metrics}.items():
-                        if name != TOKENS_METRIC:
-                            sums[name] = self._add(sums.get(name, 0.0), value)
-                    batches += 1
-        finally:
-            self.module.train(was_training)
-            if position is not None:
-                self.eval_data.load_state_dict(position)  # type: ignore[attr-defined]
-        names = sorted(sums)
-        totals = torch.stack([self._as_scalar(v) for v in [*(sums[n] for n in names), batches]])
-        totals = self.dist.all_reduce_sum(totals).tolist()
-        if totals[-1] == 0:
-            raise UsageError("eval_data yielded no batches")
-        return {name: value / totals[-1] for name, value in zip(names, totals, strict=False)}
+        return evaluate_batches(
+            self._eval_model,
+            self.loss_fn,
+            self.eval_data,
+            dist=self.dist,
+            precision=self.config.precision,
+            max_batches=self.config.eval_max_batches,
+            generators=self.generators,
+        )
 
     def save_checkpoint(self) -> Path:
         """Save the state after ``self.step`` steps (every rank must call this: RNG states and
@@ -440,7 +285,7 @@ class Trainer:
         local = {
             "rng": capture_rng(self.generators),
             "data": self.train_data.state_dict(),
-            "tallies": self._tallies_state(),
+            "tallies": self.tallies.state_dict(),
         }
         per_rank = self.dist.all_gather(local)
         error: CheckpointError | None = None
@@ -519,9 +364,9 @@ class Trainer:
         self._last_saved_step = self.step
         if self.dist.is_main:
             self.metrics_log.truncate_after(self.step)
-        self._reset_tallies()
+        self.tallies.reset()
         if len(ranks) == self.dist.world_size:
-            self._load_tallies(mine.get("tallies"))
+            self.tallies.load_state_dict(mine.get("tallies"))
         return checkpoint.path
 
     # ------------------------------------------------------------------ one step
@@ -537,14 +382,14 @@ class Trainer:
             # DDP all-reduces gradients in backward; only the last micro-batch needs it.
             sync = self._ddp is None or micro == accum - 1
             with contextlib.nullcontext() if sync else self._ddp.no_sync():  # type: ignore[union-attr]
-                with self._autocast():
-                    loss, metrics = self._call_loss_fn(self.model, batch)
+                with autocast(self.config.precision, self.device):
+                    loss, metrics = call_loss_fn(self.loss_fn, self.model, batch)
                 self.scaler.scale(loss / accum).backward()
             step_loss += loss.detach().float()
-            self._tally(metrics, batch)
+            self.tallies.add_micro(metrics, batch)
         if self.config.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
-            self._grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.tallies.grad_norm = torch.nn.utils.clip_grad_norm_(
                 self.module.parameters(), self.config.max_grad_norm
             )
         self._step_lr = self.optimizer.param_groups[0]["lr"]
@@ -555,8 +400,7 @@ class Trainer:
         self.step += 1
         self._in_step = False
         self._step_loss = step_loss / accum
-        self._loss_sum += self._step_loss
-        self._steps_tallied += 1
+        self.tallies.add_step(self._step_loss)
 
     def _after_step(self, started: float, first_step: int) -> None:
         """After a step, in this order: log record, evaluation, callbacks, checkpoint (so a
@@ -592,7 +436,7 @@ class Trainer:
         self.train_data.load_state_dict(self._snapshot["data"])
         self._train_iter = None
         self._in_step = False
-        self._reset_tallies()
+        self.tallies.reset()
 
     def _next_batch(self) -> Any:
         for _ in range(2):  # the current epoch's iterator, or else a new epoch's
@@ -604,101 +448,30 @@ class Trainer:
                 self._train_iter = None
         raise UsageError("train_data yielded no batches (is the data smaller than one batch?)")
 
-    def _call_loss_fn(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Metrics]:
-        output = self.loss_fn(model, batch)
-        if not (isinstance(output, tuple) and len(output) == 2 and isinstance(output[1], Mapping)
-                and isinstance(output[0], torch.Tensor) and output[0].numel() == 1):
-            raise UsageError(
-                "loss_fn(model, batch) must return (scalar loss tensor, dict of metrics), got "
-                f"{type(output).__name__}"
-            )
-        return output[0].reshape(()), output[1]
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.config.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     # ------------------------------------------------------------------ bookkeeping
-
-    def _as_scalar(self, value: float | torch.Tensor) -> torch.Tensor:
-        if isinstance(value, torch.Tensor):
-            return value.detach().to(self.device, torch.float32).reshape(())
-        return torch.tensor(float(value), device=self.device)
-
-    @staticmethod
-    def _add(total: float | torch.Tensor, value: float | torch.Tensor) -> float | torch.Tensor:
-        """Running sum that stays a Python number until a tensor joins it: no device copy, and
-        no waiting for the device, per micro-batch."""
-        if isinstance(value, torch.Tensor):
-            return total + value.detach().float().reshape(())
-        return total + float(value)
-
-    def _reset_tallies(self) -> None:
-        """Sums since the last log record (kept on the device: no per-step synchronisation)."""
-        self._loss_sum = torch.zeros((), device=self.device)
-        self._steps_tallied = 0
-        self._metric_sums: dict[str, float | torch.Tensor] = {}
-        self._micro_tallied = 0
-        self._examples: float | torch.Tensor = 0.0
-        self._tallies_since = time.monotonic()
-        self._grad_norm: torch.Tensor | None = None
-
-    def _tallies_state(self) -> dict[str, Any]:
-        """The sums of the log interval in progress: saved so that a resumed run writes the same
-        log records as an uninterrupted one (throughput aside)."""
-        return {
-            "loss_sum": self._loss_sum.cpu(),
-            "steps": self._steps_tallied,
-            "metric_sums": {name: _to_cpu(value) for name, value in self._metric_sums.items()},
-            "micro": self._micro_tallied,
-            "examples": _to_cpu(self._examples),
-            "counts_tokens": self._counts_tokens,
-        }
-
-    def _load_tallies(self, state: Mapping[str, Any] | None) -> None:
-        if not state:
-            return
-        self._loss_sum = state["loss_sum"].to(self.device)
-        self._steps_tallied = int(state["steps"])
-        self._metric_sums = {k: _to_device(v, self.device) for k, v in state["metric_sums"].items()}
-        self._micro_tallied = int(state["micro"])
-        self._examples = _to_device(state["examples"], self.device)
-        self._counts_tokens = bool(state["counts_tokens"])
-
-    def _tally(self, metrics: Metrics, batch: Any) -> None:
-        counted = metrics.get(TOKENS_METRIC)
-        self._counts_tokens = self._counts_tokens or counted is not None
-        self._examples = self._add(
-            self._examples, counted if counted is not None else _leading_size(batch)
-        )
-        for name, value in metrics.items():
-            if name != TOKENS_METRIC:
-                self._metric_sums[name] = self._add(self._metric_sums.get(name, 0.0), value)
-        self._micro_tallied += 1
 
     def _log_train(self, started: float, first_step: int) -> dict[str, Any]:
         """Average the tallies over steps, micro-batches and ranks; write the JSONL record and
         the progress line (rank 0)."""
-        names = sorted(self._metric_sums)
-        sums = [self._loss_sum, self._examples, *(self._metric_sums[name] for name in names)]
-        local = torch.stack([self._as_scalar(value) for value in sums])
+        tallies = self.tallies
+        names = sorted(tallies.metric_sums)
+        sums = [tallies.loss_sum, tallies.examples, *(tallies.metric_sums[n] for n in names)]
+        local = torch.stack([as_scalar(value, self.device) for value in sums])
         totals = self.dist.all_reduce_sum(local).tolist()
         world = self.dist.world_size
         now = time.monotonic()
-        elapsed = max(now - self._tallies_since, 1e-9)
-        unit = "tokens" if self._counts_tokens else "samples"
+        elapsed = max(now - tallies.since, 1e-9)
+        unit = "tokens" if tallies.counts_tokens else "samples"
         record: dict[str, Any] = {
             "kind": "train",
             "step": self.step,
-            "loss": totals[0] / (self._steps_tallied * world),
+            "loss": totals[0] / (tallies.steps * world),
             "lr": self._step_lr,
         }
-        if self._grad_norm is not None:
-            record["grad_norm"] = float(self._grad_norm)
+        if tallies.grad_norm is not None:
+            record["grad_norm"] = float(tallies.grad_norm)
         for name, total in zip(names, totals[2:], strict=True):
-            record[name] = total / (self._micro_tallied * world)
+            record[name] = total / (tallies.micro * world)
         record[f"{unit}_per_s"] = totals[1] / elapsed
         record["elapsed_s"] = round(now - started, 3)
         self.metrics_log.write(record)
@@ -709,7 +482,7 @@ class Trainer:
         shown = {"loss": record["loss"], "lr": record["lr"]}
         self.progress.update(self.step, shown, throughput=record[f"{unit}_per_s"], unit=unit,
                              eta_seconds=eta)
-        self._reset_tallies()
+        self.tallies.reset()
         return record
 
     def _run_eval(self) -> None:
