@@ -7,7 +7,6 @@ import logging
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny import word_tokenizer
 
 from bertkit.data.readers import TextPair
 from bertkit.errors import UsageError
@@ -17,6 +16,7 @@ from bertkit.tasks.translation import (
     seq2seq_features,
     seq2seq_loss,
 )
+from tiny import word_tokenizer
 
 WORDS = ["eins", "zwei", "drei", "vier", "one", "two", "three", "four"]
 
