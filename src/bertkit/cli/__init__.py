@@ -27,6 +27,7 @@ from bertkit.cli import (
     predict,
     pretrain,
     quickstart,
+    seq2seq,
     serve,
     tokenizer,
 )
@@ -35,6 +36,7 @@ from bertkit.version import __version__
 
 COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
             pretrain, distill, finetune, predict, serve)
+COMMANDS += (seq2seq,)
 
 
 def build_parser() -> argparse.ArgumentParser:

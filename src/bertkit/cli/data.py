@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bertkit.cli import corpus, finefoods
+from bertkit.cli import corpus, ddtp, finefoods
 from bertkit.errors import ArtifactError
 from bertkit.resources.artifacts import ARTIFACTS, fetch
 
@@ -27,6 +27,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     list_parser.set_defaults(handler=run_list)
     corpus.register_action(actions)
     finefoods.register_action(actions)
+    ddtp.register_action(actions)
 
 
 def run_fetch(args: argparse.Namespace) -> int:

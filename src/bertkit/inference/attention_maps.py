@@ -35,13 +35,25 @@ from bertkit.tokenization import Tokenizer
 
 @dataclass
 class AttentionMaps:
-    """Attention probabilities of one text for the requested layers."""
+    """Attention probabilities of one text for the requested layers.
+
+    Self-attention maps are square (``tokens`` on both axes). Cross-attention maps of an
+    encoder–decoder (:mod:`bertkit.inference.alignment`) have target ``tokens`` as rows and
+    source ``key_tokens`` as columns."""
 
     text: str
     tokens: list[str]
-    probabilities: dict[int, Tensor]   # layer (0-based) → (N, T, T) float32, rows sum to 1
+    probabilities: dict[int, Tensor]   # layer (0-based) → (N, T, K) float32, rows sum to 1
     num_layers: int
     num_heads: int
+    key_tokens: list[str] | None = None  # the columns when they are not ``tokens``
+    row_label: str = "attending token (query)"
+    column_label: str = "attended token (key)"
+
+    @property
+    def columns(self) -> list[str]:
+        """The attended tokens (K): ``key_tokens`` when given, else ``tokens``."""
+        return self.tokens if self.key_tokens is None else self.key_tokens
 
     def layer_index(self, layer: int) -> int:
         """A layer number (negative from the end) → the 0-based index; must have been computed."""
@@ -148,16 +160,17 @@ def plot_attention(maps: AttentionMaps, layer: int, head: int,
     and head); written to ``path`` as PNG when given. Returns the matplotlib Figure."""
     Figure = _figure_class()
     index = maps.layer_index(layer)
-    probs = maps.head(layer, head).numpy()                                     # (T, T)
-    count = len(maps.tokens)
-    side = min(max(4.0, 0.32 * count + 2.0), 40.0)
-    figure = Figure(figsize=(side + 1.2, side))
+    probs = maps.head(layer, head).numpy()                                     # (T, K)
+    rows, count = len(maps.tokens), len(maps.columns)
+    width = min(max(4.0, 0.32 * count + 2.0), 40.0)
+    height = min(max(4.0, 0.32 * rows + 2.0), 40.0)
+    figure = Figure(figsize=(width + 1.2, height))
     axes = figure.add_subplot()
     image = axes.imshow(probs, cmap="viridis", vmin=0.0, vmax=1.0, aspect="equal")
-    axes.set_xticks(range(count), maps.tokens, rotation=90, fontsize=9)
-    axes.set_yticks(range(count), maps.tokens, fontsize=9)
-    axes.set_xlabel("attended token (key)")
-    axes.set_ylabel("attending token (query)")
+    axes.set_xticks(range(count), maps.columns, rotation=90, fontsize=9)
+    axes.set_yticks(range(rows), maps.tokens, fontsize=9)
+    axes.set_xlabel(maps.column_label)
+    axes.set_ylabel(maps.row_label)
     axes.set_title(f"layer {index}, head {head % maps.num_heads}\n“{_short(maps.text)}”",
                    fontsize=11)
     bar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
@@ -171,8 +184,8 @@ def plot_heads(maps: AttentionMaps, layer: int, path: str | Path | None = None) 
     """Every head of one layer in a grid, on one shared colour scale; PNG when ``path``."""
     Figure = _figure_class()
     index = maps.layer_index(layer)
-    probs = maps.probabilities[index].numpy()                                  # (N, T, T)
-    heads, count = probs.shape[0], len(maps.tokens)
+    probs = maps.probabilities[index].numpy()                                  # (N, T, K)
+    heads, count = probs.shape[0], max(len(maps.tokens), len(maps.columns))
     columns = math.ceil(math.sqrt(heads))
     rows = math.ceil(heads / columns)
     cell = min(max(2.5, 0.18 * count + 1.0), 10.0)
@@ -188,8 +201,8 @@ def plot_heads(maps: AttentionMaps, layer: int, path: str | Path | None = None) 
         image = axes.imshow(probs[head], cmap="viridis", vmin=0.0, vmax=1.0)
         axes.set_title(f"head {head}", fontsize=10)
         if labelled:
-            axes.set_xticks(range(count), maps.tokens, rotation=90, fontsize=6)
-            axes.set_yticks(range(count), maps.tokens, fontsize=6)
+            axes.set_xticks(range(len(maps.columns)), maps.columns, rotation=90, fontsize=6)
+            axes.set_yticks(range(len(maps.tokens)), maps.tokens, fontsize=6)
         else:
             axes.set_xticks([])
             axes.set_yticks([])
@@ -220,6 +233,8 @@ def attention_html(maps: AttentionMaps, *, title: str | None = None, layer: int 
         "initial": {"layer": first, "head": head % maps.num_heads},
         "text": maps.text,
         "tokens": maps.tokens,
+        "keyTokens": maps.columns,
+        "axes": f"rows: {maps.row_label} · columns: {maps.column_label}",
         "numHeads": maps.num_heads,
         "numLayers": maps.num_layers,
         "layers": {str(index): [[[round(v, 4) for v in row] for row in head]
@@ -278,7 +293,7 @@ _HTML = """<!DOCTYPE html>
 <div class="controls">
   <span><label for="layer">Layer</label> <select id="layer"></select></span>
   <span><label for="head">Head</label> <select id="head"></select></span>
-  <span class="axis">rows: attending token (query) · columns: attended token (key)</span>
+  <span class="axis" id="axes"></span>
 </div>
 <div class="legend"><span>0</span><div class="bar" id="legend"></div><span>1</span>
   <span class="axis">attention probability</span></div>
@@ -293,7 +308,8 @@ _HTML = """<!DOCTYPE html>
 "use strict";
 (function () {
   const data = JSON.parse(document.getElementById("attention-data").textContent);
-  const tokens = data.tokens;
+  const tokens = data.tokens, keys = data.keyTokens;
+  document.getElementById("axes").textContent = data.axes;
   const layers = Object.keys(data.layers).map(Number).sort((a, b) => a - b);
   const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   function colour(v) {
@@ -316,7 +332,7 @@ _HTML = """<!DOCTYPE html>
     table.className = "map";
     const header = table.insertRow();
     header.appendChild(document.createElement("th"));
-    for (const t of tokens) {
+    for (const t of keys) {
       const th = document.createElement("th");
       th.className = "key"; th.textContent = t; header.appendChild(th);
     }
@@ -327,10 +343,10 @@ _HTML = """<!DOCTYPE html>
       row.forEach((v, k) => {
         const td = tr.insertCell();
         td.className = "cell"; td.style.background = colour(v);
-        td.title = tokens[q] + " \\u2192 " + tokens[k] + ": " + v.toFixed(4);
+        td.title = tokens[q] + " \\u2192 " + keys[k] + ": " + v.toFixed(4);
         td.addEventListener("mouseenter", () => {
           readout.textContent = "layer " + layer + ", head " + head + ": " + tokens[q] +
-            " \\u2192 " + tokens[k] + " = " + v.toFixed(4);
+            " \\u2192 " + keys[k] + " = " + v.toFixed(4);
         });
       });
     });
@@ -341,12 +357,12 @@ _HTML = """<!DOCTYPE html>
   function drawThumbs(layer, active) {
     const holder = document.getElementById("thumbs");
     holder.replaceChildren();
-    const n = tokens.length, scale = Math.max(1, Math.floor(96 / n));
+    const n = Math.max(tokens.length, keys.length), scale = Math.max(1, Math.floor(96 / n));
     data.layers[layer].forEach((matrix, h) => {
       const box = document.createElement("div");
       box.className = "thumb" + (h === active ? " active" : "");
       const canvas = document.createElement("canvas");
-      canvas.width = n * scale; canvas.height = n * scale;
+      canvas.width = keys.length * scale; canvas.height = tokens.length * scale;
       const ctx = canvas.getContext("2d");
       matrix.forEach((row, q) => row.forEach((v, k) => {
         ctx.fillStyle = colour(v); ctx.fillRect(k * scale, q * scale, scale, scale);

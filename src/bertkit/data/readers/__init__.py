@@ -18,6 +18,8 @@ Formats:
   last, separated by a tab (then tokens may contain spaces) or by whitespace; a blank (or
   whitespace-only) line ends a sentence; ``-DOCSTART-`` lines are skipped. Tags must be BIO
   (``O``, ``B-X``, ``I-X``; IOB1 passes, see :func:`~bertkit.data.tags.validate_bio`).
+* **Pairs** (sequence to sequence): TSV ``source<TAB>target`` or JSONL with source and
+  target fields (:mod:`bertkit.data.readers.pairs`).
 * **QA**: SQuAD 1.1 / 2.0 JSON (``data[].paragraphs[].{context, qas[]}``; each qa has ``id``,
   ``question``, ``answers[{text, answer_start}]`` and, in 2.0, ``is_impossible``).
 """
@@ -25,6 +27,7 @@ Formats:
 from bertkit.data.readers.classification import TableFormat, TextExample, read_classification
 from bertkit.data.readers.common import LabelKind, LabelMap, location
 from bertkit.data.readers.conll import NerSentence, read_conll
+from bertkit.data.readers.pairs import PairFormat, TextPair, read_pairs
 from bertkit.data.readers.squad import Answer, QAExample, SquadData, gold_answers, read_squad
 
 __all__ = [
@@ -32,13 +35,16 @@ __all__ = [
     "LabelKind",
     "LabelMap",
     "NerSentence",
+    "PairFormat",
     "QAExample",
     "SquadData",
     "TableFormat",
     "TextExample",
+    "TextPair",
     "gold_answers",
     "location",
     "read_classification",
     "read_conll",
+    "read_pairs",
     "read_squad",
 ]

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bertkit.data.readers.common import LabelKind, read_text
+from bertkit.data.readers.common import LabelKind, jsonl_records, read_text
 from bertkit.errors import DataFormatError, UsageError
 
 TableFormat = Literal["csv", "tsv", "jsonl", "tab"]
@@ -76,7 +75,7 @@ def read_classification(
                               if fmt != "jsonl" else "file is empty; expected one JSON object "
                               "per line", path)
     columns = [text_column, text_pair_column, label_column]
-    rows = _jsonl_rows(text, path) if fmt == "jsonl" else _table_rows(text, path, fmt, columns)
+    rows = jsonl_records(text, path) if fmt == "jsonl" else _table_rows(text, path, fmt, columns)
     examples: list[TextExample] = []
     for line, record in rows:
         values = {}
@@ -108,22 +107,6 @@ def read_classification(
     if not examples:
         raise DataFormatError("has a header but no examples", path)
     return examples
-
-
-def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    # Split on "\n" only: JSON strings may hold U+2028 & co. raw, which str.splitlines splits.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise DataFormatError(f"invalid JSON: {err.msg} (column {err.colno})", path,
-                                  number) from None
-        if not isinstance(record, dict):
-            raise DataFormatError(f"expected a JSON object per line, got "
-                                  f"{type(record).__name__}", path, number)
-        yield number, record
 
 
 def _table_rows(text: str, path: Path, fmt: str,

@@ -3,7 +3,8 @@ the label ↔ id map and a record's ``path:line:`` prefix for later error messag
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +35,24 @@ def read_text(path: Path) -> str:
         line = data[:err.start].count(b"\n") + 1
         raise DataFormatError(f"not UTF-8 text ({err.reason} at byte {err.start})", path,
                               line) from None
+
+
+def jsonl_records(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL text; bad JSON or a
+    non-object line raises a :class:`DataFormatError` at ``path:line``."""
+    # Split on "\n" only: JSON strings may hold U+2028 & co. raw, which str.splitlines splits.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise DataFormatError(f"invalid JSON: {err.msg} (column {err.colno})", path,
+                                  number) from None
+        if not isinstance(record, dict):
+            raise DataFormatError(f"expected a JSON object per line, got "
+                                  f"{type(record).__name__}", path, number)
+        yield number, record
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ family here follows one named reference and says where it departs from it:
 * **NER** follows seqeval's *default* mode (conlleval-compatible chunking, lenient: an ``I-``
   after ``O`` or after another type starts an entity). See :func:`extract_entities` for the exact
   rules and the two places where plain-tag handling is decided.
+* **Translation**: sacreBLEU itself (BLEU with its signature, chrF), an optional extra.
 * **SQuAD** follows the official v1.1 and v2.0 evaluation scripts line for line, including the
   quirks of ``find_best_thresh`` (see :func:`best_threshold`).
 
@@ -39,15 +40,24 @@ from bertkit.tasks.metrics.squad import (
     normalize_answer,
     squad_evaluate,
 )
+from bertkit.tasks.metrics.translation import (
+    TranslationScores,
+    copy_source_baseline,
+    detokenize,
+    translation_scores,
+)
 
 __all__ = [
     "PRF",
     "Entity",
     "EntityScores",
+    "TranslationScores",
     "accuracy",
     "best_threshold",
     "classification_report",
     "confusion_matrix",
+    "copy_source_baseline",
+    "detokenize",
     "entity_scores",
     "exact_match",
     "extract_entities",
@@ -61,6 +71,7 @@ __all__ = [
     "spearman",
     "squad_evaluate",
     "token_accuracy",
+    "translation_scores",
     "validate_bio",
     "validate_iob2",
 ]

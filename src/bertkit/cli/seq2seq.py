@@ -1,0 +1,179 @@
+"""``bertkit seq2seq train | evaluate | generate | align``: encoder–decoder models (BERT2BERT)
+for translation and other sequence-to-sequence tasks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bertkit.errors import UsageError
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "seq2seq", help="train, evaluate and run encoder-decoder (BERT2BERT) models",
+        description="Pairs are TSV (source<TAB>target) or JSONL (source/target fields, e.g. "
+                    "from `bertkit data ddtp`). BLEU/chrF need sacreBLEU "
+                    "(pip install 'bertkit[translate]').")
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    _train_parser(actions)
+    evaluate = actions.add_parser("evaluate", help="translate a pair file; BLEU, chrF, "
+                                  "copy baseline")
+    evaluate.add_argument("--model", type=Path, required=True)
+    evaluate.add_argument("--pairs", type=Path, required=True)
+    evaluate.add_argument("--out", type=Path, default=None,
+                          help="write scores.json and predictions.jsonl here")
+    evaluate.add_argument("--limit", type=int, default=None, help="only the first N pairs")
+    _field_arguments(evaluate)
+    _generation_arguments(evaluate)
+    evaluate.set_defaults(handler=run_evaluate)
+    generate = actions.add_parser("generate", help="translate texts (arguments or stdin lines)")
+    generate.add_argument("texts", nargs="*", help="source texts (default: stdin, one a line)")
+    generate.add_argument("--model", type=Path, required=True)
+    _generation_arguments(generate)
+    generate.set_defaults(handler=run_generate)
+    align = actions.add_parser("align", help="cross-attention alignment of a translation "
+                               "(PNG heatmap and/or HTML view)")
+    align.add_argument("text", help="the source sentence")
+    align.add_argument("--model", type=Path, required=True)
+    align.add_argument("--target", default=None,
+                       help="align this translation (default: the model's own)")
+    align.add_argument("--layer", type=int, default=-1, help="decoder layer for the PNG")
+    align.add_argument("--png", type=Path, default=None, metavar="MAP.png",
+                       help="heatmap of --layer, heads averaged (needs bertkit[viz])")
+    align.add_argument("--html", type=Path, default=None, metavar="OUT.html",
+                       help="browse every decoder layer and head")
+    align.add_argument("--device", default="auto")
+    align.set_defaults(handler=run_align)
+
+
+def _train_parser(actions: argparse._SubParsersAction) -> None:
+    train = actions.add_parser(
+        "train", help="train an encoder-decoder on pair files",
+        description="Warm start (--encoder DIR [--decoder DIR], Rothe et al. 2020) or "
+                    "--random weights of the same size; --share ties decoder to encoder "
+                    "(BERTShare). Writes a model directory, checkpoints/, metrics.jsonl and, "
+                    "with --dev, final_metrics.json (BLEU, chrF, copy baseline).")
+    train.add_argument("--train", type=Path, required=True)
+    train.add_argument("--dev", type=Path, default=None)
+    train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--encoder", type=Path, required=True,
+                       help="BERT checkpoint for the encoder (and its tokenizer)")
+    train.add_argument("--decoder", type=Path, default=None,
+                       help="BERT checkpoint for the decoder (default: --encoder)")
+    train.add_argument("--random", action="store_true",
+                       help="random weights, --encoder's size (the no-pretraining baseline)")
+    train.add_argument("--share", action="store_true", help="BERTShare: tie the decoder's "
+                       "weights to the encoder's")
+    _field_arguments(train)
+    train.add_argument("--max-source-length", type=int, default=64)
+    train.add_argument("--max-target-length", type=int, default=48)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--grad-accum", type=int, default=1)
+    train.add_argument("--lr", type=float, default=5e-5)
+    train.add_argument("--warmup", type=int, default=100, help="warmup steps")
+    train.add_argument("--label-smoothing", type=float, default=0.1)
+    train.add_argument("--max-steps", type=int, default=1000)
+    train.add_argument("--max-minutes", type=float, default=None)
+    train.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    train.add_argument("--eval-every", type=int, default=0, help="held-out loss every N steps")
+    train.add_argument("--eval-translations", type=int, default=None,
+                       help="translate at most N dev pairs at the end (default: all)")
+    train.add_argument("--checkpoint-every", type=int, default=0)
+    train.add_argument("--log-every", type=int, default=10)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    train.add_argument("--num-beams", type=int, default=1, help="for the dev translations")
+    train.add_argument("--max-new-tokens", type=int, default=48,
+                       help="for the dev translations")
+    train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its newest checkpoint")
+    train.set_defaults(handler=run_train)
+
+
+def _field_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source-field", default="source", help="JSONL source field")
+    parser.add_argument("--target-field", default="target", help="JSONL target field")
+
+
+def _generation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--num-beams", type=int, default=1)
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from bertkit.runs.seq2seq import Seq2SeqSettings, train_seq2seq
+
+    settings = Seq2SeqSettings(
+        train=args.train, dev=args.dev, output_dir=args.out, encoder=args.encoder,
+        decoder=args.decoder, random=args.random, share=args.share,
+        source_field=args.source_field, target_field=args.target_field,
+        max_source_length=args.max_source_length, max_target_length=args.max_target_length,
+        batch_size=args.batch_size, grad_accum=args.grad_accum, learning_rate=args.lr,
+        warmup_steps=args.warmup, label_smoothing=args.label_smoothing,
+        max_steps=args.max_steps, max_minutes=args.max_minutes, precision=args.precision,
+        eval_every=args.eval_every, eval_translations=args.eval_translations,
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
+        device=args.device, num_threads=args.threads, num_beams=args.num_beams,
+        max_new_tokens=args.max_new_tokens,
+        progress=not args.no_progress)
+    result = train_seq2seq(settings, resume=args.resume)
+    line = f"{result.output_dir}\tstep={result.step}\tstopped={result.stop_reason}"
+    if result.final_metrics:
+        final = result.final_metrics
+        line += (f"\tdev BLEU={final['bleu']} chrF={final['chrf']}\tcopy baseline BLEU="
+                 f"{final['copy_baseline']['bleu']} chrF={final['copy_baseline']['chrf']}")
+    print(line)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from bertkit.runs.seq2seq import evaluate_seq2seq
+
+    result = evaluate_seq2seq(args.model, args.pairs, out=args.out, limit=args.limit,
+                              source_field=args.source_field, target_field=args.target_field,
+                              device=args.device, num_beams=args.num_beams,
+                              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from bertkit.runs.seq2seq import load_seq2seq
+    from bertkit.tasks.translation import translate
+
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise UsageError("no source texts: pass them as arguments or on stdin")
+    model, tokenizer, device = load_seq2seq(args.model, device=args.device)
+    for text in translate(model, tokenizer, texts, num_beams=args.num_beams,
+                          max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                          device=device):
+        print(text)
+    return 0
+
+
+def run_align(args: argparse.Namespace) -> int:
+    from bertkit.inference.alignment import cross_attention_maps, mean_over_heads
+    from bertkit.inference.attention_maps import plot_attention, write_attention_html
+    from bertkit.runs.seq2seq import load_seq2seq
+
+    if args.png is None and args.html is None:
+        raise UsageError("nothing to write: pass --png MAP.png and/or --html OUT.html")
+    model, tokenizer, _ = load_seq2seq(args.model, device=args.device)
+    maps = cross_attention_maps(model, tokenizer, args.text, args.target)
+    print(maps.text)
+    if args.png is not None:
+        plot_attention(mean_over_heads(maps), args.layer, 0, args.png)
+        print(f"wrote {args.png}")
+    if args.html is not None:
+        write_attention_html(maps, args.html, title=f"bertkit cross-attention — "
+                             f"{args.model.name}", layer=args.layer)
+        print(f"wrote {args.html}")
+    return 0
