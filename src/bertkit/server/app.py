@@ -193,8 +193,10 @@ class ServerState:
         """The model answering ``endpoint``: ``name``'s, or the only one that can."""
         if name is None:
             able = [m for m in self.models.values() if endpoint in m.endpoints]
-            if len(able) == 1:
-                return able[0]
+            # A classifier's encoder embeds too; an embedding model is the one meant.
+            own = [m for m in able if m.task == endpoint]
+            if len(able) == 1 or len(own) == 1:
+                return (own or able)[0]
             if not able:
                 raise RequestError(404, None, f"no served model answers {endpoint}", "not_found")
             raise RequestError(422, "model", f"several models answer {endpoint}; name one of "

@@ -249,6 +249,8 @@ def add_tei_routes(app: FastAPI, server: ServerState) -> None:
             request = schema[kind].model_validate(body)
         except ValidationError as err:
             raise RequestValidationError(err.errors()) from None
+        if served is not None:
+            request.model = served.name
         if kind == "rerank":
             return await rerank(request, response)  # type: ignore[arg-type]
         return await (embed if kind == "embed" else predict)(request)  # type: ignore[operator]
