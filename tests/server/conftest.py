@@ -71,3 +71,20 @@ def served(model_dirs: dict[str, Path]) -> dict[str, ServedModel]:
 @pytest.fixture
 def minilm_dir(artifact: Callable[[str], Path]) -> Path:
     return artifact("all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Tokenizer) -> Path:
+    """A one-label sequence classifier: a cross-encoder reranker's shape."""
+    torch.manual_seed(11)
+    model = BertForSequenceClassification(tiny_config(len(tokenizer), num_labels=1))
+    model.init_weights()
+    directory = tmp_path_factory.mktemp("rerank")
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def reranker(cross_encoder_dir: Path) -> ServedModel:
+    return ServedModel.load("rerank", cross_encoder_dir, device="cpu")

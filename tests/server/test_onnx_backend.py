@@ -22,7 +22,7 @@ TEXTS = ["the cat sat on the mat .", "a very good film",
 
 
 @pytest.mark.parametrize(("task", "path", "read"), [
-    ("embeddings", "/v1/embeddings", lambda body: body["embeddings"]),
+    ("embeddings", "/v1/sentence-embeddings", lambda body: body["embeddings"]),
     ("classify", "/v1/classify",
      lambda body: [[r["scores"]["negative"], r["scores"]["positive"]] for r in body["results"]]),
 ])

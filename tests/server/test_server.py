@@ -55,8 +55,8 @@ def test_embeddings_equal_the_library_long_texts_whole_or_truncated(served, mode
     engine = Engine.from_pretrained(model_dirs["embeddings"], device="cpu")
     texts = [*TEXTS, LONG]
     with client(served, "embeddings") as http:
-        whole = http.post("/v1/embeddings", json={"texts": texts, "id": "r1"}).json()
-        cut = http.post("/v1/embeddings", json={"texts": [LONG], "truncate": True,
+        whole = http.post("/v1/sentence-embeddings", json={"texts": texts, "id": "r1"}).json()
+        cut = http.post("/v1/sentence-embeddings", json={"texts": [LONG], "truncate": True,
                                                 "pooling": "max", "normalize": True}).json()
     assert whole["id"] == "r1" and whole["dimensions"] == 32
     expected = sentence_embeddings(engine, None, texts)
@@ -126,7 +126,7 @@ def test_health_metrics_and_openapi(served):
     assert {n: m["endpoints"][0] for n, m in health["models"].items()} == {
         "embeddings": "embeddings", "fill-mask": "fill-mask", "classify": "classify",
         "ner": "ner", "qa": "qa"}
-    assert {"/v1/embeddings", "/v1/classify", "/v1/ner", "/v1/qa", "/v1/fill-mask",
+    assert {"/v1/sentence-embeddings", "/v1/classify", "/v1/ner", "/v1/qa", "/v1/fill-mask",
             "/health", "/metrics"} <= set(paths)
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
@@ -140,17 +140,17 @@ def test_health_metrics_and_openapi(served):
 
 
 @pytest.mark.parametrize(("path", "body", "status", "field"), [
-    ("/v1/embeddings", b'{"texts": ["a", }', 400, "body"),
-    ("/v1/embeddings", {"texts": ["the cat", 5]}, 422, "texts[1]"),
-    ("/v1/embeddings", {"texts": "the cat"}, 422, "texts"),
-    ("/v1/embeddings", {}, 422, "texts"),
-    ("/v1/embeddings", {"texts": []}, 422, "texts"),
-    ("/v1/embeddings", {"texts": ["the cat", "  "]}, 422, "texts[1]"),
-    ("/v1/embeddings", {"texts": ["a"] * 5}, 413, "texts"),
-    ("/v1/embeddings", {"texts": ["the cat", "x" * 41]}, 413, "texts[1]"),
-    ("/v1/embeddings", {"texts": ["a"], "pooling": "sum"}, 422, "pooling"),
-    ("/v1/embeddings", {"texts": ["a"], "colour": "red"}, 422, "colour"),
-    ("/v1/embeddings", {"texts": ["a"], "model": "nope"}, 404, "model"),
+    ("/v1/sentence-embeddings", b'{"texts": ["a", }', 400, "body"),
+    ("/v1/sentence-embeddings", {"texts": ["the cat", 5]}, 422, "texts[1]"),
+    ("/v1/sentence-embeddings", {"texts": "the cat"}, 422, "texts"),
+    ("/v1/sentence-embeddings", {}, 422, "texts"),
+    ("/v1/sentence-embeddings", {"texts": []}, 422, "texts"),
+    ("/v1/sentence-embeddings", {"texts": ["the cat", "  "]}, 422, "texts[1]"),
+    ("/v1/sentence-embeddings", {"texts": ["a"] * 5}, 413, "texts"),
+    ("/v1/sentence-embeddings", {"texts": ["the cat", "x" * 41]}, 413, "texts[1]"),
+    ("/v1/sentence-embeddings", {"texts": ["a"], "pooling": "sum"}, 422, "pooling"),
+    ("/v1/sentence-embeddings", {"texts": ["a"], "colour": "red"}, 422, "colour"),
+    ("/v1/sentence-embeddings", {"texts": ["a"], "model": "nope"}, 404, "model"),
     ("/v1/classify", {"texts": ["a"], "model": "embeddings"}, 404, "model"),
     ("/v1/classify", {"texts": ["a", "b"], "text_pairs": ["c"]}, 422, "text_pairs"),
     ("/v1/qa", {"inputs": [{"question": "who ?"}]}, 422, "inputs[0].context"),
@@ -164,7 +164,7 @@ def test_bad_requests_get_a_4xx_naming_the_field(served, path, body, status, fie
         if isinstance(body, bytes):
             reply = http.post(path, content=body, headers={"content-type": "application/json"})
         else:
-            body = body if "model" in body or path != "/v1/embeddings" else \
+            body = body if "model" in body or path != "/v1/sentence-embeddings" else \
                 {**body, "model": "embeddings"}
             reply = http.post(path, json=body)
     assert reply.status_code == status, reply.text
@@ -188,9 +188,9 @@ def test_one_bad_text_fails_only_its_own_request(served):
 def test_overload_is_a_503_with_retry_after(served):
     with client(served, "embeddings", max_queue=3, max_wait_ms=1500) as http, \
             ThreadPoolExecutor(1) as pool:
-        first = pool.submit(http.post, "/v1/embeddings", json={"texts": TEXTS[:3]})
+        first = pool.submit(http.post, "/v1/sentence-embeddings", json={"texts": TEXTS[:3]})
         time.sleep(0.3)  # the first request's three items wait in the queue
-        second = http.post("/v1/embeddings", json={"texts": ["the dog"]})
+        second = http.post("/v1/sentence-embeddings", json={"texts": ["the dog"]})
         assert first.result().status_code == 200
     assert second.status_code == 503
     assert int(second.headers["retry-after"]) >= 1
@@ -208,7 +208,7 @@ def test_concurrent_clients_get_their_own_answers_in_shared_batches(served, mode
                 for i in range(16)]
     with client(served, "embeddings", max_wait_ms=100, max_batch_size=16) as http, \
             ThreadPoolExecutor(16) as pool:
-        replies = list(pool.map(lambda b: http.post("/v1/embeddings", json=b), requests))
+        replies = list(pool.map(lambda b: http.post("/v1/sentence-embeddings", json=b), requests))
         metrics = http.get("/metrics").text
     for request, reply in zip(requests, replies, strict=True):
         assert reply.status_code == 200
@@ -268,7 +268,7 @@ def test_minilm_embeddings_equal_bertkit_inference(minilm_dir: Path):
              "Stocks fell sharply on Tuesday after the central bank raised rates.", "Hi"]
     served = ServedModel.load("minilm", minilm_dir, device="cpu")
     with TestClient(create_app([served])) as http:
-        reply = http.post("/v1/embeddings", json={"texts": texts, "normalize": True})
+        reply = http.post("/v1/sentence-embeddings", json={"texts": texts, "normalize": True})
     assert reply.json()["dimensions"] == 384
     expected = sentence_embeddings(Engine.from_pretrained(minilm_dir, device="cpu"), None,
                                    texts, normalize=True)

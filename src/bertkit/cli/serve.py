@@ -2,12 +2,15 @@
 extra). Argument parsing only; the server is :func:`bertkit.server.serve`.
 
 ``--model`` may be given several times, as ``DIR`` or ``NAME=DIR`` (the name defaults to the
-directory's name); requests pick a model by ``"model": NAME``.
+directory's name); requests pick a model by ``"model": NAME``. The server binds 127.0.0.1
+unless ``--host`` says otherwise; ``--api-key`` (or ``BERTKIT_API_KEY``, which keeps the key out
+of the process list) makes every route but ``/health`` need ``Authorization: Bearer KEY``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from bertkit.errors import UsageError
@@ -26,7 +29,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx"),
                         help="onnx: export at start-up and run with ONNX Runtime "
                              "(needs the onnx extra)")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only; "
+                             "0.0.0.0 opens it to the network)")
+    parser.add_argument("--api-key", default=None, metavar="KEY",
+                        help="require 'Authorization: Bearer KEY' on every route but /health "
+                             "(default: $BERTKIT_API_KEY, else no key)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if any)")
     batching = parser.add_argument_group("dynamic batching")
@@ -43,6 +51,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="texts (or questions) per request")
     limits.add_argument("--max-chars", type=int, default=20_000, metavar="N",
                         help="characters per text")
+    limits.add_argument("--max-request-tokens", type=int, default=32_768, metavar="N",
+                        help="tokens of all texts of one request together")
+    limits.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N",
+                        help="bytes of a request body")
+    limits.add_argument("--max-concurrent-requests", type=int, default=128, metavar="N",
+                        help="requests in flight before new ones get 429 + Retry-After")
     parser.set_defaults(handler=run)
 
 
@@ -68,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
           device=args.device, host=args.host, port=args.port,
           batch_limits=BatchLimits(args.max_batch_size, args.max_batch_tokens, args.max_wait_ms,
                                    args.max_queue),
-          limits=RequestLimits(args.max_texts, args.max_chars),
+          limits=RequestLimits(max_texts=args.max_texts, max_chars=args.max_chars,
+                               max_request_tokens=args.max_request_tokens,
+                               max_body_bytes=args.max_body_bytes,
+                               max_concurrent_requests=args.max_concurrent_requests),
+          api_key=args.api_key or os.environ.get("BERTKIT_API_KEY") or None,
           log_level="info" if args.verbose else "warning")
     return 0

@@ -1,51 +1,53 @@
 """The HTTP API: FastAPI routes over :class:`~bertkit.server.models.ServedModel` and the
 :class:`~bertkit.server.batching.DynamicBatcher`.
 
-Routes (JSON in, JSON out; ``model`` may be left out when one model is served):
+The server speaks three APIs over the same models and batches:
 
-* ``POST /v1/embeddings`` ``{"texts": [...], "pooling": "mean", "normalize": false,
-  "truncate": false}`` → ``{"embeddings": [[...]], "dimensions": H}``. Texts longer than the
-  model go through sliding windows (the whole text is embedded) unless ``truncate`` is true.
-* ``POST /v1/classify`` ``{"texts": [...], "text_pairs": [...]?}`` → per text label + scores.
-* ``POST /v1/ner`` ``{"texts": [...]}`` → per text entities with character offsets.
-* ``POST /v1/qa`` ``{"inputs": [{"question", "context"}]}`` → per question answer + offsets.
-* ``POST /v1/fill-mask`` ``{"texts": [...], "top_k": 5, "truncate": false}``.
-* ``GET /health``, ``GET /metrics`` (Prometheus text), ``GET /openapi.json``.
+* **OpenAI's embeddings API** (:mod:`bertkit.server.openai_api`): ``POST /v1/embeddings``,
+  ``GET /v1/models`` — what the official ``openai`` client calls;
+* **Hugging Face text-embeddings-inference** (:mod:`bertkit.server.tei_api`): ``/embed``,
+  ``/rerank``, ``/predict``, ``/tokenize``, ``/info`` and ``POST /``;
+* **bertkit's own routes** (here; ``model`` may be left out when one model answers):
 
-Every request may carry an ``id`` string, echoed in the response. Errors are
+  * ``POST /v1/sentence-embeddings`` ``{"texts": [...], "pooling": "mean", "normalize": false,
+    "truncate": false}`` → ``{"embeddings": [[...]], "dimensions": H}``. Texts longer than the
+    model go through sliding windows (the whole text is embedded) unless ``truncate`` is true;
+  * ``POST /v1/classify`` ``{"texts": [...], "text_pairs": [...]?}`` → per text label + scores;
+  * ``POST /v1/ner`` ``{"texts": [...]}`` → per text entities with character offsets;
+  * ``POST /v1/qa`` ``{"inputs": [{"question", "context"}]}`` → per question answer + offsets;
+  * ``POST /v1/fill-mask`` ``{"texts": [...], "top_k": 5, "truncate": false}``;
+  * ``GET /health`` (never needs the API key), ``GET /metrics`` (Prometheus text),
+    ``GET /openapi.json``.
+
+Every bertkit request may carry an ``id`` string, echoed in the response. bertkit's errors are
 ``{"error": {"type", "message", "field"}}``: 400 malformed JSON, 422 wrong types / empty texts /
-a text the model cannot take (``field`` names it, e.g. ``texts[3]``), 413 over a limit, 404
-unknown model or endpoint, 503 + ``Retry-After`` when the queue is full. No stack trace ever
-reaches a client; unexpected failures are logged and answered 500.
+a text the model cannot take (``field`` names it, e.g. ``texts[3]``), 413 over a limit, 401 a
+missing API key, 404 unknown model or endpoint, 429 too many requests in flight and 503 a full
+queue (both with ``Retry-After``). OpenAI and TEI routes answer in their APIs' own shapes
+(:mod:`bertkit.server.errors`). No stack trace ever reaches a client.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bertkit.errors import UsageError
-from bertkit.server.batching import (
-    BatchLimits,
-    BatchStats,
-    DynamicBatcher,
-    ItemError,
-    Overloaded,
-    require_positive_ints,
-)
+from bertkit.server.batching import BatchLimits, BatchStats, DynamicBatcher, ItemError
+from bertkit.server.errors import add_error_handlers
+from bertkit.server.guard import Guard
 from bertkit.server.metrics import (
     BATCH_BUCKETS,
     LATENCY_BUCKETS,
@@ -55,34 +57,26 @@ from bertkit.server.metrics import (
     Registry,
 )
 from bertkit.server.models import ServedModel
+from bertkit.server.openai_api import add_openai_routes
+from bertkit.server.requests import (
+    RequestError,
+    RequestLimits,
+    check_count,
+    check_lengths,
+    check_text,
+    check_texts,
+    check_tokens,
+)
+from bertkit.server.tei_api import add_tei_routes
+from bertkit.server.vectors import unit
 from bertkit.version import __version__
 
 logger = logging.getLogger("bertkit.server")
 
 INLINE_CHARS = 4096
-ROUTES = ("/v1/embeddings", "/v1/classify", "/v1/ner", "/v1/qa", "/v1/fill-mask", "/health",
-          "/metrics", "/openapi.json", "/docs")
-
-
-@dataclass(frozen=True)
-class RequestLimits:
-    """What one request may ask for."""
-
-    max_texts: int = 64
-    max_chars: int = 20_000
-    max_top_k: int = 50
-
-    def validate(self) -> RequestLimits:
-        require_positive_ints(self, ("max_texts", "max_chars", "max_top_k"))
-        return self
-
-
-class RequestError(Exception):
-    """A client's mistake: HTTP ``status``, the ``field`` at fault and what was expected."""
-
-    def __init__(self, status: int, field: str | None, message: str, kind: str = "invalid"):
-        super().__init__(message)
-        self.status, self.field, self.message, self.kind = status, field, message, kind
+ROUTES = ("/v1/embeddings", "/v1/models", "/v1/sentence-embeddings", "/v1/classify", "/v1/ner",
+          "/v1/qa", "/v1/fill-mask", "/", "/embed", "/rerank", "/predict", "/tokenize", "/info",
+          "/health", "/metrics", "/openapi.json", "/docs")
 
 
 # ---------------------------------------------------------------------------- schemas
@@ -94,7 +88,7 @@ class _Request(BaseModel):
     id: str | None = Field(None, max_length=256, description="echoed in the response")
 
 
-class EmbeddingsRequest(_Request):
+class SentenceEmbeddingsRequest(_Request):
     texts: list[str]
     pooling: Literal["mean", "cls", "max"] = "mean"
     normalize: bool = False
@@ -127,46 +121,20 @@ class FillMaskRequest(_Request):
     truncate: bool = False
 
 
-# ---------------------------------------------------------------------------- checks
+@dataclass
+class Outcome:
+    """What a request's items gave: the model that ran them, one result per item, and their
+    token count (OpenAI's ``usage``)."""
 
-
-def _check_texts(field: str, texts: Sequence[str], limits: RequestLimits, *,
-                 count: bool = True) -> None:
-    if count and not texts:
-        raise RequestError(422, field, "expected at least one text")
-    if count and len(texts) > limits.max_texts:
-        raise RequestError(413, field, f"{len(texts)} items; at most {limits.max_texts} per "
-                                       "request", "too_large")
-    for index, text in enumerate(texts):
-        name = f"{field}[{index}]" if count else field
-        if not text.strip():
-            raise RequestError(422, name, "empty text; expected non-blank text")
-        if len(text) > limits.max_chars:
-            raise RequestError(413, name, f"{len(text)} characters; at most "
-                                          f"{limits.max_chars} per text", "too_large")
-
-
-def _error(status: int, kind: str, message: str, field: str | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": kind, "message": message}
-    if field is not None:
-        body["field"] = field
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
-
-
-def _location(loc: Sequence[Any]) -> str:
-    """``("body", "texts", 3)`` → ``texts[3]``; ``("body", "inputs", 0, "question")`` →
-    ``inputs[0].question``."""
-    out = ""
-    for part in loc[1:] if loc and loc[0] == "body" else loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "body"
+    model: ServedModel
+    results: list[Any]
+    tokens: int
 
 
 # ---------------------------------------------------------------------------- the app
 
 
-class _Server:
+class ServerState:
     """The served models, their batchers and the metrics: the app's state."""
 
     def __init__(self, models: Sequence[ServedModel], batch_limits: BatchLimits,
@@ -213,45 +181,66 @@ class _Server:
             await batcher.stop()
         self.executor.shutdown(wait=True)
 
-    def model_for(self, name: str | None, endpoint: str) -> ServedModel:
-        if name is None:
-            able = [m for m in self.models.values() if endpoint in m.endpoints]
-            if len(able) == 1:
-                return able[0]
-            if not able:
-                raise RequestError(404, None, f"no served model answers {endpoint}", "not_found")
-            raise RequestError(422, "model", f"several models answer {endpoint}; name one of "
-                                             f"{sorted(m.name for m in able)}")
+    def named(self, name: str) -> ServedModel:
+        """The served model called ``name`` (a name, never a path: nothing is loaded here)."""
         model = self.models.get(name)
         if model is None:
             raise RequestError(404, "model", f"unknown model {name!r}; served: "
                                              f"{sorted(self.models)}", "not_found")
+        return model
+
+    def model_for(self, name: str | None, endpoint: str) -> ServedModel:
+        """The model answering ``endpoint``: ``name``'s, or the only one that can."""
+        if name is None:
+            able = [m for m in self.models.values() if endpoint in m.endpoints]
+            # A classifier's encoder embeds too; an embedding model is the one meant.
+            own = [m for m in able if m.task == endpoint]
+            if len(able) == 1 or len(own) == 1:
+                return (own or able)[0]
+            if not able:
+                raise RequestError(404, None, f"no served model answers {endpoint}", "not_found")
+            raise RequestError(422, "model", f"several models answer {endpoint}; name one of "
+                                             f"{sorted(m.name for m in able)}")
+        model = self.named(name)
         if endpoint not in model.endpoints:
             raise RequestError(404, "model", f"model {name!r} ({model.task}) does not answer "
                                              f"{endpoint}; it answers {list(model.endpoints)}",
                                "not_found")
         return model
 
+    def retry_after(self) -> int:
+        """Seconds until the longest queue has drained (at least 1): the ``Retry-After``."""
+        waits = [batcher.drain_seconds for batcher in self.batchers.values()]
+        return max(1, math.ceil(max(waits, default=0.0)))
+
     async def run(self, name: str | None, endpoint: str, field: str, payloads: list[Any],
-                  options: tuple[Any, ...] = ()) -> tuple[ServedModel, list[Any]]:
-        model = self.model_for(name, endpoint)
+                  options: tuple[Any, ...] = (), *, model: ServedModel | None = None,
+                  fit: bool = False) -> Outcome:
+        """Run a request's items through ``model`` (or the one ``name`` picks) in the shared
+        batches; the request's tokens must stay within ``max_request_tokens`` and, with
+        ``fit``, each item within the model's length (TEI's ``truncate: false``)."""
+        model = model or self.model_for(name, endpoint)
         # Tokenizing a few short texts takes microseconds: a thread hop would cost more (and two
         # GIL hand-overs with the busy inference thread). Large requests go to a thread.
         if sum(len(str(p)) for p in payloads) <= INLINE_CHARS:
             costs = model.costs(endpoint, payloads)
         else:
             costs = await run_in_threadpool(model.costs, endpoint, payloads)
+        check_tokens(field, costs, self.limits)
+        if fit:
+            check_lengths(field, costs, model.max_length)
         try:
-            return model, await self.batchers[model.name].submit((endpoint, *options),
-                                                                 payloads, costs)
+            results = await self.batchers[model.name].submit((endpoint, *options), payloads,
+                                                             costs)
         except ItemError as err:
             raise RequestError(422, f"{field}[{err.index}]", str(err.error)) from None
+        return Outcome(model, results, sum(costs))
 
 
 class _Metrics:
     """Pure ASGI middleware: count every HTTP request by route and status, time it."""
 
-    def __init__(self, app: ASGIApp, server: _Server):
+    def __init__(self, app: ASGIApp, server: ServerState):
         self.app, self.server = app, server
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -276,9 +265,11 @@ class _Metrics:
 
 
 def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | None = None,
-               limits: RequestLimits | None = None) -> FastAPI:
-    """The ASGI app serving ``models`` (loaded already; the app never loads or reloads)."""
-    server = _Server(models, batch_limits or BatchLimits(), limits or RequestLimits())
+               limits: RequestLimits | None = None, api_key: str | None = None) -> FastAPI:
+    """The ASGI app serving ``models`` (loaded already; the app never loads or reloads, and no
+    request names a file: a ``model`` is one of the names served). With ``api_key``, every
+    route but ``/health`` needs ``Authorization: Bearer API_KEY``."""
+    server = ServerState(models, batch_limits or BatchLimits(), limits or RequestLimits())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -290,10 +281,14 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
 
     app = FastAPI(title="bertkit", version=__version__, lifespan=lifespan,
                   description="BERT inference with dynamic batching: embeddings, "
-                              "classification, NER, QA, fill-mask.")
+                              "classification, NER, QA, fill-mask; OpenAI- and "
+                              "text-embeddings-inference-compatible routes.")
     app.state.server = server
+    # Added last = outermost: the metrics count what the guard refuses, too.
+    app.add_middleware(Guard, api_key=api_key, limits=server.limits,
+                       retry_after=server.retry_after)
     app.add_middleware(_Metrics, server=server)
-    _add_error_handlers(app)
+    add_error_handlers(app)
 
     def reply(model: ServedModel, request: _Request, **body: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"model": model.name}
@@ -301,63 +296,55 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
             out["id"] = request.id
         return {**out, **body}
 
-    @app.post("/v1/embeddings")
-    async def embeddings(request: EmbeddingsRequest) -> dict[str, Any]:
-        _check_texts("texts", request.texts, server.limits)
-        model, vectors = await server.run(request.model, "embeddings", "texts", request.texts,
-                                          (request.pooling, request.truncate))
-        if request.normalize:
-            vectors = [_unit(v) for v in vectors]
-        return reply(model, request, dimensions=model.dimensions, embeddings=vectors)
+    @app.post("/v1/sentence-embeddings")
+    async def sentence_embeddings(request: SentenceEmbeddingsRequest) -> dict[str, Any]:
+        check_texts("texts", request.texts, server.limits)
+        out = await server.run(request.model, "embeddings", "texts", request.texts,
+                               (request.pooling, request.truncate))
+        vectors = [unit(v) for v in out.results] if request.normalize else out.results
+        return reply(out.model, request, dimensions=out.model.dimensions, embeddings=vectors)
 
     @app.post("/v1/classify")
     async def classify(request: ClassifyRequest) -> dict[str, Any]:
-        _check_texts("texts", request.texts, server.limits)
+        check_texts("texts", request.texts, server.limits)
         pairs: list[str | None] = [None] * len(request.texts)
         if request.text_pairs is not None:
             if len(request.text_pairs) != len(request.texts):
                 raise RequestError(422, "text_pairs", f"{len(request.text_pairs)} pairs for "
                                                       f"{len(request.texts)} texts; expected "
                                                       "one per text")
-            _check_texts("text_pairs", request.text_pairs, server.limits)
+            check_texts("text_pairs", request.text_pairs, server.limits)
             pairs = list(request.text_pairs)
-        model, results = await server.run(request.model, "classify", "texts",
-                                          list(zip(request.texts, pairs, strict=True)),
-                                          (request.text_pairs is not None,))
-        return reply(model, request, results=results)
+        out = await server.run(request.model, "classify", "texts",
+                               list(zip(request.texts, pairs, strict=True)),
+                               (request.text_pairs is not None,))
+        return reply(out.model, request, results=out.results)
 
     @app.post("/v1/ner")
     async def ner(request: NerRequest) -> dict[str, Any]:
-        _check_texts("texts", request.texts, server.limits)
-        model, results = await server.run(request.model, "ner", "texts", request.texts)
-        return reply(model, request, results=results)
+        check_texts("texts", request.texts, server.limits)
+        out = await server.run(request.model, "ner", "texts", request.texts)
+        return reply(out.model, request, results=out.results)
 
     @app.post("/v1/qa")
     async def qa(request: QARequest) -> dict[str, Any]:
-        if not request.inputs:
-            raise RequestError(422, "inputs", "expected at least one {question, context}")
-        if len(request.inputs) > server.limits.max_texts:
-            raise RequestError(413, "inputs", f"{len(request.inputs)} items; at most "
-                                              f"{server.limits.max_texts} per request",
-                               "too_large")
+        check_count("inputs", len(request.inputs), server.limits)
         for index, item in enumerate(request.inputs):
-            _check_texts(f"inputs[{index}].question", [item.question], server.limits,
-                         count=False)
-            _check_texts(f"inputs[{index}].context", [item.context], server.limits,
-                         count=False)
-        model, results = await server.run(request.model, "qa", "inputs",
-                                          [(i.question, i.context) for i in request.inputs])
-        return reply(model, request, results=results)
+            check_text(f"inputs[{index}].question", item.question, server.limits)
+            check_text(f"inputs[{index}].context", item.context, server.limits)
+        out = await server.run(request.model, "qa", "inputs",
+                               [(i.question, i.context) for i in request.inputs])
+        return reply(out.model, request, results=out.results)
 
     @app.post("/v1/fill-mask")
     async def fill_mask(request: FillMaskRequest) -> dict[str, Any]:
-        _check_texts("texts", request.texts, server.limits)
+        check_texts("texts", request.texts, server.limits)
         if not 1 <= request.top_k <= server.limits.max_top_k:
             raise RequestError(422, "top_k", f"top_k={request.top_k}; expected 1.."
                                              f"{server.limits.max_top_k}")
-        model, results = await server.run(request.model, "fill-mask", "texts", request.texts,
-                                          (request.top_k, request.truncate))
-        return reply(model, request, results=results)
+        out = await server.run(request.model, "fill-mask", "texts", request.texts,
+                               (request.top_k, request.truncate))
+        return reply(out.model, request, results=out.results)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -369,38 +356,6 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
         return PlainTextResponse(server.registry.render(),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    add_openai_routes(app, server)
+    add_tei_routes(app, server)
     return app
-
-
-def _unit(vector: list[float]) -> list[float]:
-    norm = sum(v * v for v in vector) ** 0.5
-    return [v / norm for v in vector] if norm > 0 else vector
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestError)
-    async def request_error(_: Request, err: RequestError) -> JSONResponse:
-        return _error(err.status, err.kind, err.message, err.field)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
-        first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
-        if first.get("type") == "json_invalid":
-            return _error(400, "malformed_json", f"the body is not valid JSON: "
-                                                 f"{first.get('ctx', {}).get('error', '')}",
-                          "body")
-        return _error(422, "invalid", str(first.get("msg")), _location(first.get("loc", ())))
-
-    @app.exception_handler(Overloaded)
-    async def overloaded(_: Request, err: Overloaded) -> JSONResponse:
-        return _error(503, "overloaded", str(err),
-                      headers={"Retry-After": str(err.retry_after)})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
-        return _error(err.status_code, "http", str(err.detail), headers=err.headers)
-
-    @app.exception_handler(Exception)
-    async def internal(_: Request, err: Exception) -> JSONResponse:
-        logger.error("unhandled error: %s: %s", type(err).__name__, err, exc_info=err)
-        return _error(500, "internal", "internal server error")

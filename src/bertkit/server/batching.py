@@ -128,6 +128,11 @@ class DynamicBatcher:
     def queued(self) -> int:
         return len(self._pending)
 
+    @property
+    def drain_seconds(self) -> float:
+        """Estimated seconds until the items queued now have run (the ``Retry-After``)."""
+        return len(self._pending) * self._seconds_per_item
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -155,8 +160,7 @@ class DynamicBatcher:
         if self._task is None:
             raise RuntimeError("the batcher is not running (call start() inside the event loop)")
         if len(self._pending) + len(payloads) > self.limits.max_queue:
-            waiting = len(self._pending) * self._seconds_per_item
-            raise Overloaded(max(1, math.ceil(waiting)))
+            raise Overloaded(max(1, math.ceil(self.drain_seconds)))
         if not payloads:
             return []
         job = _Job(asyncio.get_running_loop().create_future(), [None] * len(payloads),

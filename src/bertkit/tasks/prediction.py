@@ -267,5 +267,9 @@ def model_label_kind(model: nn.Module, run: Mapping[str, Any]) -> str:
     for kind, name in PROBLEM_TYPES.items():
         if name == problem:
             return kind
-    return str(run.get("model_label_kind", "multiclass"))
+    if "model_label_kind" in run:
+        return str(run["model_label_kind"])
+    # One label and no problem type is a regression head (a cross-encoder's relevance logit),
+    # as transformers reads it: a softmax over one label would always say 1.0.
+    return "regression" if model.config.num_labels == 1 else "multiclass"  # type: ignore[union-attr]
 
