@@ -33,6 +33,9 @@ EXPECTED = {
     # fine-tune
     "PretrainSettings", "pretrain", "DistillSettings", "distill", "FinetuneConfig",
     "finetune_classifier", "finetune_ner", "finetune_qa",
+    # the security engines under the system description's names (issue 20)
+    "BackdoorTriggerScanner", "BehaviorConsistencyValidator", "ClassifierConfidenceAnalyzer",
+    "EmbeddingShiftDetector", "ModelProvenanceChecker", "scan",
 }
 
 

@@ -92,6 +92,14 @@ if _typing.TYPE_CHECKING:
         finetune_qa,
     )
     from bertkit.runs.pretrain import PretrainSettings, pretrain
+    from bertkit.security.engines import (
+        BackdoorTriggerScanner,
+        BehaviorConsistencyValidator,
+        ClassifierConfidenceAnalyzer,
+        EmbeddingShiftDetector,
+        ModelProvenanceChecker,
+        scan,
+    )
 
 #: The runs behind the commands, by the module that defines them. They load on first use:
 #: their modules pull in the data pipeline and the trainer, which tripled ``import bertkit``
@@ -103,6 +111,10 @@ _RUNS = {
     "finetune_classifier": "bertkit.runs.finetune",
     "finetune_ner": "bertkit.runs.finetune", "finetune_qa": "bertkit.runs.finetune",
 }
+#: The security engines under the system description's names (issue 20), loaded on use too.
+_RUNS.update(dict.fromkeys(
+    ["BackdoorTriggerScanner", "BehaviorConsistencyValidator", "ClassifierConfidenceAnalyzer",
+     "EmbeddingShiftDetector", "ModelProvenanceChecker", "scan"], "bertkit.security.engines"))
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -126,6 +138,8 @@ __all__ = [
     "AlbertForTokenClassification",
     "AlbertModel",
     "ArtifactError",
+    "BackdoorTriggerScanner",
+    "BehaviorConsistencyValidator",
     "BertConfig",
     "BertForMaskedLM",
     "BertForMultipleChoice",
@@ -137,6 +151,7 @@ __all__ = [
     "BertModel",
     "BertkitError",
     "CheckpointError",
+    "ClassifierConfidenceAnalyzer",
     "ConfigError",
     "DataFormatError",
     "DistilBertForMaskedLM",
@@ -153,11 +168,13 @@ __all__ = [
     "ElectraForSequenceClassification",
     "ElectraForTokenClassification",
     "ElectraModel",
+    "EmbeddingShiftDetector",
     "EncoderOutput",
     "Encoding",
     "FinetuneConfig",
     "InputError",
     "LoadReport",
+    "ModelProvenanceChecker",
     "PreTrainedModel",
     "PretrainSettings",
     "RobertaForMaskedLM",
@@ -194,6 +211,7 @@ __all__ = [
     "pretrain",
     "roberta_base",
     "roberta_large",
+    "scan",
     "train_bpe",
     "train_wordpiece",
 ]
