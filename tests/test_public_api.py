@@ -35,6 +35,9 @@ EXPECTED = {
     "finetune_classifier", "finetune_ner", "finetune_qa",
     # encoder-decoder models and generation (issue 16)
     "BertLMHeadModel", "EncoderDecoderConfig", "EncoderDecoderModel", "GenerationConfig",
+    # the security engines under the system description's names (issue 20)
+    "BackdoorTriggerScanner", "BehaviorConsistencyValidator", "ClassifierConfidenceAnalyzer",
+    "EmbeddingShiftDetector", "ModelProvenanceChecker", "scan",
 }
 
 

@@ -95,6 +95,14 @@ if _typing.TYPE_CHECKING:
         finetune_qa,
     )
     from bertkit.runs.pretrain import PretrainSettings, pretrain
+    from bertkit.security.engines import (
+        BackdoorTriggerScanner,
+        BehaviorConsistencyValidator,
+        ClassifierConfidenceAnalyzer,
+        EmbeddingShiftDetector,
+        ModelProvenanceChecker,
+        scan,
+    )
 
 #: The runs behind the commands, by the module that defines them. They load on first use:
 #: their modules pull in the data pipeline and the trainer, which tripled ``import bertkit``
@@ -106,6 +114,10 @@ _RUNS = {
     "finetune_classifier": "bertkit.runs.finetune",
     "finetune_ner": "bertkit.runs.finetune", "finetune_qa": "bertkit.runs.finetune",
 }
+#: The security engines under the system description's names (issue 20), loaded on use too.
+_RUNS.update(dict.fromkeys(
+    ["BackdoorTriggerScanner", "BehaviorConsistencyValidator", "ClassifierConfidenceAnalyzer",
+     "EmbeddingShiftDetector", "ModelProvenanceChecker", "scan"], "bertkit.security.engines"))
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -129,6 +141,8 @@ __all__ = [
     "AlbertForTokenClassification",
     "AlbertModel",
     "ArtifactError",
+    "BackdoorTriggerScanner",
+    "BehaviorConsistencyValidator",
     "BertConfig",
     "BertForMaskedLM",
     "BertForMultipleChoice",
@@ -141,6 +155,7 @@ __all__ = [
     "BertModel",
     "BertkitError",
     "CheckpointError",
+    "ClassifierConfidenceAnalyzer",
     "ConfigError",
     "DataFormatError",
     "DistilBertForMaskedLM",
@@ -157,6 +172,7 @@ __all__ = [
     "ElectraForSequenceClassification",
     "ElectraForTokenClassification",
     "ElectraModel",
+    "EmbeddingShiftDetector",
     "EncoderDecoderConfig",
     "EncoderDecoderModel",
     "EncoderOutput",
@@ -165,6 +181,7 @@ __all__ = [
     "GenerationConfig",
     "InputError",
     "LoadReport",
+    "ModelProvenanceChecker",
     "PreTrainedModel",
     "PretrainSettings",
     "RobertaForMaskedLM",
@@ -201,6 +218,7 @@ __all__ = [
     "pretrain",
     "roberta_base",
     "roberta_large",
+    "scan",
     "train_bpe",
     "train_wordpiece",
 ]

@@ -7,9 +7,11 @@ line naming what differs (the tensor, for a tampered safetensors file).
 
 ``bertkit audit confidence|backdoor|shift|membership|consistency|adversarial --model DIR
 --data FILE …`` runs one detector and prints its report as JSON (``--out FILE`` also writes
-it); ``bertkit audit all --model DIR --data FILE --out DIR`` runs every classifier audit that
-applies and writes ``audit.json`` + ``audit.html`` with figures. ``--verify-manifest`` refuses
-a checkpoint whose provenance manifest does not verify, before any weight is read.
+it); ``bertkit audit shift --model DIR --pairs pairs.tsv`` instead compares each
+original<TAB>modified line and names the tokens that moved it most; ``bertkit audit all
+--model DIR --data FILE --out DIR`` runs every classifier audit that applies and writes
+``audit.json`` + ``audit.html`` with figures. ``--verify-manifest`` refuses a checkpoint
+whose provenance manifest does not verify, before any weight is read.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bertkit import _fileio
+from bertkit.errors import UsageError
 from bertkit.security import audits
+from bertkit.security.engines import EmbeddingShiftDetector, resolve_model
 from bertkit.security.provenance import verify_manifest, write_manifest
 
 
@@ -50,7 +54,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     }
     for kind in audits.KINDS:
         sub = actions.add_parser(kind, help=helps[kind])
-        _common(sub)
+        _common(sub, data_required=kind != "shift")
         sub.set_defaults(handler=run_one, kind=kind)
         if kind == "confidence":
             sub.add_argument("--ood", type=Path, required=True,
@@ -65,6 +69,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         elif kind == "shift":
             sub.add_argument("--inputs", type=Path,
                              help="texts to flag; without it, attacked held-out texts")
+            sub.add_argument("--pairs", type=Path,
+                             help="original<TAB>modified per line: the shift of each pair and "
+                             "the tokens that moved it most (--data, if given, calibrates "
+                             "the threshold on harmless edits of its texts)")
             sub.add_argument("--fpr", type=float, default=0.05,
                              help="target false-positive rate on clean data")
         elif kind == "membership":
@@ -88,9 +96,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     every.set_defaults(handler=run_all)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, data_required: bool = True) -> None:
     parser.add_argument("--model", type=Path, required=True, help="a model directory")
-    parser.add_argument("--data", type=Path, required=True,
+    parser.add_argument("--data", type=Path, required=data_required,
                         help="CSV / TSV / JSONL / .tab texts (labels where the audit needs)")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default=None,
@@ -128,6 +136,10 @@ def run_one(args: argparse.Namespace) -> int:
                                         reference_dir=args.reference_model,
                                         verify_manifest=args.verify_manifest)
         return _emit(args, report)
+    if kind == "shift" and args.pairs is not None:
+        return _emit(args, _shift_pairs(args))
+    if args.data is None:
+        raise UsageError(f"audit {kind} needs --data (for shift: --data or --pairs)")
     model, tokenizer = audits.load_classifier(args.model, verify_manifest=args.verify_manifest)
     if kind == "confidence":
         data = audits.read_texts(args.data, text_column=args.text_column,
@@ -153,6 +165,16 @@ def run_one(args: argparse.Namespace) -> int:
         report, _ = audits.adversarial(model, tokenizer, texts[:args.max_texts],
                                        insertions=args.insert, max_edits=args.max_edits)
     return _emit(args, report)
+
+
+def _shift_pairs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each (original, modified) pair of ``--pairs`` through :class:`EmbeddingShiftDetector`."""
+    pairs = audits.read_pairs(args.pairs)
+    model = resolve_model(args.model, classifier=False)
+    detector = EmbeddingShiftDetector()
+    if args.data is not None:
+        detector.calibrate(_texts(args, args.data), model, fpr=args.fpr)
+    return [r.to_dict() for r in detector.analyze_pairs(pairs, model)]
 
 
 def _emit(args: argparse.Namespace, report: Any) -> int:
