@@ -84,6 +84,22 @@ def test_pretraining_checkpoint_into_bare_encoder_ignores_heads(tmp_path: Path, 
     torch.testing.assert_close(encoder(IDS).pooler_output, pretrained.bert(IDS).pooler_output)
 
 
+def test_unprefixed_encoder_with_head_tensors_keeps_heads_out_of_the_encoder(tmp_path: Path):
+    """Some writers drop ``bert.`` from the encoder but keep ``cls.`` heads beside it: the
+    prefix must be added to the encoder names only, or the heads load as fresh weights."""
+    original = saved(BertForPreTraining, tmp_path, seed=3)
+    rewrite(tmp_path, lambda state: {k.removeprefix("bert."): v for k, v in state.items()})
+    names = set(load_file(tmp_path / "model.safetensors"))
+    assert not any(k.startswith("bert.") for k in names)
+    assert any(k.startswith("cls.predictions.") for k in names)
+    assert any(k.startswith("cls.seq_relationship.") for k in names)
+    loaded, report = BertForPreTraining.from_pretrained(tmp_path, output_loading_info=True)
+    assert report.new == [] and report.unused == []
+    want, got = original(IDS), loaded(IDS)
+    torch.testing.assert_close(got.prediction_logits, want.prediction_logits)
+    torch.testing.assert_close(got.seq_relationship_logits, want.seq_relationship_logits)
+
+
 def test_tied_decoder_is_the_embedding_matrix(tmp_path: Path):
     model = saved(BertForMaskedLM, tmp_path)
     assert "decoder" not in " ".join(model.state_dict())

