@@ -47,7 +47,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -111,13 +111,19 @@ async def load(port: int, sentences: list[str], clients: int, count: int,
             latencies.append(time.perf_counter() - started)
             failures += not ok
 
+    wall = await closed_loop(port, clients, client)
+    return latencies, failures, wall
+
+
+async def closed_loop(port: int, clients: int,
+                      client: Callable[[httpx.AsyncClient], Awaitable[None]]) -> float:
+    """Run ``clients`` copies of ``client`` over keep-alive connections; the wall time."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
-                                 timeout=60) as http:
+                                 timeout=120) as http:
         started = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
-        wall = time.perf_counter() - started
-    return latencies, failures, wall
+        return time.perf_counter() - started
 
 
 def batch_totals(port: int) -> tuple[float, float]:
@@ -181,12 +187,7 @@ async def pressure(port: int, bodies: list[tuple[str, dict]], clients: int, seco
             else:
                 counts["failed"] += 1
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
-                                 timeout=120) as http:
-        started = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        wall = time.perf_counter() - started
+    wall = await closed_loop(port, clients, client)
     ordered = sorted(latencies) or [float("nan")]
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return {**counts, "wall": wall, "p50": statistics.median(ordered), "p99": p99}

@@ -308,3 +308,16 @@ def test_base64_is_little_endian_float32(served):
                                                    "encoding_format": "base64"}).json()
     decoded = np.frombuffer(base64.b64decode(packed["data"][0]["embedding"]), dtype="<f4")
     np.testing.assert_allclose(decoded, floats["data"][0]["embedding"], rtol=1e-7)
+
+
+@pytest.mark.needs_artifacts
+def test_minilm_through_the_openai_route_equals_bertkit_inference(minilm_dir: Path):
+    texts = ["A man is playing a guitar.", "The new movie is awesome!", "Hi"]
+    with app_client([ServedModel.load("minilm", minilm_dir, device="cpu")]) as http:
+        reply = http.post("/v1/embeddings", json={"input": texts, "model": "minilm"}).json()
+        tei = http.post("/embed", json={"inputs": texts}).json()
+    expected = library_vectors(minilm_dir, texts)
+    torch.testing.assert_close(torch.tensor([d["embedding"] for d in reply["data"]]), expected,
+                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.tensor(tei), torch.nn.functional.normalize(expected),
+                               atol=1e-6, rtol=0)
