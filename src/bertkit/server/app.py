@@ -10,6 +10,8 @@ Routes (JSON in, JSON out; ``model`` may be left out when one model is served):
 * ``POST /v1/ner`` ``{"texts": [...]}`` → per text entities with character offsets.
 * ``POST /v1/qa`` ``{"inputs": [{"question", "context"}]}`` → per question answer + offsets.
 * ``POST /v1/fill-mask`` ``{"texts": [...], "top_k": 5, "truncate": false}``.
+* ``POST /v1/generate`` ``{"texts": [...], "num_beams": 1, "max_new_tokens": 48}`` → per text
+  ``{"text"}``: an encoder–decoder's translations (:mod:`bertkit.server.seq2seq`).
 * ``GET /health``, ``GET /metrics`` (Prometheus text), ``GET /openapi.json``.
 
 Every request may carry an ``id`` string, echoed in the response. Errors are
@@ -55,6 +57,7 @@ from bertkit.server.metrics import (
     Registry,
 )
 from bertkit.server.models import ServedModel
+from bertkit.server.seq2seq import MAX_BEAMS
 from bertkit.version import __version__
 
 logger = logging.getLogger("bertkit.server")
@@ -62,6 +65,7 @@ logger = logging.getLogger("bertkit.server")
 INLINE_CHARS = 4096
 ROUTES = ("/v1/embeddings", "/v1/classify", "/v1/ner", "/v1/qa", "/v1/fill-mask", "/health",
           "/metrics", "/openapi.json", "/docs")
+ROUTES += ("/v1/generate",)
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,12 @@ class FillMaskRequest(_Request):
     texts: list[str]
     top_k: int = 5
     truncate: bool = False
+
+
+class GenerateRequest(_Request):
+    texts: list[str]
+    num_beams: int = 1
+    max_new_tokens: int = 48
 
 
 # ---------------------------------------------------------------------------- checks
@@ -357,6 +367,21 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
                                              f"{server.limits.max_top_k}")
         model, results = await server.run(request.model, "fill-mask", "texts", request.texts,
                                           (request.top_k, request.truncate))
+        return reply(model, request, results=results)
+
+    @app.post("/v1/generate")
+    async def generate(request: GenerateRequest) -> dict[str, Any]:
+        _check_texts("texts", request.texts, server.limits)
+        runner = server.model_for(request.model, "generate").seq2seq
+        assert runner is not None
+        if not 1 <= request.num_beams <= MAX_BEAMS:
+            raise RequestError(422, "num_beams", f"num_beams={request.num_beams}; expected "
+                                                 f"1..{MAX_BEAMS}")
+        if not 1 <= request.max_new_tokens <= runner.max_new_tokens:
+            raise RequestError(422, "max_new_tokens", f"max_new_tokens="
+                               f"{request.max_new_tokens}; expected 1..{runner.max_new_tokens}")
+        model, results = await server.run(request.model, "generate", "texts", request.texts,
+                                          (request.num_beams, request.max_new_tokens))
         return reply(model, request, results=results)
 
     @app.get("/health")
