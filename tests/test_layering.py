@@ -28,6 +28,9 @@ LAYERS = [
     "inference.fastpath",                    # the CPU fast form of the core (inference only)
     "model.base",                            # what public classes share: load, save, fast form
     "model.pretrained",                      # the public classes, every family
+    "model.causal_lm",                       # BertLMHeadModel: the decoder with its LM head
+    "generation",                            # greedy, beam search, sampling (duck-typed model)
+    "model.encoder_decoder",                 # EncoderDecoderModel: seq2seq, generate()
     "training",                              # the generic loop
     "objectives",                            # pretraining losses
     "tasks",                                 # fine-tuning tasks: specs, features, metrics

@@ -33,6 +33,8 @@ EXPECTED = {
     # fine-tune
     "PretrainSettings", "pretrain", "DistillSettings", "distill", "FinetuneConfig",
     "finetune_classifier", "finetune_ner", "finetune_qa",
+    # encoder-decoder models and generation (issue 16)
+    "BertLMHeadModel", "EncoderDecoderConfig", "EncoderDecoderModel", "GenerationConfig",
 }
 
 

@@ -23,7 +23,10 @@ from bertkit.errors import (
     TokenizerError,
     UsageError,
 )
+from bertkit.generation import GenerationConfig
 from bertkit.model import BertConfig, EncoderOutput
+from bertkit.model.causal_lm import BertLMHeadModel
+from bertkit.model.encoder_decoder import EncoderDecoderConfig, EncoderDecoderModel
 from bertkit.model.pretrained import (
     AlbertForMaskedLM,
     AlbertForMultipleChoice,
@@ -134,6 +137,7 @@ __all__ = [
     "BertForQuestionAnswering",
     "BertForSequenceClassification",
     "BertForTokenClassification",
+    "BertLMHeadModel",
     "BertModel",
     "BertkitError",
     "CheckpointError",
@@ -153,9 +157,12 @@ __all__ = [
     "ElectraForSequenceClassification",
     "ElectraForTokenClassification",
     "ElectraModel",
+    "EncoderDecoderConfig",
+    "EncoderDecoderModel",
     "EncoderOutput",
     "Encoding",
     "FinetuneConfig",
+    "GenerationConfig",
     "InputError",
     "LoadReport",
     "PreTrainedModel",

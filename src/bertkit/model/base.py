@@ -55,6 +55,7 @@ class PreTrainedModel(nn.Module):
     """
 
     model_type: ClassVar[str] = "bert"
+    is_decoder: ClassVar[bool] = False  # a causal decoder (BertLMHeadModel), not an encoder
     bare_encoder: ClassVar[bool] = False  # saved without the encoder prefix, as BertModel is
     encoder_attribute: ClassVar[str] = "bert"
     optional_prefixes: ClassVar[tuple[str, ...]] = ()
@@ -67,6 +68,8 @@ class PreTrainedModel(nn.Module):
             raise ConfigError(f"model_type is {config.model_type!r} but {type(self).__name__} "
                               f"is a {self.model_type!r} model; use "
                               f"{self.role_name(config.model_type)}")
+        if config.is_decoder != self.is_decoder:
+            raise ConfigError(decoder_mismatch(type(self).__name__, self.is_decoder))
 
     @classmethod
     def role_name(cls, model_type: str) -> str:
@@ -112,15 +115,33 @@ class PreTrainedModel(nn.Module):
             raise CheckpointError(
                 f"{path}: a {config.model_type!r} checkpoint cannot be loaded as {cls.__name__} "
                 f"(a {cls.model_type!r} model); use {cls.role_name(config.model_type)}")
+        if config.is_decoder != cls.is_decoder:
+            raise CheckpointError(f"{path}: {decoder_mismatch(cls.__name__, cls.is_decoder)}")
         model = cls(config)
-        table = model.names
-        state = normalize(read_weights(path), table)
-        report = load_into(model, state, table, encoder_attribute=cls.encoder_attribute,
-                           optional=cls.optional_prefixes, config=config,
-                           ignore_mismatched_sizes=ignore_mismatched_sizes, source=str(path))
+        report = model.load_state(read_weights(path), source=str(path),
+                                  ignore_mismatched_sizes=ignore_mismatched_sizes)
         describe_load(report, cls.__name__, str(path))
         model.eval()
         return (model, report) if output_loading_info else model
+
+    def load_state(self, state: dict[str, Tensor], *, source: str,
+                   ignore_mismatched_sizes: bool = False) -> LoadReport:
+        """Copy checkpoint tensors (under Hugging Face names) into this model; what was new
+        or unused is in the report. A decoder's weights are refused by an encoder class."""
+        table = self.names
+        state = normalize(state, table)
+        if not self.is_decoder and any(CROSS_ATTENTION in name for name in state):
+            why = decoder_mismatch(type(self).__name__, False)
+            raise CheckpointError(f"{source}: the checkpoint holds cross-attention weights "
+                                  f"(*{CROSS_ATTENTION}*): {why}")
+        return load_into(self, state, table, encoder_attribute=self.encoder_attribute,
+                         optional=self.optional_prefixes, config=self.config,
+                         ignore_mismatched_sizes=ignore_mismatched_sizes, source=source)
+
+    def checkpoint_state(self) -> dict[str, Tensor]:
+        """This model's parameters under their Hugging Face checkpoint names."""
+        return export_state(self, self.names, encoder_attribute=self.encoder_attribute,
+                            config=self.config, strip_encoder_prefix=self.bare_encoder)
 
     def prepare_for_inference(self) -> Self:
         """Eval mode, then the CPU fast form (:func:`bertkit.inference.fastpath.to_fast_form`):
@@ -135,9 +156,7 @@ class PreTrainedModel(nn.Module):
         Each file is written atomically (weights first, then the config that describes them).
         """
         directory = Path(directory)
-        state = export_state(self, self.names, encoder_attribute=self.encoder_attribute,
-                             config=self.config, strip_encoder_prefix=self.bare_encoder)
-        write_weights(state, directory)
+        write_weights(self.checkpoint_state(), directory)
         config = dataclasses.replace(
             self.config, extra={**self.config.extra, "architectures": [type(self).__name__]})
         config.save_pretrained(directory)
@@ -157,6 +176,23 @@ class PreTrainedModel(nn.Module):
                          output_hidden_states=output_hidden_states,
                          output_attentions=output_attentions)
 
+
+
+CROSS_ATTENTION = ".crossattention."
+"""What every cross-attention tensor's checkpoint name contains (only decoders have them)."""
+
+
+def decoder_mismatch(class_name: str, class_is_decoder: bool) -> str:
+    """Why a decoder cannot load as an encoder class (it would silently lose its causal mask
+    and cross-attention), or an encoder config as a decoder class, and what to use."""
+    if class_is_decoder:
+        return (f"{class_name} is a decoder and needs is_decoder=True in its config; to "
+                "warm-start one from an encoder checkpoint pass is_decoder=True (and "
+                "add_cross_attention=True for a seq2seq decoder) to from_pretrained")
+    return (f"this is a decoder (is_decoder / add_cross_attention / cross-attention weights), "
+            f"but {class_name} is an encoder: it has no causal mask and would drop the "
+            "cross-attention; load it with BertLMHeadModel or as part of an "
+            "EncoderDecoderModel")
 
 
 def override_config(config: BertConfig, overrides: dict[str, Any]) -> BertConfig:

@@ -53,17 +53,19 @@ class Embeddings(nn.Module):
                            if config.projects_embeddings else None)
 
     def forward(self, input_ids: Tensor | None, token_type_ids: Tensor | None,
-                inputs_embeds: Tensor | None = None) -> Tensor:
+                inputs_embeds: Tensor | None = None, past_length: int = 0) -> Tensor:
+        """``past_length``: positions already decoded (their keys are cached); the tokens
+        given continue from there."""
         x = self.word(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, E)
         if not self.after_padding:
-            x = x + self.position.weight[: x.shape[1]]
+            x = x + self.position.weight[past_length: past_length + x.shape[1]]
         elif input_ids is None:  # no ids to find padding in: every position is real
-            start = self.pad_token_id + 1
+            start = self.pad_token_id + 1 + past_length
             x = x + self.position.weight[start: start + x.shape[1]]
         else:
             # RoBERTa: real tokens count from pad_token_id + 1, pad tokens sit at pad_token_id.
             real = input_ids.ne(self.pad_token_id).long()                 # (B, T)
-            x = x + self.position(real.cumsum(dim=1) * real + self.pad_token_id)
+            x = x + self.position((real.cumsum(dim=1) + past_length) * real + self.pad_token_id)
         if self.token_type is not None:
             # Without segment ids every token is in segment 0, as in the reference models.
             x = x + (self.token_type.weight[0] if token_type_ids is None
@@ -88,8 +90,10 @@ class Attention(nn.Module):
     """Multi-head scaled dot-product attention with its output projection.
 
     Self-attention by default; cross-attention when ``key_value_states`` is given (queries
-    from one sequence, keys and values from another); causal on request; ``past_key_value``
-    prepends cached keys and values (incremental decoding). Query, key and value share one
+    from one sequence, keys and values from another); causal on request. ``past_key_value``
+    carries keys and values from earlier decoding steps: self-attention prepends them to the
+    new positions' own; cross-attention uses them as they are, since the source does not change
+    between steps (it is projected once). Query, key and value share one
     fused (3H, H) projection; checkpoints store them apart and the name table splits and
     joins them.
     """
@@ -108,8 +112,11 @@ class Attention(nn.Module):
                 ) -> tuple[Tensor, Tensor | None, KeyValue]:
         """Attention output (B, T, H), probabilities (B, N, T, S) if asked, and the keys and
         values attended (B, S, H) each, to pass back as ``past_key_value`` next step."""
-        q, k, v = self.project(query_states, key_value_states)
-        if past_key_value is not None:
+        if key_value_states is not None and past_key_value is not None:
+            q, (k, v) = self.project_query(query_states), past_key_value
+        else:
+            q, k, v = self.project(query_states, key_value_states)
+        if past_key_value is not None and key_value_states is None:
             k = torch.cat([past_key_value[0], k], dim=1)                # (B, S, H)
             v = torch.cat([past_key_value[1], v], dim=1)
         if causal:
@@ -125,10 +132,13 @@ class Attention(nn.Module):
         if key_value_states is None:
             q, k, v = self.qkv(query_states).split(H, dim=-1)
             return q, k, v
-        weight, bias = self.qkv.weight, self.qkv.bias
-        q = F.linear(query_states, weight[:H], bias[:H])
-        k, v = F.linear(key_value_states, weight[H:], bias[H:]).split(H, dim=-1)
-        return q, k, v
+        k, v = F.linear(key_value_states, self.qkv.weight[H:], self.qkv.bias[H:]).split(H, dim=-1)
+        return self.project_query(query_states), k, v
+
+    def project_query(self, query_states: Tensor) -> Tensor:
+        """Queries alone (B, T, H): the fused weight's first H rows."""
+        H = self.num_heads * self.head_dim
+        return F.linear(query_states, self.qkv.weight[:H], self.qkv.bias[:H])
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None,
                return_probs: bool) -> tuple[Tensor, Tensor | None]:

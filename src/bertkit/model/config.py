@@ -102,6 +102,10 @@ FAMILIES: dict[str, Family] = {
 _FAMILY_ONLY = ("embedding_size", "num_hidden_groups", "inner_group_num",
                 "sinusoidal_pos_embds", "qa_dropout")
 
+_WRITTEN_WHEN_SET = ("sinusoidal_pos_embds", "is_decoder", "add_cross_attention")
+"""Switches written to ``config.json`` only when on (in any family): a file without them means
+off, and the many released encoder configs that omit them stay unchanged on a round trip."""
+
 
 @dataclass
 class BertConfig:
@@ -127,6 +131,10 @@ class BertConfig:
     num_hidden_groups: int = 1
     inner_group_num: int = 1
     sinusoidal_pos_embds: bool = False
+    # A decoder (``transformers``' names): causal self-attention, and with cross-attention
+    # each layer also attends to an encoder's output (an encoder-decoder model's decoder).
+    is_decoder: bool = False
+    add_cross_attention: bool = False
     # Task heads. ``classifier_dropout=None`` means: use hidden_dropout_prob.
     classifier_dropout: float | None = None
     qa_dropout: float = 0.0
@@ -215,6 +223,12 @@ class BertConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+        if self.add_cross_attention and not self.is_decoder:
+            raise ConfigError("add_cross_attention=True needs is_decoder=True: only a decoder "
+                              "attends to an encoder's output")
+        if self.is_decoder and self.model_type != "bert":
+            raise ConfigError(f"is_decoder is supported for model_type 'bert' only, got "
+                              f"{self.model_type!r}")
         if self.layer_norm_eps <= 0:
             raise ConfigError(f"layer_norm_eps must be > 0, got {self.layer_norm_eps!r}")
         if self.initializer_range <= 0:
@@ -262,7 +276,10 @@ class BertConfig:
         """The ``config.json`` content under the family's key names, then the preserved extra
         keys."""
         family = self.family
-        skipped = {"extra", *family.hidden_fields, *(set(_FAMILY_ONLY) - set(family.own_fields))}
+        on = {name for name in _WRITTEN_WHEN_SET if getattr(self, name)}
+        off = set(_WRITTEN_WHEN_SET) - on - set(family.own_fields)
+        skipped = {"extra", *family.hidden_fields, *(set(_FAMILY_ONLY) - set(family.own_fields)),
+                   *off} - on
         data = {f.name: getattr(self, f.name)
                 for f in dataclasses.fields(self) if f.name not in skipped}
         if self.id2label is not None:

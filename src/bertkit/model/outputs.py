@@ -82,3 +82,42 @@ class SpanOutput(ModelOutput):
     end_logits: Tensor | None = None
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor | None, ...] | None = None
+
+
+@dataclass
+class DecoderOutput(ModelOutput):
+    """What the decoder network returns: the encoder's fields, plus each layer's cached keys
+    and values (``past_key_values``, when ``use_cache``) and cross-attention probabilities."""
+
+    last_hidden_state: Tensor
+    past_key_values: tuple[Any, ...] | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor | None, ...] | None = None
+    cross_attentions: tuple[Tensor | None, ...] | None = None
+
+
+@dataclass
+class CausalLMOutput(ModelOutput):
+    """A decoder with its language-model head: next-token logits (B, T, V)."""
+
+    loss: Tensor | None = None
+    logits: Tensor | None = None
+    past_key_values: tuple[Any, ...] | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor | None, ...] | None = None
+    cross_attentions: tuple[Tensor | None, ...] | None = None
+
+
+@dataclass
+class Seq2SeqLMOutput(ModelOutput):
+    """An encoder-decoder model's output, field for field as ``transformers`` names it."""
+
+    loss: Tensor | None = None
+    logits: Tensor | None = None
+    past_key_values: tuple[Any, ...] | None = None
+    decoder_hidden_states: tuple[Tensor, ...] | None = None
+    decoder_attentions: tuple[Tensor | None, ...] | None = None
+    cross_attentions: tuple[Tensor | None, ...] | None = None
+    encoder_last_hidden_state: Tensor | None = None
+    encoder_hidden_states: tuple[Tensor, ...] | None = None
+    encoder_attentions: tuple[Tensor | None, ...] | None = None

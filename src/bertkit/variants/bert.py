@@ -29,6 +29,18 @@ LAYER_RULES = (
 )
 """BERT's layer names, which RoBERTa and ELECTRA checkpoints use too."""
 
+CROSS_ATTENTION_RULES = (
+    rule(rf"{LAYER}cross_attention\.qkv\.{W}",
+         r"encoder.layer.\1.crossattention.self.query.\2",
+         r"encoder.layer.\1.crossattention.self.key.\2",
+         r"encoder.layer.\1.crossattention.self.value.\2"),
+    rule(rf"{LAYER}cross_attention\.output\.{W}",
+         r"encoder.layer.\1.crossattention.output.dense.\2"),
+    rule(rf"{LAYER}cross_attention_norm\.{W}",
+         r"encoder.layer.\1.crossattention.output.LayerNorm.\2"),
+)
+"""A decoder layer's attention to the encoder's output (``add_cross_attention``)."""
+
 POOLER_RULE = rule(rf"pooler\.dense\.{W}", r"pooler.dense.\1")
 
 TASK_RULES = (
@@ -55,7 +67,7 @@ def mlm_rules(dense: str, norm: str, bias: str) -> tuple[NameRule, ...]:
 BERT_NAMES = NameTable(
     model_type="bert",
     encoder_prefix="bert",
-    encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES, POOLER_RULE),
+    encoder_rules=(*EMBEDDING_RULES, *LAYER_RULES, *CROSS_ATTENTION_RULES, POOLER_RULE),
     head_rules=(
         *mlm_rules("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
                    "cls.predictions.bias"),
