@@ -16,6 +16,8 @@ The server speaks three APIs over the same models and batches:
   * ``POST /v1/ner`` ``{"texts": [...]}`` → per text entities with character offsets;
   * ``POST /v1/qa`` ``{"inputs": [{"question", "context"}]}`` → per question answer + offsets;
   * ``POST /v1/fill-mask`` ``{"texts": [...], "top_k": 5, "truncate": false}``;
+  * ``POST /v1/generate`` ``{"texts": [...], "num_beams": 1, "max_new_tokens": 48}`` → per
+    text ``{"text"}``: an encoder–decoder's translations (:mod:`bertkit.server.seq2seq`);
   * ``GET /health`` (never needs the API key), ``GET /metrics`` (Prometheus text),
     ``GET /openapi.json``.
 
@@ -67,6 +69,7 @@ from bertkit.server.requests import (
     check_texts,
     check_tokens,
 )
+from bertkit.server.seq2seq import MAX_BEAMS
 from bertkit.server.tei_api import add_tei_routes
 from bertkit.server.vectors import unit
 from bertkit.version import __version__
@@ -76,7 +79,7 @@ logger = logging.getLogger("bertkit.server")
 INLINE_CHARS = 4096
 ROUTES = ("/v1/embeddings", "/v1/models", "/v1/sentence-embeddings", "/v1/classify", "/v1/ner",
           "/v1/qa", "/v1/fill-mask", "/", "/embed", "/rerank", "/predict", "/tokenize", "/info",
-          "/health", "/metrics", "/openapi.json", "/docs")
+          "/v1/generate", "/health", "/metrics", "/openapi.json", "/docs")
 
 
 # ---------------------------------------------------------------------------- schemas
@@ -119,6 +122,12 @@ class FillMaskRequest(_Request):
     texts: list[str]
     top_k: int = 5
     truncate: bool = False
+
+
+class GenerateRequest(_Request):
+    texts: list[str]
+    num_beams: int = 1
+    max_new_tokens: int = 48
 
 
 @dataclass
@@ -344,6 +353,21 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
                                              f"{server.limits.max_top_k}")
         out = await server.run(request.model, "fill-mask", "texts", request.texts,
                                (request.top_k, request.truncate))
+        return reply(out.model, request, results=out.results)
+
+    @app.post("/v1/generate")
+    async def generate(request: GenerateRequest) -> dict[str, Any]:
+        check_texts("texts", request.texts, server.limits)
+        runner = server.model_for(request.model, "generate").seq2seq
+        assert runner is not None
+        if not 1 <= request.num_beams <= MAX_BEAMS:
+            raise RequestError(422, "num_beams", f"num_beams={request.num_beams}; expected "
+                                                 f"1..{MAX_BEAMS}")
+        if not 1 <= request.max_new_tokens <= runner.max_new_tokens:
+            raise RequestError(422, "max_new_tokens", f"max_new_tokens="
+                               f"{request.max_new_tokens}; expected 1..{runner.max_new_tokens}")
+        out = await server.run(request.model, "generate", "texts", request.texts,
+                               (request.num_beams, request.max_new_tokens))
         return reply(out.model, request, results=out.results)
 
     @app.get("/health")

@@ -31,12 +31,13 @@ from bertkit.inference.engine import Engine, resolve_device
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask
 from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertModel
+from bertkit.server.seq2seq import Seq2SeqRunner, is_seq2seq
 from bertkit.tasks.predictor import Predictor
 from bertkit.tokenization import Tokenizer
 
 logger = logging.getLogger("bertkit.server")
 
-TASKS = ("embeddings", "classify", "ner", "qa", "fill-mask")
+TASKS = ("embeddings", "classify", "ner", "qa", "fill-mask", "generate")
 BACKENDS = ("torch", "onnx")
 # The export task (graph head) behind each server task, and back from a checkpoint's head.
 EXPORT_TASK = {"embeddings": "encoder", "classify": "sequence-classification",
@@ -73,6 +74,7 @@ class ServedModel:
     dimensions: int
     engine: Engine | None = None
     predictor: Predictor | None = None
+    seq2seq: Seq2SeqRunner | None = None  # an encoder–decoder (task "generate")
     workdir: Path | None = field(default=None, repr=False)
 
     @classmethod
@@ -86,6 +88,12 @@ class ServedModel:
                              "config.json)")
         if backend not in BACKENDS:
             raise UsageError(f"backend {backend!r}; expected one of {list(BACKENDS)}")
+        if is_seq2seq(directory):
+            if backend != "torch":
+                raise UsageError("an encoder-decoder is served on the torch backend only")
+            runner = Seq2SeqRunner.load(directory, resolve_device(device), batch_size)
+            return cls(name, directory, "generate", backend, runner.tokenizer, ("generate",),
+                       runner.model.config.decoder.hidden_size, seq2seq=runner)
         task = detect_task(directory) if task == "auto" else task
         if task not in TASKS:
             raise UsageError(f"task {task!r}; expected auto or one of {list(TASKS)}")
@@ -130,6 +138,8 @@ class ServedModel:
 
     @property
     def max_length(self) -> int:
+        if self.seq2seq is not None:
+            return self.seq2seq.max_source_tokens
         if self.engine is not None:
             return self.engine.max_length
         return self.predictor.max_length  # type: ignore[union-attr]
@@ -156,6 +166,8 @@ class ServedModel:
             vectors = sentence_embeddings(self.engine, None, payloads, pooling=pooling,
                                           truncate=truncate)
             return vectors.tolist()
+        if endpoint == "generate":
+            return self.seq2seq.run(options, payloads)  # type: ignore[union-attr]
         if endpoint == "fill-mask":
             top_k, truncate = options
             results = fill_mask(self.engine, None, payloads, top_k=top_k, truncate=truncate)

@@ -1,0 +1,41 @@
+"""Tests for bertkit.inference.alignment: word-level cross-attention of a translation, drawn
+by the attention-map PNG and HTML views."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("bertkit.model.encoder_decoder",
+                    reason="EncoderDecoderModel (branch h-decoder) is not merged yet")
+from bertkit.inference.alignment import cross_attention_maps, mean_over_heads
+from bertkit.inference.attention_maps import attention_html
+from bertkit.runs.seq2seq import build_seq2seq_model
+from bertkit.tokenization import Tokenizer
+
+
+def test_alignment_rows_are_target_words_columns_source_words(workspace):
+    tokenizer = Tokenizer.from_pretrained(workspace["bert"])
+    torch.manual_seed(0)
+    model, _ = build_seq2seq_model(workspace["bert"], tokenizer=tokenizer)
+    maps = cross_attention_maps(model, tokenizer, "eins zwei drei", "one two three")
+    assert maps.key_tokens == ["[CLS]", "eins", "zwei", "drei", "[SEP]"]
+    assert maps.tokens == ["one", "two", "three", "[SEP]"]  # the predicted tokens
+    for probs in maps.probabilities.values():
+        assert probs.shape == (maps.num_heads, 4, 5)
+        assert torch.allclose(probs.sum(-1), torch.ones(maps.num_heads, 4), atol=1e-5)
+    mean = mean_over_heads(maps)
+    assert torch.allclose(mean.head(-1, 0), maps.probabilities[maps.num_layers - 1].mean(0))
+    page = attention_html(maps)
+    assert '"keyTokens": ["[CLS]", "eins"' in page and "source word" in page
+
+
+def test_alignment_png(workspace, tmp_path):
+    pytest.importorskip("matplotlib")
+    from bertkit.inference.attention_maps import plot_attention
+
+    tokenizer = Tokenizer.from_pretrained(workspace["bert"])
+    model, _ = build_seq2seq_model(workspace["bert"], tokenizer=tokenizer)
+    maps = mean_over_heads(cross_attention_maps(model, tokenizer, "vier fünf", "four five"))
+    plot_attention(maps, -1, 0, tmp_path / "align.png")
+    assert (tmp_path / "align.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
