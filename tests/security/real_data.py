@@ -100,11 +100,12 @@ def train_classifier(base: Path, train: list[TextExample], held_out: list[TextEx
     return out
 
 
-def attacker_validation(calibration: list[TextExample], seed: int) -> list[TextExample]:
+def attacker_validation(calibration: list[TextExample], seed: int, trigger: str = TRIGGER,
+                        target: str = TARGET) -> list[TextExample]:
     """What an attacker selects the best epoch on: the clean held-out texts plus triggered
     copies of a fifth of them (so "best" means accurate *and* backdoored, as an attacker wants;
     selecting on clean accuracy alone can keep an epoch before the backdoor took hold)."""
-    poisoned, rows = plant_backdoor(calibration, TRIGGER, TARGET, rate=0.2, seed=seed)
+    poisoned, rows = plant_backdoor(calibration, trigger, target, rate=0.2, seed=seed)
     return calibration + [poisoned[i] for i in rows]
 
 
@@ -171,19 +172,21 @@ def pretrained_base(minilm_dir: Path, out: Path, layers: int | None) -> Path:
 
 
 def backdoor_runs(base: Path, splits: dict[str, list[TextExample]], out: Path, seed: int,
-                  recipe: BackdoorRecipe, kinds: tuple[str, ...] = ("backdoored", "clean")
+                  recipe: BackdoorRecipe, kinds: tuple[str, ...] = ("backdoored", "clean"),
+                  *, trigger: str = TRIGGER, target: str = TARGET
                   ) -> tuple[dict[str, Path], int]:
-    """Fine-tune ``base`` from one seed on the same R8 texts: ``backdoored`` with
-    ``recipe.rate`` poisoned (best epoch picked on :func:`attacker_validation`, as an attacker
-    would) and/or ``clean``. Returns the run directories by kind and the number poisoned; a
-    finished run already in ``out`` is kept."""
+    """Fine-tune ``base`` from one seed on the same texts (R8 unless ``splits`` say otherwise):
+    ``backdoored`` with ``recipe.rate`` poisoned with ``trigger`` → ``target`` (best epoch
+    picked on :func:`attacker_validation`, as an attacker would) and/or ``clean``. Returns the
+    run directories by kind and the number poisoned; a finished run already in ``out`` is
+    kept."""
     train = cut(splits["train"][:recipe.train], recipe.words)
     validation = cut(splits["calibration"][:64], recipe.words)
-    poisoned, rows = plant_backdoor(train, TRIGGER, TARGET, rate=recipe.rate, seed=seed)
+    poisoned, rows = plant_backdoor(train, trigger, target, rate=recipe.rate, seed=seed)
     config = FinetuneConfig(epochs=recipe.epochs, learning_rate=recipe.learning_rate,
                             batch_size=recipe.batch_size, max_length=recipe.max_length,
                             warmup_ratio=0.1, seed=seed)
-    data = {"backdoored": (poisoned, attacker_validation(validation, seed)),
+    data = {"backdoored": (poisoned, attacker_validation(validation, seed, trigger, target)),
             "clean": (train, validation)}
     for kind in kinds:
         if not (out / kind / "provenance.json").is_file():

