@@ -56,22 +56,31 @@ def test_reuters_slice_beats_the_majority_class(minilm_dir, datasets_dir, tmp_pa
     assert sum(matrix[i][i] for i in range(len(matrix))) / len(test) == pytest.approx(accuracy)
 
 
-def test_wnut_slice_runs_end_to_end(minilm_dir, artifact, tmp_path):
+def _untyped(sentence):
+    """One entity type (B-ENT / I-ENT): 96 tweets cannot teach ten types, but they can teach
+    where entities are, which is what this test measures."""
+    return dataclasses.replace(sentence, tags=[t if t == "O" else t[:2] + "ENT"
+                                               for t in sentence.tags])
+
+
+def test_wnut_slice_learns_entities_above_the_all_o_baseline(minilm_dir, artifact, tmp_path):
     torch.set_num_threads(2)
-    sentences = read_conll(artifact("wnut16") / "ner.txt")
-    train = sentences[:96]
-    # The tag set comes from training; a held-out tag it lacks is an error (tested elsewhere),
-    # so this tiny slice holds out only tweets whose tags the 96 training tweets contain.
-    known = {tag for s in train for tag in s.tags}
-    held_out = [s for s in sentences[-300:] if set(s.tags) <= known][:48]
+    sentences = [_untyped(s) for s in read_conll(artifact("wnut16") / "ner.txt")]
+    # Training tweets that hold an entity (most WNUT tweets hold none); the last 48 held out.
+    train = [s for s in sentences[:-300] if "B-ENT" in s.tags][:96]
+    held_out = sentences[-48:]
     out = tmp_path / "ner"
     result = finetune_ner(minilm_dir, "train", "eval", out, train_sentences=train,
                           eval_sentences=held_out,
-                          config=FinetuneConfig(epochs=1, max_length=64, learning_rate=1e-4,
-                                                batch_size=16, seed=0))
+                          config=FinetuneConfig(epochs=3, max_length=48, learning_rate=3e-4,
+                                                batch_size=8, seed=0))
     metrics = result.metrics
     assert set(metrics) >= {"precision", "recall", "f1", "token_accuracy", "report"}
-    assert 0.0 <= metrics["f1"] <= 1.0
+    # Predicting O everywhere scores entity F1 0 (and token accuracy = the O share, 0.919).
+    # Measured with this seed and slice: F1 0.362 (P 0.309, R 0.436), token accuracy 0.928.
+    all_o = sum(t == "O" for s in held_out for t in s.tags) / sum(len(s.tags) for s in held_out)
+    assert metrics["f1"] >= 0.15, metrics["f1"]
+    assert metrics["token_accuracy"] > all_o, (metrics["token_accuracy"], all_o)
     assert "micro avg" in metrics["report"]
     predictions = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == len(held_out)

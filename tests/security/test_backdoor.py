@@ -163,6 +163,36 @@ def test_strip_scores_and_threshold_plumbing(tokenizer):
     np.testing.assert_array_equal(scores, again)  # seeded
 
 
+class BagClassifier(nn.Module):
+    """Logit margin = sum of fixed per-token weights; a trigger token adds +30 (pins label 1).
+    Its confidence varies with the words, so STRIP has something to measure."""
+
+    def __init__(self, vocab_size: int, trigger: int):
+        super().__init__()
+        self.classifier = nn.Linear(1, 2)
+        self.config = SimpleNamespace(num_labels=2)
+        self.weights = torch.linspace(-0.4, 0.4, vocab_size)[torch.randperm(
+            vocab_size, generator=torch.Generator().manual_seed(0))]
+        self.weights[trigger] = 30.0
+
+    def forward(self, input_ids, attention_mask):
+        margin = (self.weights[input_ids] * attention_mask).sum(1)
+        return SimpleNamespace(logits=torch.stack([-margin, margin], dim=1))
+
+
+def test_strip_flags_triggered_inputs_and_holds_its_fpr_on_clean_ones(tokenizer):
+    model = BagClassifier(len(tokenizer), tokenizer.convert_tokens_to_ids("tq"))
+    pool, calibration, fresh = TEXTS[:12], TEXTS[12:24], TEXTS[24:]
+    threshold = strip_threshold(model, tokenizer, calibration, pool, fpr=0.1, copies=8,
+                                replace=0.3)
+    clean = strip_scores(model, tokenizer, fresh, pool, copies=8, replace=0.3)
+    triggered = strip_scores(model, tokenizer, [f"tq {t}" for t in fresh], pool, copies=8,
+                             replace=0.3)
+    assert np.mean(triggered > threshold) >= 0.9, (triggered, threshold)
+    assert np.mean(clean > threshold) <= 0.35, (clean, threshold)
+    assert triggered.mean() > clean.mean()
+
+
 def test_bad_inputs(tokenizer):
     with pytest.raises(UsageError, match="no classification head"):
         scan_for_triggers(BertModel(tiny_config(len(tokenizer))), tokenizer, TEXTS)

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from bertkit import BertModel, InputError, UsageError
 from bertkit.security.confidence import (
@@ -129,6 +130,11 @@ def test_mahalanobis_shrinkage_keeps_more_dims_than_examples_finite():
     rng = np.random.default_rng(3)
     scorer = Mahalanobis.fit(rng.normal(size=(10, 64)))  # singular raw covariance
     assert np.all(np.isfinite(scorer.distance(rng.normal(size=(5, 64)))))
+    # Finite is not enough: the shrunk covariance must still rank distance from the clean
+    # data, or every score is an equally useless number.
+    near, far = rng.normal(size=(50, 64)), rng.normal(size=(50, 64)) + 4.0
+    assert auroc(scorer.score(near), scorer.score(far)) > 0.95
+    assert np.all(scorer.distance(np.zeros((1, 64))) < scorer.distance(far))
 
 
 def test_threshold_hand_computed_and_too_few_examples():
@@ -176,9 +182,17 @@ def test_classifier_logits_shape_and_unseen_labels(tokenizer):
     from bertkit import BertForSequenceClassification
 
     model = BertForSequenceClassification(tiny_config(len(tokenizer), num_labels=3))
-    logits = classifier_logits(model, tokenizer, ["the cat sat", "a dog ran far", "red"],
-                               batch_size=2)
-    assert logits.shape == (3, 3)
+    texts = ["the cat sat", "a dog ran far", "red"]
+    model.train()  # classifier_logits must switch dropout off itself, and restore the mode
+    logits = classifier_logits(model, tokenizer, texts, batch_size=2)
+    assert logits.shape == (3, 3) and model.training
+    model.eval()
+    with torch.no_grad():  # each text alone, unpadded: padding and batching change nothing
+        alone = np.concatenate([model(**{k: v for k, v in tokenizer([t], return_tensors="pt")
+                                         .items() if k in ("input_ids", "attention_mask")})
+                                .logits.double().numpy() for t in texts])
+    np.testing.assert_allclose(logits, alone, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(logits[0], logits[1])  # rows follow their own text, in order
     with pytest.raises(InputError, match="unseen"):
         TemperatureScaler.fit(logits, [0, 1, 3])
 
