@@ -53,3 +53,11 @@ def test_finetune_defaults(task: str) -> None:
     # The window is the task's own (QA reads 384 tokens), as the runner's default config is.
     assert config.max_length == task_spec(task).max_length
     assert _mismatches(dataclasses.asdict(config), FinetuneConfig, skip={"max_length"}) == {}
+
+
+def test_compile_flag_reaches_the_run_settings() -> None:
+    parser = build_parser()
+    assert run_settings(parser.parse_args(["pretrain", *REQUIRED, "--compile"]))["compile"]
+    args = parser.parse_args(["finetune", "ner", "--model", "m", "--train", "t", "--eval", "e",
+                              "--out", "o", "--compile"])
+    assert _config(args).compile

@@ -47,6 +47,8 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--progress", action="store_true", help="show a progress line")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model for training")
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -94,7 +96,7 @@ def _config(args: argparse.Namespace) -> FinetuneConfig:
         max_length=args.max_length, doc_stride=args.doc_stride, seed=args.seed,
         metric=args.metric, patience=args.patience, device=args.device,
         precision=args.precision, max_minutes=args.max_minutes, progress=args.progress,
-        aggregate=getattr(args, "aggregate", "mean"))
+        aggregate=getattr(args, "aggregate", "mean"), compile=args.compile)
 
 
 def _report(result: FinetuneResult) -> int:

@@ -113,6 +113,7 @@ class FinetuneConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     max_minutes: float | None = None
     progress: bool = False
+    compile: bool = False  # torch.compile the model for training (evaluation runs eagerly)
 
     def validate(self) -> FinetuneConfig:
         """Raise :class:`ConfigError` naming the first field that cannot work."""
@@ -182,7 +183,7 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
         device=config.device, precision=config.precision,
         # The progress line is drawn on logging steps; with no output_dir nothing is written.
         log_every=max(1, total // 50) if config.progress else 0,
-        progress=config.progress, eps=1e-8,
+        progress=config.progress, eps=1e-8, compile=config.compile,
     )
 
     def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
