@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bertkit.runs.finetune import (
@@ -15,6 +16,7 @@ from bertkit.runs.finetune import (
     finetune_ner,
     finetune_qa,
 )
+from bertkit.tasks.registry import FINETUNED, task_spec
 
 
 def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
@@ -45,6 +47,8 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--progress", action="store_true", help="show a progress line")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model for training")
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -54,27 +58,34 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                     "the model, run_config.json, metrics.jsonl, final_metrics.json and "
                     "predictions.jsonl.")
     tasks = parser.add_subparsers(title="tasks", metavar="TASK", required=True)
-    classify = tasks.add_parser("classify", help="sequence classification / regression")
-    _common(classify, 128)
-    classify.add_argument("--text-column", default="text")
-    classify.add_argument("--text-pair-column", default=None)
-    classify.add_argument("--label-column", default="label")
-    classify.add_argument("--label-kind", choices=("multiclass", "multilabel", "regression"),
-                          default="multiclass")
-    classify.add_argument("--label-separator", default=None,
-                          help="splits multi-label cells in CSV/TSV/.tab, e.g. '|'")
-    classify.add_argument("--aggregate", choices=("mean", "max"), default="mean",
-                          help="how window logits combine into one answer per text")
-    classify.set_defaults(handler=run_classify)
-    ner = tasks.add_parser("ner", help="token classification on CoNLL-style BIO files")
-    _common(ner, 128)
-    ner.add_argument("--label-all-pieces", action="store_true",
-                     help="label every word piece (default: the first piece of each word)")
-    ner.set_defaults(handler=run_ner)
-    qa = tasks.add_parser("qa", help="extractive QA on SQuAD 1.1 / 2.0 JSON")
-    _common(qa, 384)
-    qa.add_argument("--max-answer-length", type=int, default=30)
-    qa.set_defaults(handler=run_qa)
+    for name in FINETUNED:  # every fine-tuned task of the registry has its options and runner
+        spec = task_spec(name)
+        options, handler = _TASK_OPTIONS[name]
+        task = tasks.add_parser(name, help=spec.help)
+        _common(task, spec.max_length)
+        options(task)
+        task.set_defaults(handler=handler)
+
+
+def _classify_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--text-pair-column", default=None)
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--label-kind", choices=("multiclass", "multilabel", "regression"),
+                        default="multiclass")
+    parser.add_argument("--label-separator", default=None,
+                        help="splits multi-label cells in CSV/TSV/.tab, e.g. '|'")
+    parser.add_argument("--aggregate", choices=("mean", "max"), default="mean",
+                        help="how window logits combine into one answer per text")
+
+
+def _ner_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--label-all-pieces", action="store_true",
+                        help="label every word piece (default: the first piece of each word)")
+
+
+def _qa_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-answer-length", type=int, default=30)
 
 
 def _config(args: argparse.Namespace) -> FinetuneConfig:
@@ -85,7 +96,7 @@ def _config(args: argparse.Namespace) -> FinetuneConfig:
         max_length=args.max_length, doc_stride=args.doc_stride, seed=args.seed,
         metric=args.metric, patience=args.patience, device=args.device,
         precision=args.precision, max_minutes=args.max_minutes, progress=args.progress,
-        aggregate=getattr(args, "aggregate", "mean"))
+        aggregate=getattr(args, "aggregate", "mean"), compile=args.compile)
 
 
 def _report(result: FinetuneResult) -> int:
@@ -113,3 +124,9 @@ def run_qa(args: argparse.Namespace) -> int:
     return _report(finetune_qa(args.model, args.train, args.eval, args.out,
                                config=_config(args), doc_stride=args.doc_stride or 128,
                                max_answer_length=args.max_answer_length))
+
+
+_TASK_OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
+                               Callable[[argparse.Namespace], int]]] = {
+    "classify": (_classify_options, run_classify), "ner": (_ner_options, run_ner),
+    "qa": (_qa_options, run_qa)}

@@ -17,10 +17,11 @@ from typing import Any
 from bertkit._fileio import write_json
 from bertkit.errors import DataFormatError
 from bertkit.tasks.evaluation import evaluate, predict
+from bertkit.tasks.registry import FINETUNED, finetuned_spec
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=("classify", "ner", "qa"))
+    parser.add_argument("task", choices=FINETUNED)
     parser.add_argument("--model", type=Path, required=True,
                         help="fine-tuned model (a `bertkit finetune` run directory)")
     parser.add_argument("input", metavar="INPUT", help="data file, or '-' for stdin")
@@ -49,21 +50,26 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _read_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"batch_size": args.batch_size, "device": args.device,
-                               "max_length": args.max_length}
-    if args.task == "classify":
-        options.update(text_column=args.text_column, text_pair_column=args.text_pair_column)
-        if getattr(args, "label_column", None):
-            options["label_column"] = args.label_column
-    return options
+    """Keyword options of evaluate/predict; the column names matter to classification only
+    (the other tasks' files name no columns)."""
+    return {"batch_size": args.batch_size, "device": args.device,
+            "max_length": args.max_length, "text_column": args.text_column,
+            "text_pair_column": args.text_pair_column,
+            "label_column": getattr(args, "label_column", None)}
 
 
-def _stdin_file(task: str, directory: str) -> Path:
-    """stdin saved to a file the readers understand (SQuAD JSON for qa)."""
+def _reads_texts(args: argparse.Namespace) -> bool:
+    """Whether ``-`` means one raw text per line (else a document such as SQuAD JSON)."""
+    return args.input == "-" and finetuned_spec(args.task).reads_texts
+
+
+def _stdin_file(directory: str) -> Path:
+    """stdin saved to a file the task's reader understands (a task that takes no raw texts
+    reads a JSON document: SQuAD for qa)."""
     data = sys.stdin.read()
     if not data.strip():
         raise DataFormatError("stdin is empty; expected input text", "<stdin>")
-    path = Path(directory) / ("stdin.json" if task == "qa" else "stdin.txt")
+    path = Path(directory) / "stdin.json"
     path.write_text(data, encoding="utf-8")
     return path
 
@@ -71,14 +77,14 @@ def _stdin_file(task: str, directory: str) -> Path:
 def run_predict(args: argparse.Namespace) -> int:
     options = _read_options(args)
     with tempfile.TemporaryDirectory() as tmp:
-        if args.input == "-" and args.task != "qa":
+        if _reads_texts(args):
             texts = [line for line in sys.stdin.read().splitlines() if line.strip()]
             if not texts:
                 raise DataFormatError("stdin is empty; expected one text per line", "<stdin>")
             records = predict(args.task, args.model, texts=texts, output=args.output,
                               **options)
         else:
-            source = _stdin_file(args.task, tmp) if args.input == "-" else Path(args.input)
+            source = _stdin_file(tmp) if args.input == "-" else Path(args.input)
             if not source.exists():
                 raise DataFormatError("file not found", source)
             records = predict(args.task, args.model, source, output=args.output, **options)
@@ -91,10 +97,10 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     options = _read_options(args)
     with tempfile.TemporaryDirectory() as tmp:
-        if args.input == "-" and args.task != "qa":
+        if _reads_texts(args):
             raise DataFormatError("evaluation needs a labelled file (table or CoNLL), not "
                                   "stdin text", "<stdin>")
-        source = _stdin_file(args.task, tmp) if args.input == "-" else Path(args.input)
+        source = _stdin_file(tmp) if args.input == "-" else Path(args.input)
         metrics = evaluate(args.task, args.model, source, **options)
     if args.output is not None:
         write_json(args.output, metrics)

@@ -74,6 +74,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, tokenizer_required: bo
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model (checkpoints hold the plain module)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest checkpoint")
 
@@ -89,7 +91,8 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         max_minutes=args.max_minutes, learning_rate=args.lr, warmup_steps=args.warmup,
         grad_accum=args.grad_accum, precision=args.precision, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, num_threads=args.threads, progress=not args.no_progress)
+        device=args.device, num_threads=args.threads, progress=not args.no_progress,
+        compile=args.compile)
 
 
 def _overrides(items: list[str]) -> dict[str, object]:

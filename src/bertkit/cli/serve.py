@@ -14,9 +14,10 @@ import os
 from pathlib import Path
 
 from bertkit.errors import UsageError
+from bertkit.tasks.registry import ROUTES
 
 EXTRA_HINT = "bertkit serve needs the optional server extra: pip install 'bertkit[server]'"
-TASK_CHOICES = ("auto", "embeddings", "classify", "ner", "qa", "fill-mask")
+TASK_CHOICES = ("auto", *ROUTES)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

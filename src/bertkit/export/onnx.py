@@ -38,18 +38,8 @@ from torch import Tensor, nn
 
 from bertkit.errors import BertkitError, CheckpointError, InputError, UsageError
 from bertkit.model.config import BertConfig
-from bertkit.model.pretrained import (
-    MODEL_CLASSES,
-    BertForMaskedLM,
-    BertForMultipleChoice,
-    BertForNextSentencePrediction,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-    BertModel,
-    PreTrainedModel,
-)
+from bertkit.model.pretrained import BertModel, PreTrainedModel
+from bertkit.tasks.registry import HEADS, TaskSpec, checkpoint_task, spec_of_class, task_spec
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 DEFAULT_TOLERANCE = 1e-4
@@ -62,43 +52,17 @@ class ParityError(BertkitError):
     """ONNX Runtime and PyTorch disagree by more than the tolerance (or the graph is unusable)."""
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """How one model class maps to graph outputs.
-
-    ``outputs`` are named as the fields of the class's output dataclass; ``per_token`` lists the
-    outputs with a token axis (compared at real positions only, see :func:`verify`).
-    """
-
-    name: str
-    model_class: type[PreTrainedModel]
-    outputs: tuple[str, ...]
-    per_token: frozenset[str]
-
-
-TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
-    TaskSpec("encoder", BertModel, ("last_hidden_state", "pooler_output"),
-             frozenset({"last_hidden_state"})),
-    TaskSpec("pretraining", BertForPreTraining,
-             ("prediction_logits", "seq_relationship_logits"), frozenset({"prediction_logits"})),
-    TaskSpec("masked-lm", BertForMaskedLM, ("logits",), frozenset({"logits"})),
-    TaskSpec("next-sentence", BertForNextSentencePrediction, ("logits",), frozenset()),
-    TaskSpec("sequence-classification", BertForSequenceClassification, ("logits",), frozenset()),
-    TaskSpec("token-classification", BertForTokenClassification, ("logits",),
-             frozenset({"logits"})),
-    TaskSpec("question-answering", BertForQuestionAnswering, ("start_logits", "end_logits"),
-             frozenset({"start_logits", "end_logits"})),
-    TaskSpec("multiple-choice", BertForMultipleChoice, ("logits",), frozenset()),
-)}
-TASK_BY_CLASS = {spec.model_class: spec for spec in TASKS.values()}
+TASKS = HEADS
+"""The exportable tasks by export name (``sequence-classification`` …): the task registry's
+:data:`~bertkit.tasks.registry.HEADS`."""
 
 
 def task_of(model: nn.Module) -> TaskSpec:
     """The :class:`TaskSpec` of a model instance (exact class, so subclasses must opt in)."""
-    spec = TASK_BY_CLASS.get(type(model))
+    spec = spec_of_class(type(model))
     if spec is None:
         raise UsageError(f"cannot export {type(model).__name__}: ONNX export supports "
-                         f"{sorted(c.__name__ for c in TASK_BY_CLASS)}")
+                         f"{sorted(s.model_class.__name__ for s in HEADS.values())}")
     return spec
 
 
@@ -140,30 +104,14 @@ class ExportGraph(nn.Module):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor,
                 token_type_ids: Tensor) -> tuple[Tensor, ...]:
-        model = self.model
-        if self.spec.model_class is BertForMultipleChoice:
+        inputs = (input_ids, attention_mask, token_type_ids)
+        if self.spec.choices:  # (B, C, T): encode B·C sequences, one score per choice
             choices = input_ids.shape[1]
-            hidden, pooled = self.encode(*(t.flatten(0, 1) for t in
-                                           (input_ids, attention_mask, token_type_ids)))
-            return (model.classifier(pooled).view(-1, choices),)               # (B, C)
-        hidden, pooled = self.encode(input_ids, attention_mask, token_type_ids)
-        word = model.bert.embeddings.word.weight
-        match self.spec.model_class:
-            case c if c is BertModel:
-                return (hidden,) if pooled is None else (hidden, pooled)
-            case c if c is BertForPreTraining:
-                return model.mlm(hidden, word), model.nsp(pooled)              # (B,T,V), (B,2)
-            case c if c is BertForMaskedLM:
-                return (model.mlm(hidden, word),)                              # (B, T, V)
-            case c if c is BertForNextSentencePrediction:
-                return (model.nsp(pooled),)                                    # (B, 2)
-            case c if c is BertForSequenceClassification:
-                return (model.classifier(pooled),)                             # (B, K)
-            case c if c is BertForTokenClassification:
-                return (model.classifier(hidden),)                             # (B, T, K)
-            case c if c is BertForQuestionAnswering:
-                return model.qa(hidden)                                        # (B, T) × 2
-        raise UsageError(f"no export path for {type(model).__name__}")
+            hidden, pooled = self.encode(*(t.flatten(0, 1) for t in inputs))
+            return tuple(out.view(-1, choices)                                 # (B, C)
+                         for out in self.spec.graph(self.model, hidden, pooled))
+        hidden, pooled = self.encode(*inputs)
+        return self.spec.graph(self.model, hidden, pooled)
 
 
 def example_inputs(config: BertConfig, *, multiple_choice: bool = False, batch: int = 2,
@@ -198,7 +146,7 @@ def export_onnx(model: PreTrainedModel, path: str | Path, *, opset: int | None =
     was_training = model.training
     model.eval()
     graph = ExportGraph(model).eval()
-    multiple_choice = spec.model_class is BertForMultipleChoice
+    multiple_choice = spec.choices
     args = example_inputs(model.config, multiple_choice=multiple_choice)
     batch = torch.export.Dim("batch")
     sequence = torch.export.Dim("sequence", max=model.config.max_position_embeddings)
@@ -219,7 +167,7 @@ def export_onnx(model: PreTrainedModel, path: str | Path, *, opset: int | None =
                          f"{str(err).splitlines()[0] if str(err) else ''}") from err
     finally:
         model.train(was_training)
-    props = {"bertkit.task": spec.name, "bertkit.model_class": type(model).__name__,
+    props = {"bertkit.task": spec.head, "bertkit.model_class": type(model).__name__,
              "bertkit.outputs": json.dumps(list(graph.names)),
              "bertkit.per_token": json.dumps(sorted(spec.per_token & set(graph.names))),
              **(metadata or {})}
@@ -255,16 +203,7 @@ def _quiet_exporter() -> Iterator[None]:
 
 def resolve_task(directory: str | Path, task: str = "auto") -> TaskSpec:
     """``auto`` reads ``architectures`` from ``config.json`` (a bare encoder when absent)."""
-    if task != "auto":
-        if task not in TASKS:
-            raise UsageError(f"unknown task {task!r}; expected auto or one of {sorted(TASKS)}")
-        return TASKS[task]
-    config = BertConfig.from_pretrained(Path(directory))
-    for name in config.extra.get("architectures") or ():
-        cls = MODEL_CLASSES.get(name)
-        if cls is not None and cls in TASK_BY_CLASS:
-            return TASK_BY_CLASS[cls]
-    return TASKS["encoder"]
+    return checkpoint_task(directory) if task == "auto" else task_spec(task)
 
 
 def load_for_export(directory: str | Path, task: str = "auto") -> PreTrainedModel:
@@ -446,7 +385,7 @@ def verify(path: str | Path | OnnxEncoder, model: PreTrainedModel,
     spec = task_of(model)
     if batches is None:
         batches = default_batches(model.config, tokenizer,
-                                  multiple_choice=spec.model_class is BertForMultipleChoice)
+                                  multiple_choice=spec.choices)
     report = ParityReport(tolerance)
     model.eval()
     for label, inputs in batches.items():

@@ -23,20 +23,8 @@ from torch import Tensor, nn
 from bertkit.errors import UsageError
 from bertkit.export.onnx import OnnxEncoder
 from bertkit.model.config import BertConfig
-from bertkit.model.outputs import (
-    EncoderOutput,
-    HeadOutput,
-    ModelOutput,
-    PreTrainingOutput,
-    SpanOutput,
-)
-
-OUTPUT_CLASSES: dict[str, type[ModelOutput]] = {
-    "encoder": EncoderOutput, "pretraining": PreTrainingOutput, "masked-lm": HeadOutput,
-    "next-sentence": HeadOutput, "sequence-classification": HeadOutput,
-    "token-classification": HeadOutput, "question-answering": SpanOutput,
-    "multiple-choice": HeadOutput,
-}
+from bertkit.model.outputs import ModelOutput
+from bertkit.tasks.registry import HEADS
 
 
 class OnnxRuntimeModel(nn.Module):
@@ -55,7 +43,7 @@ class OnnxRuntimeModel(nn.Module):
         self.runner = OnnxEncoder(path, threads=threads)
         self.config = config
         self.task = self.runner.task or "encoder"
-        if self.task not in OUTPUT_CLASSES:
+        if self.task not in HEADS:
             raise UsageError(f"{path}: graph task {self.task!r} is not a bertkit export")
         # An empty parameter: the Engine reads the device and dtype from the parameters.
         self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
@@ -72,8 +60,8 @@ class OnnxRuntimeModel(nn.Module):
                              "PyTorch backend for those")
         arrays = self.runner({"input_ids": input_ids, "attention_mask": attention_mask,
                               "token_type_ids": token_type_ids})
-        return OUTPUT_CLASSES[self.task](**{name: torch.from_numpy(array)
-                                            for name, array in arrays.items()})
+        return HEADS[self.task].output_class(**{name: torch.from_numpy(array)
+                                                for name, array in arrays.items()})
 
 
 class _EncoderView(nn.Module):

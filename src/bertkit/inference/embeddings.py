@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from bertkit.data.windows import WindowSet, make_windows
 from bertkit.errors import UsageError
-from bertkit.inference.engine import Batch, Engine, as_engine
+from bertkit.inference.engine import Engine, TextBatch, as_engine
 from bertkit.tokenization import Tokenizer
 
 POOLINGS = ("mean", "cls", "max")
@@ -113,7 +113,7 @@ def _encoder(model: nn.Module) -> nn.Module:
     return encoder
 
 
-def _hidden_states(encoder: nn.Module, batch: Batch, positions: list[int]) -> list[Tensor]:
+def _hidden_states(encoder: nn.Module, batch: TextBatch, positions: list[int]) -> list[Tensor]:
     """The requested hidden states of a batch, each (B, T, H); all layers only when needed."""
     last = len(encoder.layers)
     everything = any(p != last for p in positions)
@@ -186,7 +186,7 @@ def _token_states(engine: Engine, layout: _Layout, positions: list[int],
     encoder = _encoder(engine.model)
     whole = len(layout.whole)
 
-    def step(batch: Batch) -> list[Tensor]:
+    def step(batch: TextBatch) -> list[Tensor]:
         hidden = _hidden_states(encoder, batch, positions)                   # L × (B, T, H)
         pooled = None
         if pooling is not None:

@@ -47,11 +47,13 @@ LONG_TEXT_HINT = "split the text, or pass truncate=True (--truncate) to cut it o
 
 
 @dataclass(frozen=True)
-class Batch:
-    """Texts of similar length, padded to the longest of them.
+class TextBatch:
+    """Texts of similar length, padded to the longest of them: what the engine runs.
 
-    ``indices`` are the texts' positions in the caller's list; ``rows`` their tokenizer output
-    (unpadded lists: ids, and offsets / word ids when requested).
+    Not :class:`bertkit.data.batch.Batch` (a training step's tensors with their labels): this
+    one has no labels but what puts results back in order. ``indices`` are the texts'
+    positions in the caller's list; ``rows`` their tokenizer output (unpadded lists: ids, and
+    offsets / word ids when requested).
     """
 
     indices: list[int]
@@ -195,7 +197,7 @@ class Engine:
 
     # ------------------------------------------------------------------ batching
 
-    def batches(self, rows: Sequence[dict[str, Any]]) -> Iterator[Batch]:
+    def batches(self, rows: Sequence[dict[str, Any]]) -> Iterator[TextBatch]:
         """Batches of texts sorted by length, longest first (a memory problem shows at once).
 
         Sorting is stable, so texts of equal length keep their relative order.
@@ -211,7 +213,7 @@ class Engine:
             for r, row in enumerate(chunk):
                 ids[r, :lengths[r]] = row["input_ids"]
             mask = (np.arange(width)[None, :] < np.array(lengths)[:, None])  # (B, T)
-            yield Batch(indices=indices,
+            yield TextBatch(indices=indices,
                         input_ids=torch.from_numpy(ids).to(self.device),
                         attention_mask=torch.from_numpy(mask.astype(np.int64)).to(self.device),
                         lengths=lengths, rows=chunk)
@@ -224,7 +226,7 @@ class Engine:
             stack.enter_context(torch.autocast(self.device.type, dtype=torch.bfloat16))
         return stack
 
-    def map(self, rows: Sequence[dict[str, Any]], step: Callable[[Batch], Sequence[R]]
+    def map(self, rows: Sequence[dict[str, Any]], step: Callable[[TextBatch], Sequence[R]]
             ) -> list[R]:
         """Call ``step`` on every length-sorted batch; return its per-text results in the
         order of ``rows`` (``step`` returns one result per text of its batch, in batch order)."""

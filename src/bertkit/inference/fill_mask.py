@@ -34,7 +34,7 @@ from bertkit.checkpoints.huggingface import (
     read_weights,
 )
 from bertkit.errors import CheckpointError, InputError, UsageError
-from bertkit.inference.engine import Batch, Engine, as_engine
+from bertkit.inference.engine import Engine, TextBatch, as_engine
 from bertkit.model.pretrained import BertForMaskedLM
 from bertkit.tokenization import Tokenizer
 
@@ -171,7 +171,7 @@ def fill_mask(model: nn.Module | Engine, tokenizer: Tokenizer | None, texts: str
     excluded = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     k = min(top_k, engine.model.config.vocab_size - len(excluded))
 
-    def step(batch: Batch) -> list[list[tuple[list[int], list[float]]]]:
+    def step(batch: TextBatch) -> list[list[tuple[list[int], list[float]]]]:
         where = (batch.input_ids == mask_id).nonzero()                          # (M, 2)
         logits = mask_logits(engine.model, batch.input_ids, batch.attention_mask,
                              mask_id).float()                                    # (M, V)

@@ -48,11 +48,6 @@ from bertkit.data.readers import (
     read_squad,
 )
 from bertkit.errors import ConfigError, DataFormatError, UsageError
-from bertkit.model.pretrained import (
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-)
 from bertkit.tasks.classification import (
     PROBLEM_TYPES,
     classification_features,
@@ -61,6 +56,7 @@ from bertkit.tasks.classification import (
 )
 from bertkit.tasks.prediction import classify_run, family_class, ner_run, qa_run
 from bertkit.tasks.question_answering import collate_qa, qa_features
+from bertkit.tasks.registry import task_spec
 from bertkit.tasks.runfiles import (
     FINAL_METRICS,
     METRICS_FILE,
@@ -117,6 +113,7 @@ class FinetuneConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     max_minutes: float | None = None
     progress: bool = False
+    compile: bool = False  # torch.compile the model for training (evaluation runs eagerly)
 
     def validate(self) -> FinetuneConfig:
         """Raise :class:`ConfigError` naming the first field that cannot work."""
@@ -186,7 +183,7 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
         device=config.device, precision=config.precision,
         # The progress line is drawn on logging steps; with no output_dir nothing is written.
         log_every=max(1, total // 50) if config.progress else 0,
-        progress=config.progress, eps=1e-8,
+        progress=config.progress, eps=1e-8, compile=config.compile,
     )
 
     def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
@@ -287,7 +284,8 @@ def finetune_classifier(
     ``train_examples``/``eval_examples`` (already read) replace reading ``train``/``eval``:
     handy for slices of a big file.
     """
-    config = (config or FinetuneConfig()).validate()
+    spec = task_spec("classify")
+    config = (config or FinetuneConfig(max_length=spec.max_length)).validate()
     if label_kind not in PROBLEM_TYPES:
         raise UsageError(f"label_kind={label_kind!r}; expected one of {list(PROBLEM_TYPES)}")
     read = dict(text_column=text_column, text_pair_column=text_pair_column,
@@ -308,7 +306,7 @@ def finetune_classifier(
         overrides.update(num_labels=len(label_map), id2label=label_map.id2label,
                          label2id=label_map.label2id)
     seed_everything(config.seed)  # the new head's initialisation is part of the seed
-    net = family_class(BertForSequenceClassification, model_dir).from_pretrained(
+    net = family_class(spec.model_class, model_dir).from_pretrained(
         model_dir, **overrides)
     features = classification_features(tokenizer, train_ex, label_kind=label_kind,
                                        label_map=label_map, max_length=config.max_length,
@@ -318,7 +316,7 @@ def finetune_classifier(
     device = resolve_device(config.device)
     default_metric = {"multiclass": "accuracy", "multilabel": "micro_f1",
                       "regression": "pearson"}[label_kind]
-    run = {"task": "classify", "base_model": str(model), "train": str(train),
+    run = {"task": spec.name, "base_model": str(model), "train": str(train),
            "eval": str(eval), "text_column": text_column, "text_pair_column": text_pair_column,
            "label_column": label_column, "label_kind": label_kind,
            "label_separator": label_separator, "finetune": asdict(config),
@@ -346,7 +344,8 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
                  train_sentences: Sequence[NerSentence] | None = None,
                  eval_sentences: Sequence[NerSentence] | None = None) -> FinetuneResult:
     """Fine-tune a token classifier on CoNLL-style BIO files; entity F1 picks the best epoch."""
-    config = (config or FinetuneConfig()).validate()
+    spec = task_spec("ner")
+    config = (config or FinetuneConfig(max_length=spec.max_length)).validate()
     train_s = list(train_sentences) if train_sentences is not None else read_conll(train)
     eval_s = list(eval_sentences) if eval_sentences is not None else read_conll(eval)
     if not train_s:
@@ -359,7 +358,7 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
     label_map = LabelMap.from_sentences(train_s)
     encode_tags(eval_s, label_map)
     seed_everything(config.seed)
-    net = family_class(BertForTokenClassification, model_dir).from_pretrained(
+    net = family_class(spec.model_class, model_dir).from_pretrained(
         model_dir, num_labels=len(label_map), id2label=label_map.id2label,
         label2id=label_map.label2id)
     features = token_classification_features(tokenizer, train_s, label_map=label_map,
@@ -368,7 +367,7 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
                                              label_all_pieces=label_all_pieces)
     pad = tokenizer.pad_token_id
     device = resolve_device(config.device)
-    run = {"task": "ner", "base_model": str(model), "train": str(train), "eval": str(eval),
+    run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
            "label_all_pieces": label_all_pieces, "finetune": asdict(config),
            "train_sentences": len(train_s), "train_windows": len(features)}
 
@@ -393,19 +392,20 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
                 max_answer_length: int = 30) -> FinetuneResult:
     """Fine-tune extractive QA on SQuAD 1.1/2.0 JSON; for 2.0 the null-score threshold is
     tuned on the eval (dev) file each epoch and saved with the model."""
-    config = (config or FinetuneConfig(max_length=384)).validate()
+    spec = task_spec("qa")
+    config = (config or FinetuneConfig(max_length=spec.max_length)).validate()
     train_data, eval_data = read_squad(train), read_squad(eval)
     out = prepare_run_dir(out)
     model_dir = require_model_dir(model)
     tokenizer = Tokenizer.from_pretrained(model_dir)
     seed_everything(config.seed)
-    net = family_class(BertForQuestionAnswering, model_dir).from_pretrained(model_dir)
+    net = family_class(spec.model_class, model_dir).from_pretrained(model_dir)
     features = qa_features(tokenizer, train_data.examples, max_length=config.max_length,
                            doc_stride=doc_stride, training=True)
     pad = tokenizer.pad_token_id
     device = resolve_device(config.device)
     version = eval_data.version
-    run = {"task": "qa", "base_model": str(model), "train": str(train), "eval": str(eval),
+    run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
            "version": version, "doc_stride": doc_stride, "max_answer_length": max_answer_length,
            "finetune": asdict(config), "train_windows": len(features)}
 

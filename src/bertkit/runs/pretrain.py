@@ -153,6 +153,7 @@ class PretrainSettings:
     device: str = "auto"
     num_threads: int | None = None  # CPU threads for PyTorch (None: PyTorch's default)
     progress: bool = True
+    compile: bool = False  # torch.compile the model (checkpoints still hold the plain module)
 
     def validate(self) -> PretrainSettings:
         """Raise :class:`ConfigError` naming the first setting that cannot work."""
@@ -559,7 +560,7 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
             precision=settings.precision, device=settings.device, seed=settings.seed,
             eval_every=settings.eval_every if data.eval_batches else 0,
             checkpoint_every=settings.checkpoint_every, keep_checkpoints=settings.keep_checkpoints,
-            log_every=settings.log_every, progress=settings.progress,
+            log_every=settings.log_every, progress=settings.progress, compile=settings.compile,
             # RoBERTa has no NSP labels: the pooler and NSP head get no gradient.
             ddp_find_unused_parameters=settings.regime == "roberta",
         )

@@ -25,7 +25,6 @@ from typing import Any
 from torch import nn
 
 from bertkit.errors import UsageError
-from bertkit.export.onnx import resolve_task
 from bertkit.inference.embeddings import sentence_embeddings
 from bertkit.inference.engine import Engine, resolve_device
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask
@@ -33,28 +32,23 @@ from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertModel
 from bertkit.server.seq2seq import Seq2SeqRunner, is_seq2seq
 from bertkit.tasks.predictor import Predictor
+from bertkit.tasks.registry import ROUTES, checkpoint_task, route_spec
 from bertkit.tokenization import Tokenizer
 
 logger = logging.getLogger("bertkit.server")
 
-TASKS = ("embeddings", "classify", "ner", "qa", "fill-mask", "generate")
+# what --task may name: the task registry's server routes, and an encoder-decoder's
+TASKS = (*ROUTES, "generate")
 BACKENDS = ("torch", "onnx")
-# The export task (graph head) behind each server task, and back from a checkpoint's head.
-EXPORT_TASK = {"embeddings": "encoder", "classify": "sequence-classification",
-               "ner": "token-classification", "qa": "question-answering",
-               "fill-mask": "masked-lm"}
-SERVER_TASK = {"encoder": "embeddings", "masked-lm": "fill-mask", "pretraining": "fill-mask",
-               "sequence-classification": "classify", "token-classification": "ner",
-               "question-answering": "qa"}
 
 
 def detect_task(directory: str | Path) -> str:
     """The server task of a checkpoint, from ``architectures`` in its ``config.json``."""
-    spec = resolve_task(directory)
-    if spec.name not in SERVER_TASK:
+    spec = checkpoint_task(directory)
+    if spec.route is None:
         raise UsageError(f"{directory}: a {spec.model_class.__name__} checkpoint has no server "
                          f"endpoint; pass --task one of {list(TASKS)}")
-    return SERVER_TASK[spec.name]
+    return spec.route
 
 
 @dataclass
@@ -94,9 +88,7 @@ class ServedModel:
             runner = Seq2SeqRunner.load(directory, resolve_device(device), batch_size)
             return cls(name, directory, "generate", backend, runner.tokenizer, ("generate",),
                        runner.model.config.decoder.hidden_size, seq2seq=runner)
-        task = detect_task(directory) if task == "auto" else task
-        if task not in TASKS:
-            raise UsageError(f"task {task!r}; expected auto or one of {list(TASKS)}")
+        task = detect_task(directory) if task == "auto" else route_spec(task).route
         if backend == "onnx" and task == "fill-mask":
             raise UsageError("fill-mask runs on the torch backend only (it projects the mask "
                              "positions alone through the vocabulary)")
@@ -150,7 +142,9 @@ class ServedModel:
         """Token count of each payload (how the batcher groups by length and budgets)."""
         if not payloads:
             return []
-        if endpoint in ("classify", "qa"):  # (text, pair or None) / (question, context)
+        predictor = self.predictor
+        if endpoint == self.task and predictor is not None and predictor.spec.paired:
+            # (text, pair or None) / (question, context)
             second = [p[1] for p in payloads]
             encoded = self.tokenizer([p[0] for p in payloads],
                                      second if second[0] is not None else None)
@@ -172,17 +166,9 @@ class ServedModel:
             top_k, truncate = options
             results = fill_mask(self.engine, None, payloads, top_k=top_k, truncate=truncate)
             return [result.to_dict() for result in results]
-        predictor = self.predictor
-        assert predictor is not None
-        if endpoint == "classify":
-            pairs = [p[1] for p in payloads]
-            return predictor.classify([p[0] for p in payloads],
-                                      pairs if pairs[0] is not None else None)
-        if endpoint == "ner":
-            return predictor.ner(payloads)
-        if endpoint == "qa":
-            return predictor.qa([p[0] for p in payloads], [p[1] for p in payloads])
-        raise UsageError(f"unknown endpoint {endpoint!r}")
+        if self.predictor is None or endpoint != self.task:
+            raise UsageError(f"unknown endpoint {endpoint!r}")
+        return self.predictor.serve(payloads)
 
 
 def _onnx_model(directory: Path, task: str) -> tuple[nn.Module, Path]:
@@ -192,7 +178,7 @@ def _onnx_model(directory: Path, task: str) -> tuple[nn.Module, Path]:
 
     workdir = Path(tempfile.mkdtemp(prefix="bertkit-serve-"))
     try:
-        model = load_for_export(directory, EXPORT_TASK[task])
+        model = load_for_export(directory, route_spec(task).head)
         path = export_onnx(model, workdir / f"{task}.onnx")
         logger.info("exported %s for %s to %s", directory, task, path)
         return OnnxRuntimeModel(path, BertConfig.from_pretrained(directory)), workdir

@@ -1,5 +1,6 @@
 """The model over sliding windows, per task: the ONE prediction path shared by the fine-tuning
-run's per-epoch evaluation, ``bertkit predict``/``evaluate`` and :class:`Predictor`.
+run's per-epoch evaluation and the tasks' prediction parts (:mod:`bertkit.tasks.parts`:
+``bertkit predict``/``evaluate``, :class:`Predictor`, the server).
 
 Long inputs are windowed, never truncated (:mod:`bertkit.data.windows`): classification
 averages (or maxes) window logits, NER takes each word from its max-context window, QA picks
@@ -12,21 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from bertkit.data.readers import LabelMap, NerSentence, QAExample, TextExample, gold_answers
-from bertkit.errors import UsageError
 from bertkit.model.config import BertConfig
-from bertkit.model.pretrained import (
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-    PreTrainedModel,
-)
+from bertkit.model.pretrained import PreTrainedModel
 from bertkit.tasks import metrics as M
 from bertkit.tasks.classification import (
     PROBLEM_TYPES,
@@ -42,7 +37,6 @@ from bertkit.tasks.question_answering import (
     qa_features,
     tune_null_threshold,
 )
-from bertkit.tasks.runfiles import run_config
 from bertkit.tasks.token_classification import (
     collate_token_classification,
     decode_entities,
@@ -52,20 +46,14 @@ from bertkit.tasks.token_classification import (
 from bertkit.tokenization import Tokenizer
 
 __all__ = [
-    "TASKS",
-    "Task",
     "classify_run",
     "family_class",
     "forward_windows",
-    "load_for",
     "model_label_kind",
     "ner_run",
     "qa_run",
     "trim",
 ]
-
-Task = Literal["classify", "ner", "qa"]
-TASKS: tuple[str, ...] = ("classify", "ner", "qa")
 
 
 
@@ -251,15 +239,6 @@ def family_class(head: type[PreTrainedModel], model_dir: Path) -> type[PreTraine
     …), and a family without that head gets a clear error."""
     return head.for_family(BertConfig.from_pretrained(model_dir).model_type)
 
-
-
-def load_for(task: str, model_dir: Path) -> tuple[nn.Module, Tokenizer, dict[str, Any]]:
-    if task not in TASKS:
-        raise UsageError(f"task {task!r}; expected one of {list(TASKS)}")
-    cls = {"classify": BertForSequenceClassification, "ner": BertForTokenClassification,
-           "qa": BertForQuestionAnswering}[task]
-    model = family_class(cls, model_dir).from_pretrained(model_dir)
-    return model, Tokenizer.from_pretrained(model_dir), run_config(model_dir)
 
 
 def model_label_kind(model: nn.Module, run: Mapping[str, Any]) -> str:
