@@ -26,13 +26,15 @@ from bertkit.checkpoints.huggingface import (
     write_weights,
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
-from bertkit.inference.fastpath import to_fast_form
+from bertkit.inference.fastpath import FastTwin, to_fast_form
+from bertkit.inference.fastpath.twin import inference_call
 from bertkit.model.bert import Bert, init_weights
 from bertkit.model.config import BertConfig
 from bertkit.model.inputs import check_inputs
 from bertkit.model.outputs import (
     EncoderOutput,
 )
+from bertkit.model.placement import load_dtype, resolve_device
 from bertkit.variants import NAME_TABLES
 from bertkit.variants.names import NameTable
 
@@ -52,6 +54,10 @@ class PreTrainedModel(nn.Module):
     A subclass names its encoder ``self.bert`` and lists the parameter prefixes that may be
     missing from a checkpoint (its head, the pooler): those are initialised fresh and reported.
     ``model_type`` is the family the class is for; a config of another family is refused.
+
+    CPU inference calls (eval mode, no autograd) run the encoder's fast form by default, a
+    twin that shares the parameters (:class:`~bertkit.inference.fastpath.FastTwin`); training
+    and gradients run the core encoder itself.
     """
 
     model_type: ClassVar[str] = "bert"
@@ -67,6 +73,7 @@ class PreTrainedModel(nn.Module):
             raise ConfigError(f"model_type is {config.model_type!r} but {type(self).__name__} "
                               f"is a {self.model_type!r} model; use "
                               f"{self.role_name(config.model_type)}")
+        self.fast_twin = FastTwin()
 
     @classmethod
     def role_name(cls, model_type: str) -> str:
@@ -99,34 +106,47 @@ class PreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, *, output_loading_info: bool = False,
                         ignore_mismatched_sizes: bool = False,
+                        dtype: str | torch.dtype | None = None,
+                        torch_dtype: str | torch.dtype | None = None,
+                        device: str | torch.device | None = None,
                         **config_overrides: Any) -> Self | tuple[Self, LoadReport]:
         """Load a Hugging Face (or bertkit) checkpoint directory, in eval mode.
 
-        Keyword arguments override config fields (``num_labels=3``). Weights the checkpoint
-        lacks (a new task head) are initialised and named in a warning; checkpoint tensors the
-        class does not use (a pretraining head when loading the bare encoder) likewise.
+        ``dtype`` (or its older name ``torch_dtype``) and ``device`` are spelled as in
+        ``transformers``: ``"bfloat16"`` or ``torch.bfloat16``, ``"auto"`` for the
+        checkpoint's own dtype (:func:`bertkit.model.placement.load_dtype`); ``"cpu"``,
+        ``"cuda"``, ``"auto"`` (default: the CPU). Other keyword arguments override config
+        fields (``num_labels=3``). Weights the checkpoint lacks (a new task head) are
+        initialised and named in a warning; checkpoint tensors the class does not use (a
+        pretraining head when loading the bare encoder) likewise.
         """
         path = Path(path)
+        target = resolve_device("cpu" if device is None else device)
         config = override_config(BertConfig.from_pretrained(path), config_overrides)
         if config.model_type != cls.model_type:
             raise CheckpointError(
                 f"{path}: a {config.model_type!r} checkpoint cannot be loaded as {cls.__name__} "
                 f"(a {cls.model_type!r} model); use {cls.role_name(config.model_type)}")
+        weights = read_weights(path)
+        declared = config.extra.get("dtype", config.extra.get("torch_dtype"))
+        precision = load_dtype(dtype, torch_dtype, declared, weights, target)
         model = cls(config)
         table = model.names
-        state = normalize(read_weights(path), table)
+        state = normalize(weights, table)
         report = load_into(model, state, table, encoder_attribute=cls.encoder_attribute,
                            optional=cls.optional_prefixes, config=config,
                            ignore_mismatched_sizes=ignore_mismatched_sizes, source=str(path))
         describe_load(report, cls.__name__, str(path))
-        model.eval()
+        model.to(device=target, dtype=precision).eval()
         return (model, report) if output_loading_info else model
 
     def prepare_for_inference(self) -> Self:
-        """Eval mode, then the CPU fast form (:func:`bertkit.inference.fastpath.to_fast_form`):
-        weights prepacked for oneDNN, the activation and residual adds fused into them, padded
-        batches run on their real tokens. Same outputs to float rounding, ``save_pretrained``
-        still works; the model can no longer be trained. The core itself never runs this."""
+        """Eval mode, then the CPU fast form in place (:func:`bertkit.inference.fastpath.
+        to_fast_form`): weights prepacked for oneDNN, the activation and residual adds fused
+        into them, padded batches run on their real tokens. Inference calls get the same form
+        by default through a twin of the encoder; converting in place instead keeps one copy
+        of the linear weights, not two, and the model can no longer be trained. Same outputs
+        to float rounding; ``save_pretrained`` still works."""
         return to_fast_form(self.eval())
 
     def save_pretrained(self, directory: str | Path) -> None:
@@ -149,11 +169,15 @@ class PreTrainedModel(nn.Module):
         """Check the inputs once, here at the API boundary, then run the encoder.
 
         The check reads tensor values (id ranges), a host synchronisation the encoder itself
-        avoids; under ``torch.compile`` it is skipped so the graph stays whole.
+        avoids; under ``torch.compile`` it is skipped so the graph stays whole. Inference calls
+        run the encoder's fast twin, everything else the core.
         """
         if not torch.compiler.is_compiling():
             check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
-        return self.bert(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
+        encoder = self.bert
+        if not self.training and inference_call():
+            encoder = self.fast_twin.encoder(self.bert)
+        return encoder(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
                          output_hidden_states=output_hidden_states,
                          output_attentions=output_attentions)
 
