@@ -27,6 +27,7 @@ from bertkit.checkpoints.huggingface import (
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
 from bertkit.inference.fastpath import FastTwin, to_fast_form
+from bertkit.inference.fastpath.quantized import check_quantization, is_quantized, quantize_int8
 from bertkit.inference.fastpath.twin import inference_call
 from bertkit.model.bert import Bert, init_weights
 from bertkit.model.config import BertConfig
@@ -109,13 +110,16 @@ class PreTrainedModel(nn.Module):
                         dtype: str | torch.dtype | None = None,
                         torch_dtype: str | torch.dtype | None = None,
                         device: str | torch.device | None = None,
+                        quantize: str | None = None,
                         **config_overrides: Any) -> Self | tuple[Self, LoadReport]:
         """Load a Hugging Face (or bertkit) checkpoint directory, in eval mode.
 
         ``dtype`` (or its older name ``torch_dtype``) and ``device`` are spelled as in
         ``transformers``: ``"bfloat16"`` or ``torch.bfloat16``, ``"auto"`` for the
         checkpoint's own dtype (:func:`bertkit.model.placement.load_dtype`); ``"cpu"``,
-        ``"cuda"``, ``"auto"`` (default: the CPU). Other keyword arguments override config
+        ``"cuda"``, ``"auto"`` (default: the CPU). ``quantize="int8"`` loads for CPU
+        inference with int8 attention projections
+        (:mod:`bertkit.inference.fastpath.quantized`). Other keyword arguments override config
         fields (``num_labels=3``). Weights the checkpoint lacks (a new task head) are
         initialised and named in a warning; checkpoint tensors the class does not use (a
         pretraining head when loading the bare encoder) likewise.
@@ -130,6 +134,7 @@ class PreTrainedModel(nn.Module):
         weights = read_weights(path)
         declared = config.extra.get("dtype", config.extra.get("torch_dtype"))
         precision = load_dtype(dtype, torch_dtype, declared, weights, target)
+        check_quantization(quantize, precision, target)
         model = cls(config)
         table = model.names
         state = normalize(weights, table)
@@ -138,7 +143,17 @@ class PreTrainedModel(nn.Module):
                            ignore_mismatched_sizes=ignore_mismatched_sizes, source=str(path))
         describe_load(report, cls.__name__, str(path))
         model.to(device=target, dtype=precision).eval()
+        if quantize == "int8":
+            quantize_int8(model)
         return (model, report) if output_loading_info else model
+
+    def train(self, mode: bool = True) -> Self:
+        """As ``nn.Module.train``; refused for a quantised model (int8 layers have no
+        gradients: train in float32, quantise when loading for inference)."""
+        if mode and is_quantized(self):
+            raise UsageError(f"{type(self).__name__} was loaded with quantize='int8', for "
+                             "inference only; load it without quantize to train it")
+        return super().train(mode)
 
     def prepare_for_inference(self) -> Self:
         """Eval mode, then the CPU fast form in place (:func:`bertkit.inference.fastpath.

@@ -97,7 +97,8 @@ def load_dtype(dtype: str | torch.dtype | None, torch_dtype: str | torch.dtype |
     explicit dtype that would run slowly on this CPU is refused with the reason, rather than
     run several times slower without a word (cast with ``model.to(dtype)`` to do it anyway).
     """
-    if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
+    if dtype is not None and torch_dtype is not None and _canonical(dtype) != _canonical(
+            torch_dtype):
         raise UsageError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; "
                          "torch_dtype is the older name of dtype: pass one")
     wanted = dtype if dtype is not None else torch_dtype
@@ -113,3 +114,7 @@ def load_dtype(dtype: str | torch.dtype | None, torch_dtype: str | torch.dtype |
         raise UsageError(f"dtype={wanted!r}: {problem}; to cast anyway, load in float32 and "
                          f"call model.to({resolved})")
     return resolved
+
+
+def _canonical(dtype: str | torch.dtype) -> str | torch.dtype:
+    return dtype if dtype == "auto" else resolve_dtype(dtype)
