@@ -74,7 +74,7 @@ def test_auto_keeps_float32_where_bf16_would_be_slow(checkpoint: Path, no_bf16: 
 
 
 def test_bfloat16_without_bf16_instructions_is_explained(checkpoint: Path, no_bf16: None):
-    with pytest.raises(UsageError, match="no native bfloat16 instructions.*avx512_bf16"):
+    with pytest.raises(UsageError, match=r"no native bfloat16 instructions.*avx512_bf16"):
         BertModel.from_pretrained(checkpoint, dtype="bfloat16")
 
 
