@@ -63,3 +63,25 @@ def test_fast_form_equals_core(name: str, packed: bool):
     if first.dim() >= 2 and first.shape[:2] == ids.shape[:2] and "MultipleChoice" not in name:
         first, reference = first[keep], reference[keep]    # per-token: real positions only
     torch.testing.assert_close(first, reference, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_CLASSES))
+def test_every_class_runs_the_twin_for_inference(name: str):
+    cls: type[PreTrainedModel] = MODEL_CLASSES[name]
+    config = FAMILY_CONFIGS[cls.model_type]
+    torch.manual_seed(0)
+    model = cls(config).eval()
+    ids, mask = batch(config, choices="MultipleChoice" in name)
+    with torch.enable_grad():
+        want = model(ids, mask, output_hidden_states=True)
+    assert model.fast_twin._twin is None                       # autograd on: the core ran
+    with torch.no_grad():
+        got = model(ids, mask, output_hidden_states=True)
+    assert isinstance(model.fast_twin._twin, FastBert)
+    keep = mask.reshape(-1, 9).bool()
+    for a, b in zip(got.hidden_states, want.hidden_states, strict=True):
+        torch.testing.assert_close(a[keep], b[keep], atol=1e-5, rtol=0)
+    first, reference = got[0], want[0].detach()        # logits, or the last hidden state
+    if first.dim() >= 2 and first.shape[:2] == ids.shape[:2] and "MultipleChoice" not in name:
+        first, reference = first[keep], reference[keep]    # per-token: real positions only
+    torch.testing.assert_close(first, reference, atol=1e-5, rtol=0)

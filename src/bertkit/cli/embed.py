@@ -23,14 +23,14 @@ from bertkit.inference.embeddings import (
     similar,
     token_embeddings,
 )
-from bertkit.inference.engine import DTYPES, Engine
+from bertkit.inference.engine import ENGINE_DTYPES, Engine
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory")
     parser.add_argument("--batch-size", type=int, default=32,
                         help="texts per batch; texts are sorted by length first (default 32)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+    parser.add_argument("--dtype", choices=sorted(ENGINE_DTYPES), default="float32",
                         help="bfloat16 casts the weights: faster on GPUs and on CPUs with "
                              "native bf16 (AVX512-BF16/AMX), slower on others; vectors move "
                              "(cosine to float32 ≈ 0.9998 for MiniLM); default float32")

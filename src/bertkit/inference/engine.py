@@ -32,14 +32,15 @@ from torch import Tensor, nn
 from bertkit.errors import InputError, UsageError
 from bertkit.inference.fastpath import to_fast_form
 from bertkit.model.config import BertConfig
+from bertkit.model.placement import cpu_precision_problem, resolve_device, resolve_dtype
 from bertkit.model.pretrained import BertModel, PreTrainedModel
 from bertkit.tokenization import Encoding, Tokenizer
-from bertkit.training.device import resolve_device
 
 R = TypeVar("R")
 logger = logging.getLogger("bertkit")
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+ENGINE_DTYPES = ("float32", "bfloat16")
+"""What the engine runs in: float16 has no fast CPU kernels, and no GPU test covers it."""
 DEFAULT_BATCH_SIZE = 32
 
 LONG_TEXT_HINT = "split the text, or pass truncate=True (--truncate) to cut it on purpose " \
@@ -61,25 +62,6 @@ class TextBatch:
     attention_mask: Tensor    # (B, T) 1 = real token, 0 = padding
     lengths: list[int]
     rows: list[dict[str, Any]]
-
-
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"float32"`` / ``"bfloat16"`` (or the torch dtypes) → a torch dtype, else a UsageError."""
-    if isinstance(dtype, torch.dtype):
-        if dtype in DTYPES.values():
-            return dtype
-    elif dtype in DTYPES:
-        return DTYPES[dtype]
-    raise UsageError(f"dtype={dtype!r}; expected one of {sorted(DTYPES)}")
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 natively here (AVX512-BF16 / AMX); without it bf16 is
-    emulated and slower than fp32 (measured 0.1× on an AVX2-only EPYC, benchmarks/embed.py)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 class Engine:
@@ -132,7 +114,7 @@ class Engine:
         if not path.is_dir():
             raise UsageError(f"{path}: not a model directory (expected a folder with "
                              "config.json, model.safetensors and a tokenizer)")
-        torch_dtype = resolve_dtype(dtype)
+        torch_dtype = resolve_dtype(dtype, allowed=ENGINE_DTYPES)
         target = resolve_device(device)
         tokenizer = Tokenizer.from_pretrained(path)
         # The checkpoint's family picks the class: a RoBERTa folder loads as RobertaModel.
@@ -148,10 +130,9 @@ class Engine:
         elif report.unused:
             logger.info("%s: checkpoint tensors not used for inference: %d (%s …)", path,
                         len(report.unused), report.unused[0])
-        if torch_dtype == torch.bfloat16 and target.type == "cpu" and not cpu_has_native_bf16():
-            logger.warning("this CPU has no native bfloat16 instructions (capability %s): "
-                           "bfloat16 runs emulated, several times slower than float32",
-                           torch.backends.cpu.get_cpu_capability())
+        problem = cpu_precision_problem(torch_dtype) if target.type == "cpu" else None
+        if problem is not None:
+            logger.warning("dtype=%s: %s", dtype, problem)
         model.to(device=target, dtype=torch_dtype)
         return cls(to_fast_form(model.eval()), tokenizer, **options)
 

@@ -26,13 +26,16 @@ from bertkit.checkpoints.huggingface import (
     write_weights,
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
-from bertkit.inference.fastpath import to_fast_form
+from bertkit.inference.fastpath import FastTwin, to_fast_form
+from bertkit.inference.fastpath.quantized import check_quantization, is_quantized, quantize_int8
+from bertkit.inference.fastpath.twin import inference_call
 from bertkit.model.bert import Bert, init_weights
 from bertkit.model.config import BertConfig
 from bertkit.model.inputs import check_inputs
 from bertkit.model.outputs import (
     EncoderOutput,
 )
+from bertkit.model.placement import load_dtype, resolve_device
 from bertkit.variants import NAME_TABLES
 from bertkit.variants.names import NameTable
 
@@ -52,6 +55,10 @@ class PreTrainedModel(nn.Module):
     A subclass names its encoder ``self.bert`` and lists the parameter prefixes that may be
     missing from a checkpoint (its head, the pooler): those are initialised fresh and reported.
     ``model_type`` is the family the class is for; a config of another family is refused.
+
+    CPU inference calls (eval mode, no autograd) run the encoder's fast form by default, a
+    twin that shares the parameters (:class:`~bertkit.inference.fastpath.FastTwin`); training
+    and gradients run the core encoder itself.
     """
 
     model_type: ClassVar[str] = "bert"
@@ -70,6 +77,7 @@ class PreTrainedModel(nn.Module):
                               f"{self.role_name(config.model_type)}")
         if config.is_decoder != self.is_decoder:
             raise ConfigError(decoder_mismatch(type(self).__name__, self.is_decoder))
+        self.fast_twin = FastTwin()
 
     @classmethod
     def role_name(cls, model_type: str) -> str:
@@ -102,14 +110,25 @@ class PreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, *, output_loading_info: bool = False,
                         ignore_mismatched_sizes: bool = False,
+                        dtype: str | torch.dtype | None = None,
+                        torch_dtype: str | torch.dtype | None = None,
+                        device: str | torch.device | None = None,
+                        quantize: str | None = None,
                         **config_overrides: Any) -> Self | tuple[Self, LoadReport]:
         """Load a Hugging Face (or bertkit) checkpoint directory, in eval mode.
 
-        Keyword arguments override config fields (``num_labels=3``). Weights the checkpoint
-        lacks (a new task head) are initialised and named in a warning; checkpoint tensors the
-        class does not use (a pretraining head when loading the bare encoder) likewise.
+        ``dtype`` (or its older name ``torch_dtype``) and ``device`` are spelled as in
+        ``transformers``: ``"bfloat16"`` or ``torch.bfloat16``, ``"auto"`` for the
+        checkpoint's own dtype (:func:`bertkit.model.placement.load_dtype`); ``"cpu"``,
+        ``"cuda"``, ``"auto"`` (default: the CPU). ``quantize="int8"`` loads for CPU
+        inference with int8 attention projections
+        (:mod:`bertkit.inference.fastpath.quantized`). Other keyword arguments override config
+        fields (``num_labels=3``). Weights the checkpoint lacks (a new task head) are
+        initialised and named in a warning; checkpoint tensors the class does not use (a
+        pretraining head when loading the bare encoder) likewise.
         """
         path = Path(path)
+        target = resolve_device("cpu" if device is None else device)
         config = override_config(BertConfig.from_pretrained(path), config_overrides)
         if config.model_type != cls.model_type:
             raise CheckpointError(
@@ -117,11 +136,17 @@ class PreTrainedModel(nn.Module):
                 f"(a {cls.model_type!r} model); use {cls.role_name(config.model_type)}")
         if config.is_decoder != cls.is_decoder:
             raise CheckpointError(f"{path}: {decoder_mismatch(cls.__name__, cls.is_decoder)}")
+        weights = read_weights(path)
+        declared = config.extra.get("dtype", config.extra.get("torch_dtype"))
+        precision = load_dtype(dtype, torch_dtype, declared, weights, target)
+        check_quantization(quantize, precision, target)
         model = cls(config)
-        report = model.load_state(read_weights(path), source=str(path),
+        report = model.load_state(weights, source=str(path),
                                   ignore_mismatched_sizes=ignore_mismatched_sizes)
         describe_load(report, cls.__name__, str(path))
-        model.eval()
+        model.to(device=target, dtype=precision).eval()
+        if quantize == "int8":
+            quantize_int8(model)
         return (model, report) if output_loading_info else model
 
     def load_state(self, state: dict[str, Tensor], *, source: str,
@@ -143,11 +168,21 @@ class PreTrainedModel(nn.Module):
         return export_state(self, self.names, encoder_attribute=self.encoder_attribute,
                             config=self.config, strip_encoder_prefix=self.bare_encoder)
 
+    def train(self, mode: bool = True) -> Self:
+        """As ``nn.Module.train``; refused for a quantised model (int8 layers have no
+        gradients: train in float32, quantise when loading for inference)."""
+        if mode and is_quantized(self):
+            raise UsageError(f"{type(self).__name__} was loaded with quantize='int8', for "
+                             "inference only; load it without quantize to train it")
+        return super().train(mode)
+
     def prepare_for_inference(self) -> Self:
-        """Eval mode, then the CPU fast form (:func:`bertkit.inference.fastpath.to_fast_form`):
-        weights prepacked for oneDNN, the activation and residual adds fused into them, padded
-        batches run on their real tokens. Same outputs to float rounding, ``save_pretrained``
-        still works; the model can no longer be trained. The core itself never runs this."""
+        """Eval mode, then the CPU fast form in place (:func:`bertkit.inference.fastpath.
+        to_fast_form`): weights prepacked for oneDNN, the activation and residual adds fused
+        into them, padded batches run on their real tokens. Inference calls get the same form
+        by default through a twin of the encoder; converting in place instead keeps one copy
+        of the linear weights, not two, and the model can no longer be trained. Same outputs
+        to float rounding; ``save_pretrained`` still works."""
         return to_fast_form(self.eval())
 
     def save_pretrained(self, directory: str | Path) -> None:
@@ -168,11 +203,15 @@ class PreTrainedModel(nn.Module):
         """Check the inputs once, here at the API boundary, then run the encoder.
 
         The check reads tensor values (id ranges), a host synchronisation the encoder itself
-        avoids; under ``torch.compile`` it is skipped so the graph stays whole.
+        avoids; under ``torch.compile`` it is skipped so the graph stays whole. Inference calls
+        run the encoder's fast twin, everything else the core.
         """
         if not torch.compiler.is_compiling():
             check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
-        return self.bert(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
+        encoder = self.bert
+        if not self.training and inference_call():
+            encoder = self.fast_twin.encoder(self.bert)
+        return encoder(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
                          output_hidden_states=output_hidden_states,
                          output_attentions=output_attentions)
 

@@ -105,7 +105,8 @@ def split_projection(qkv: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor, T
     :data:`BUFFER_BYTES` (fewer, larger calls are faster on short inputs), three beyond it (a
     larger result would be page-faulted in afresh on every call)."""
     H = x.shape[-1]
-    if x.numel() * 3 * x.element_size() <= BUFFER_BYTES:
+    whole = not isinstance(qkv, (torch.nn.Linear, PrepackedLinear))  # int8: no float weight
+    if whole or x.numel() * 3 * x.element_size() <= BUFFER_BYTES:
         q, k, v = qkv(x).split(H, dim=-1)
         return q, k, v
     pairs = zip(qkv.weight.split(H), qkv.bias.split(H), strict=True)
