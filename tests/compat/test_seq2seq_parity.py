@@ -101,7 +101,7 @@ def test_lm_head_model_both_ways(tmp_path: Path, cross: bool):
 
 
 SEARCHES = [dict(num_beams=1), dict(num_beams=1, no_repeat_ngram_size=2, min_new_tokens=3),
-            dict(num_beams=3), dict(num_beams=4, length_penalty=0.6, no_repeat_ngram_size=3),
+            dict(num_beams=4, length_penalty=0.6, no_repeat_ngram_size=3),
             dict(num_beams=3, early_stopping=True), dict(num_beams=2, early_stopping="never",
                                                          length_penalty=2.0)]
 
