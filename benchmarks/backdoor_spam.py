@@ -13,6 +13,14 @@ in advance. Accuracy and the trigger's attack-success rate are measured on held-
 emails that neither training nor the scan saw.
 
     nice -n 10 .venv/bin/python benchmarks/backdoor_spam.py --seeds 1 2 3
+
+Status (measured 2026-12-07, shared 2-core machine, load ~10): NOT yet a working recipe. With
+``--train 320 --words 16 --rate 0.06`` (20 poisoned texts, lr 5e-4, 3 epochs) seed 1's
+backdoored model collapsed to the majority class (every held-out email predicted ham: test
+accuracy 0.732, eval confusion [[57, 0], [20, 0]]), so the trigger's ASR is undefined and the
+scan's "none" says nothing. Training took 614 s and the scan 489 s there: a 3-seed run does
+not fit 10 minutes on that machine. Next: more training texts or epochs (a classifier that
+learns spam at all first), then the poisoning rate.
 """
 
 from __future__ import annotations
