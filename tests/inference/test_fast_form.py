@@ -7,6 +7,8 @@ models here would otherwise never pack), on a right-padded batch; compared at re
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -65,7 +67,23 @@ def test_fast_form_equals_core(name: str, packed: bool):
     torch.testing.assert_close(first, reference, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_CLASSES))
+ENCODER_CLASSES = sorted(name for name, cls in MODEL_CLASSES.items() if not cls.is_decoder)
+DECODER_CLASSES = sorted(name for name, cls in MODEL_CLASSES.items() if cls.is_decoder)
+
+
+@pytest.mark.parametrize("name", DECODER_CLASSES)
+def test_decoders_run_the_core_for_inference(name: str):
+    """The fast form has no causal or cross-attention path: decoders never build a twin."""
+    cls: type[PreTrainedModel] = MODEL_CLASSES[name]
+    config = dataclasses.replace(FAMILY_CONFIGS[cls.model_type], is_decoder=True)
+    model = cls(config).eval()
+    ids, mask = batch(config, choices=False)
+    with torch.no_grad():
+        model(ids, mask)
+    assert model.fast_twin._twin is None
+
+
+@pytest.mark.parametrize("name", ENCODER_CLASSES)
 def test_every_class_runs_the_twin_for_inference(name: str):
     cls: type[PreTrainedModel] = MODEL_CLASSES[name]
     config = FAMILY_CONFIGS[cls.model_type]
