@@ -45,4 +45,4 @@ def test_generate_answers_what_the_library_translates(seq2seq_dir):
         assert beams.status_code == 422 and beams.json()["error"]["field"] == "num_beams"
         empty = http.post("/v1/generate", json={"texts": ["  "]})
         assert empty.status_code == 422 and empty.json()["error"]["field"] == "texts[0]"
-        assert http.post("/v1/embeddings", json={"texts": ["eins"]}).status_code == 404
+        assert http.post("/v1/sentence-embeddings", json={"texts": ["eins"]}).status_code == 404
