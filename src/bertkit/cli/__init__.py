@@ -26,6 +26,7 @@ from bertkit.cli import (
     info,
     predict,
     pretrain,
+    probe,
     quickstart,
     seq2seq,
     serve,
@@ -37,6 +38,7 @@ from bertkit.version import __version__
 COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
             pretrain, distill, finetune, predict, serve)
 COMMANDS += (seq2seq,)
+COMMANDS += (probe,)
 
 
 def build_parser() -> argparse.ArgumentParser:
