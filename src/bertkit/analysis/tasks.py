@@ -240,19 +240,18 @@ def bigram_shift(*, text: Path | None = None, brown: Path | None = None,
     return sentence_task("bigram-shift", pairs[0], pairs[1], source, ["original", "inverted"])
 
 
-def content_targets(sentences: Sequence[Words], count: int = 20, ranks: tuple[int, int] = (100,
-                    1100)) -> list[str]:
-    """``count`` words evenly spaced over the sentence-frequency ranks ``ranks`` of the
-    training sentences (lowercased, alphabetic): neither stop words nor rarities."""
+def content_targets(sentences: Sequence[Words], count: int = 20, window: int = 1000,
+                    max_share: float = 0.05, min_sentences: int = 5) -> list[str]:
+    """``count`` words evenly spaced over the ``window`` most frequent mid-frequency words of
+    the training sentences (lowercased, alphabetic; in at most ``max_share`` of the sentences,
+    so no stop word, and in at least ``min_sentences``, so no rarity)."""
     frequency = Counter(word for s in sentences for word in {w.lower() for w in s}
                         if word.isalpha())
-    ranked = [word for word, _ in frequency.most_common()]
-    low, high = min(ranks[0], len(ranked) // 10), min(ranks[1], len(ranked))
-    window = ranked[low:high]
-    if len(window) < 2:
-        return window
-    step = max(len(window) / count, 1)
-    return [window[int(k * step)] for k in range(min(count, len(window)))]
+    ceiling = max_share * len(sentences)
+    ranked = [word for word, n in frequency.most_common() if min_sentences <= n <= ceiling]
+    candidates = ranked[:window]
+    step = max(len(candidates) / count, 1)
+    return [candidates[int(k * step)] for k in range(min(count, len(candidates)))]
 
 
 def word_content(*, text: Path | None = None, brown: Path | None = None,
