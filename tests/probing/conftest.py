@@ -1,14 +1,15 @@
-"""A tiny model and a small synthetic Brown-format corpus for the probing tests.
+"""A tiny model and a small synthetic corpus in the Brown "Form C" layout, for probing tests.
 
-The corpus is written in the Brown "Form C" layout (``word/tag``, one sentence a line, files
-``c[a-r]NN``), so the tests go through bertkit's own Brown reader and document split. Its
-grammar makes part of speech partly ambiguous by word ("run", "walk" are nouns or verbs by
-position), which a per-word baseline cannot fully resolve.
+The corpus is written as ``word/tag`` lines in files ``c[a-r]NN``, so the tests go through
+bertkit's own Brown reader and document split. Its grammar makes part of speech partly
+ambiguous by word ("run", "walk" are nouns or verbs by position), which a per-word baseline
+cannot resolve.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ def write_brown(folder: Path, sentences_per_file: int = 12, files: int = 20) -> 
         (folder / f"c{'abcdefghjklmnpr'[d % 15]}{d:02d}").write_text("\n\n".join(lines) + "\n",
                                                                       encoding="latin-1")
     return folder
+
+
+@pytest.fixture(scope="session")
+def brown_writer() -> Callable[..., Path]:
+    """``write_brown(folder, sentences_per_file, files)`` for tests that edit their corpus."""
+    return write_brown
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,101 @@
+"""The demo report's "What the layers know" section: POS probe curves on a small Brown subset.
+
+:func:`layer_probes` is the hook the demo pipeline calls; it runs
+:func:`bertkit.analysis.probe` (task ``pos-brown``, per-layer linear probes with their control
+task, a random-init twin of each model, majority and per-word baselines) on a small evenly
+spaced subset of Brown, within a time budget, and caches the outcome beside the figure so a
+rerun of the demo with the same models costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bertkit import _fileio
+from bertkit.analysis.linear_probe import ProbeSettings
+from bertkit.analysis.probe_report import format_table, plot_probe
+from bertkit.analysis.probing import ProbeResult, probe
+from bertkit.analysis.tasks import build_task
+from bertkit.inference.attention_maps import figures_skipped_note, viz_available
+
+CACHE_NAME, FIGURE_NAME = "layers.json", "layers.png"
+DEMO_SETTINGS = ProbeSettings(epochs=4)
+
+
+def _fingerprint(models: Mapping[str, Path], options: dict[str, Any]) -> str:
+    """Changes when a model's files (size, mtime) or a probe option change."""
+    parts: list[Any] = [options]
+    for name, folder in sorted(models.items()):
+        files = sorted(p for p in Path(folder).iterdir() if p.is_file())
+        parts.append([name, [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def layer_probes(models: Mapping[str, str | Path], out_dir: str | Path, *,
+                 brown: Path | None = None, max_train: int = 300, max_test: int = 100,
+                 budget_seconds: float = 60.0, device: str | None = None,
+                 random_baseline: bool = True) -> dict[str, Any]:
+    """Probe each model (report name → model directory) on Brown POS, layer by layer.
+
+    Contract (what the demo report reads; everything JSON-ready, accuracies in 0..1):
+
+    * ``task``, ``train_items`` / ``test_items`` (words), ``source``, ``baselines``
+      (``{"majority": …, "per-word": …}``);
+    * ``curves``: one dict per probed model and per random-init twin, in ``models`` order,
+      each ``{"name", "kind" ("trained" | "random-init"), "layers", "accuracy", "control",
+      "selectivity"}`` (lists aligned with ``layers``, 0 = embeddings);
+    * ``table``: the text table; ``figure``: ``"layers.png"`` (in ``out_dir``) or ``None``;
+    * ``notes``: lines for the reader (figure skipped, models left out for time);
+    * ``seconds``: time spent now; ``cached``: True when read from ``out_dir/layers.json``.
+
+    Models are probed in order until ``budget_seconds`` is spent; one that would start after
+    that is left out and named in ``notes`` (the run of a started model is not cut). The
+    section is cached in ``out_dir/layers.json``, keyed by the models' files and the options.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    folders = {name: Path(path) for name, path in models.items()}
+    options = {"max_train": max_train, "max_test": max_test, "random": random_baseline,
+               "settings": str(DEMO_SETTINGS), "brown": str(brown)}
+    key = _fingerprint(folders, options)
+    cache = out_dir / CACHE_NAME
+    if cache.exists():
+        cached = _fileio.read_json(cache)
+        if cached.get("key") == key:
+            return {**cached["section"], "cached": True, "seconds": 0.0}
+    start = time.perf_counter()
+    task = build_task("pos-brown", brown=brown, max_train=max_train, max_test=max_test)
+    results: list[ProbeResult] = []
+    notes = []
+    for name, folder in folders.items():
+        if results and time.perf_counter() - start > budget_seconds:
+            notes.append(f"{name}: not probed, the {budget_seconds:.0f} s budget was spent")
+            continue
+        results.append(probe([folder], task, names=[name], device=device,
+                             random_baseline=random_baseline, settings=DEMO_SETTINGS,
+                             scratch=out_dir))
+    merged = results[0]
+    for extra in results[1:]:
+        merged.curves.extend(extra.curves)
+    figure = None
+    if viz_available():
+        plot_probe([merged], out_dir / FIGURE_NAME)
+        figure = FIGURE_NAME
+    else:
+        notes.append(figures_skipped_note())
+    section = {
+        "task": merged.task, "train_items": merged.train_items, "test_items": merged.test_items,
+        "source": merged.source, "baselines": merged.baselines, "table": format_table(merged),
+        "figure": figure, "notes": notes,
+        "curves": [{"name": c.name, "kind": c.kind, "layers": [s.layer for s in c.scores],
+                    "accuracy": [s.accuracy for s in c.scores],
+                    "control": [s.control_accuracy for s in c.scores],
+                    "selectivity": [s.selectivity for s in c.scores]} for c in merged.curves],
+    }
+    _fileio.write_json(cache, {"key": key, "section": section})
+    return {**section, "cached": False, "seconds": time.perf_counter() - start}
