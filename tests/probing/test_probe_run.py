@@ -96,3 +96,19 @@ def test_minilm_middle_layers_know_part_of_speech(minilm_dir, artifact, tmp_path
     assert layer3.accuracy > result.baselines["majority"] + 0.5
     assert layer3.accuracy > layer0.accuracy
     assert layer3.selectivity > 0.1
+
+
+def test_ner_task_from_a_conll_file(probe_model_dir, tmp_path):
+    rows = []
+    for i in range(60):
+        rows += ["the\tO", f"{'man' if i % 2 else 'park'}\tB-{'person' if i % 2 else 'loc'}",
+                 "saw\tO", "a\tO", "dog\tO", ""]
+    data = tmp_path / "ner.conll"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = probe([probe_model_dir], "ner", data=data, layers=[0], random_baseline=False,
+                   settings=FAST)
+    assert result.label_names == ["O", "loc", "person"]  # BIO prefixes dropped
+    assert result.source == str(data)
+    data.write_text("the\tO\ndog\tO\n\na\tO\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"ner\.conll: .*(no items|label 'O')"):
+        probe([probe_model_dir], "ner", data=data, random_baseline=False)

