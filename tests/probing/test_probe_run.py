@@ -58,6 +58,9 @@ def test_layer_out_of_range_names_the_valid_range(probe_model_dir, brown_dir, tm
     code = main(["probe", "--model", str(probe_model_dir), "--task", "pos-brown", "--brown",
                  str(brown_dir), "--layers", "-4", "--out", str(tmp_path / "o")])
     assert code == 2 and "use 0..2" in capsys.readouterr().err
+    code = main(["probe", "--model", str(probe_model_dir), "--task", "pos-brown", "--brown",
+                 str(brown_dir), "--layers", "1,x", "--out", str(tmp_path / "o")])
+    assert code == 2 and "comma-separated integers" in capsys.readouterr().err
 
 
 def test_task_with_one_class_is_refused(probe_model_dir, brown_writer, tmp_path):

@@ -26,7 +26,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="model directory (repeat for several models: one line each)")
     parser.add_argument("--task", required=True, choices=sorted(TASKS), help="probe task")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--layers", type=parse_layers, default=None,
+    parser.add_argument("--layers", default=None,
                         help="comma-separated layers (0 = embeddings; default: all)")
     parser.add_argument("--pooling", choices=("first", "mean", "cls"), default=None,
                         help="words: first (default) or mean sub-token; sentences: cls "
@@ -56,7 +56,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    result = probe(args.model, args.task, layers=args.layers, pooling=args.pooling,
+    layers = None if args.layers is None else parse_layers(args.layers)
+    result = probe(args.model, args.task, layers=layers, pooling=args.pooling,
                    random_baseline=not args.no_random_baseline,
                    settings=ProbeSettings(epochs=args.epochs), max_train=args.max_train,
                    max_test=args.max_test, brown=args.brown,
