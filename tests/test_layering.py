@@ -38,6 +38,7 @@ LAYERS = [
     "inference",                             # engine, fast path, fill-mask, embeddings, maps
     "export",                                # ONNX and its runtime
     "security",                              # audits
+    "analysis",                              # what the layers know: heads, importance, pruning
     "demo",                                  # the main job and the quickstart
     "server",                                # HTTP API
     "cli",                                   # the command line

@@ -23,9 +23,11 @@ from bertkit.cli import (
     export,
     fill_mask,
     finetune,
+    heads,
     info,
     predict,
     pretrain,
+    prune,
     quickstart,
     seq2seq,
     serve,
@@ -36,7 +38,7 @@ from bertkit.version import __version__
 
 COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
             pretrain, distill, finetune, predict, serve)
-COMMANDS += (seq2seq,)
+COMMANDS += (seq2seq, heads, prune)
 
 
 def build_parser() -> argparse.ArgumentParser:
