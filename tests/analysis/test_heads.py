@@ -11,9 +11,9 @@ import torch
 
 from bertkit import BertModel
 from bertkit.analysis.heads import TARGETS, head_statistics, read_sentences, target_masks
-from bertkit.analysis.heads_report import write_head_report
 from bertkit.cli import main
 from bertkit.errors import DataFormatError
+from bertkit.inference.attention_maps import viz_available
 from bertkit.inference.engine import Engine
 from tiny import tiny_config, word_tokenizer
 
@@ -106,15 +106,12 @@ def test_report_files_and_the_cli(model_dir, tmp_path, capsys):
     page = (tmp_path / "out" / "heads.html").read_text()
     assert "mean attention to [CLS]" in page and page.count("<table>") == 2 * len(TARGETS) + 1
     assert "top attention = previous" in capsys.readouterr().out
-
-
-def test_png_heatmaps_when_matplotlib_is_there(model_dir, tmp_path):
-    pytest.importorskip("matplotlib")
-    stats = head_statistics(Engine.from_pretrained(model_dir), SENTENCES)
-    written = write_head_report(stats, tmp_path)
-    pngs = [p for p in written if p.suffix == ".png"]
-    assert len(pngs) == 2 * len(TARGETS) + 1
-    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    pngs = sorted((tmp_path / "out").glob("*.png"))
+    if viz_available():
+        assert len(pngs) == 2 * len(TARGETS) + 1
+        assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    else:
+        assert not pngs
 
 
 def test_a_text_file_without_usable_sentences(model_dir, tmp_path):
@@ -129,3 +126,16 @@ def test_a_text_file_without_usable_sentences(model_dir, tmp_path):
                         source=str(short))
     assert main(["heads", "--model", str(model_dir), "--text", str(blank),
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def test_demo_section_renders_from_the_summary_alone(model_dir, tmp_path):
+    from bertkit.demo.heads_section import heads_section_html, heads_summary, plot_heads_section
+
+    part = json.loads(json.dumps(heads_summary(Engine.from_pretrained(model_dir), SENTENCES,
+                                               max_sentences=3)))  # as summary.json holds it
+    assert part["sentences"] == 3
+    page = heads_section_html(part, '<img src="heads.png">')
+    assert '<img src="heads.png">' in page and "previous token: layer" in page
+    pytest.importorskip("matplotlib")
+    plot_heads_section(part, tmp_path / "heads.png")
+    assert (tmp_path / "heads.png").read_bytes()[:4] == b"\x89PNG"
