@@ -71,10 +71,10 @@ class HeadStatistics:
         most often, best first."""
         if relation not in self.top:
             raise UsageError(f"unknown relation {relation!r}; expected one of {list(TARGETS)}")
-        scores = np.nan_to_num(self.top[relation], nan=-1.0)
+        scores = np.nan_to_num(self.top[relation], nan=-1.0)  # pruned, or never applied
         order = np.argsort(-scores, axis=None, kind="stable")[:k]
         return [(int(i // self.num_heads), int(i % self.num_heads), float(scores.flat[i]))
-                for i in order]
+                for i in order if scores.flat[i] >= 0]
 
     def to_json(self) -> dict[str, Any]:
         """The table as JSON: every statistic as a list of layers of heads (null = pruned),
@@ -115,8 +115,7 @@ def punctuation_table(tokens: Sequence[str]) -> Tensor:
     Unicode P* categories; special tokens (``[CLS]``) are not."""
     def is_punctuation(token: str) -> bool:
         piece = token.removeprefix("##").removeprefix("Ġ").removeprefix("▁")
-        return bool(piece) and all(unicodedata.category(c).startswith("P") for c in piece) \
-            and not (token.startswith("[") and token.endswith("]") and len(token) > 2)
+        return bool(piece) and all(unicodedata.category(c).startswith("P") for c in piece)
     return torch.tensor([is_punctuation(t) for t in tokens], dtype=torch.bool)
 
 

@@ -8,8 +8,9 @@ estimate of how much the loss moves if the head is removed. As in the paper's re
 pruning across layers work better in their experiments.
 
 Pruning removes the least important heads globally, with one rule of bertkit's: every layer
-keeps at least one head (its most important), because a layer with no heads cannot be written
-as a checkpoint that ``transformers`` runs (see :meth:`BertConfig._validate_pruned_heads`).
+keeps at least one head (its most important). ``transformers`` allows a layer with no heads;
+bertkit refuses one (:meth:`BertConfig._validate_pruned_heads` says why), and the plan here
+never asks for it.
 The model then has smaller query / key / value rows and output columns, and
 ``config.pruned_heads`` names what went, so it saves, loads (here and, by the same convention,
 in ``transformers``) and runs faster.

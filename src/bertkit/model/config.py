@@ -253,9 +253,10 @@ class BertConfig:
         return self
 
     def _validate_pruned_heads(self) -> None:
-        """Every pruned head exists, and every layer keeps one: a layer without heads has no
-        attention at all, and ``transformers`` cannot run one (its attention reshape fails on
-        zero heads), so bertkit refuses it instead of writing a checkpoint nobody loads."""
+        """Every pruned head exists, and every layer keeps one. ``transformers`` 5.23 runs a
+        layer with no heads (its attention sublayer then adds only the output bias); bertkit
+        refuses it instead: zero-width projections would need their own paths in the core,
+        the fast form and its oneDNN kernels, for a layer that no longer attends at all."""
         if not isinstance(self.pruned_heads, dict):
             raise ConfigError(f"pruned_heads must map layer → head list, got "
                               f"{type(self.pruned_heads).__name__}")
