@@ -23,10 +23,12 @@ from bertkit.cli import (
     export,
     fill_mask,
     finetune,
+    heads,
     info,
     predict,
     pretrain,
     probe,
+    prune,
     quickstart,
     seq2seq,
     serve,
@@ -37,8 +39,7 @@ from bertkit.version import __version__
 
 COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
             pretrain, distill, finetune, predict, serve)
-COMMANDS += (seq2seq,)
-COMMANDS += (probe,)
+COMMANDS += (seq2seq, probe, heads, prune)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ The task classes themselves are in :mod:`bertkit.model.pretrained`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -185,6 +185,12 @@ class PreTrainedModel(nn.Module):
         to float rounding; ``save_pretrained`` still works."""
         return to_fast_form(self.eval())
 
+    def prune_heads(self, heads: Mapping[int, Collection[int]]) -> None:
+        """Remove attention heads for good (layer → head numbers of the unpruned layer), as
+        ``transformers``' ``prune_heads``; ``config.pruned_heads`` records them, and
+        ``save_pretrained`` writes the smaller projections with it."""
+        self.bert.prune_heads(heads)
+
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` in the Hugging Face format.
 
@@ -199,7 +205,8 @@ class PreTrainedModel(nn.Module):
     def _encode(self, input_ids: Tensor | None, attention_mask: Tensor | None,
                 token_type_ids: Tensor | None, inputs_embeds: Tensor | None,
                 output_hidden_states: bool,
-                output_attentions: bool | Collection[int]) -> EncoderOutput:
+                output_attentions: bool | Collection[int],
+                head_mask: Sequence[Tensor] | Tensor | None = None) -> EncoderOutput:
         """Check the inputs once, here at the API boundary, then run the encoder.
 
         The check reads tensor values (id ranges), a host synchronisation the encoder itself
@@ -213,7 +220,7 @@ class PreTrainedModel(nn.Module):
             encoder = self.fast_twin.encoder(self.bert)
         return encoder(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
                          output_hidden_states=output_hidden_states,
-                         output_attentions=output_attentions)
+                         output_attentions=output_attentions, head_mask=head_mask)
 
 
 

@@ -16,14 +16,14 @@ D head dim (H / N), I intermediate, V vocabulary, L layers.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bertkit.errors import InputError
+from bertkit.errors import ConfigError, InputError
 from bertkit.model.config import ACTIVATIONS, BertConfig
 from bertkit.model.outputs import EncoderOutput
 
@@ -105,13 +105,15 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.output = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
+        self.pruned_heads: set[int] = set()  # numbered as in the unpruned layer
 
     def forward(self, query_states: Tensor, key_value_states: Tensor | None = None,
                 bias: Tensor | None = None, causal: bool = False, return_probs: bool = False,
-                past_key_value: KeyValue | None = None,
+                past_key_value: KeyValue | None = None, head_mask: Tensor | None = None,
                 ) -> tuple[Tensor, Tensor | None, KeyValue]:
         """Attention output (B, T, H), probabilities (B, N, T, S) if asked, and the keys and
-        values attended (B, S, H) each, to pass back as ``past_key_value`` next step."""
+        values attended (B, S, H) each, to pass back as ``past_key_value`` next step.
+        ``head_mask`` (N,) scales each head's output (see :meth:`attend`)."""
         if key_value_states is not None and past_key_value is not None:
             q, (k, v) = self.project_query(query_states), past_key_value
         else:
@@ -121,7 +123,7 @@ class Attention(nn.Module):
             v = torch.cat([past_key_value[1], v], dim=1)
         if causal:
             bias = causal_bias(bias, q.shape[1], k.shape[1], q.dtype, q.device)
-        context, probs = self.attend(q, k, v, bias, return_probs)       # (B, T, H)
+        context, probs = self.attend(q, k, v, bias, return_probs, head_mask)  # (B, T, H)
         return self.output(context), probs, (k, v)
 
     def project(self, query_states: Tensor, key_value_states: Tensor | None
@@ -141,11 +143,15 @@ class Attention(nn.Module):
         return F.linear(query_states, self.qkv.weight[:H], self.qkv.bias[:H])
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None,
-               return_probs: bool) -> tuple[Tensor, Tensor | None]:
+               return_probs: bool, head_mask: Tensor | None = None
+               ) -> tuple[Tensor, Tensor | None]:
         """softmax(q·kᵀ / √D + bias)·v per head: (B, T, H), (B, S, H) → (B, T, H).
 
         ``scaled_dot_product_attention`` computes it fused; with ``return_probs`` the same
-        steps run explicitly so the probabilities can be returned."""
+        steps run explicitly so the probabilities can be returned. ``head_mask`` (N,) multiplies
+        each head's context (``transformers`` 4's head mask, applied after the probabilities
+        instead of to them: the same product, and the fused path keeps working; the returned
+        probabilities are unmasked). Its gradient is Michel et al.'s head importance."""
         B, T, H = q.shape
         q, k, v = (t.view(B, -1, self.num_heads, self.head_dim).transpose(1, 2)
                    for t in (q, k, v))                                  # (B, N, ·, D)
@@ -159,7 +165,45 @@ class Attention(nn.Module):
             context = F.dropout(probs, dropout_p, self.training) @ v       # (B, N, T, D)
         else:
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+        if head_mask is not None:
+            context = context * head_mask.to(context.dtype).view(1, -1, 1, 1)
         return context.transpose(1, 2).reshape(B, T, H), probs
+
+    def prune_heads(self, heads: Collection[int]) -> None:
+        """Remove ``heads`` (numbered as in the unpruned layer) for good: the query, key and
+        value projections lose their rows, the output projection its columns. Heads pruned
+        before are skipped; a layer must keep one head."""
+        new = set(heads) - self.pruned_heads
+        if not new:
+            return
+        alive = [h for h in range(self.num_heads + len(self.pruned_heads))
+                 if h not in self.pruned_heads]                     # original numbers, in order
+        kept = [position for position, head in enumerate(alive) if head not in new]
+        if not kept:
+            raise ConfigError(f"pruning heads {sorted(new)} would leave this layer without "
+                              "heads; keep at least one head per layer")
+        D, H = self.head_dim, self.num_heads * self.head_dim
+        rows = torch.cat([torch.arange(p * D, (p + 1) * D) for p in kept])
+        self.qkv = select_features(self.qkv, torch.cat([rows, rows + H, rows + 2 * H]), dim=0)
+        self.output = select_features(self.output, rows, dim=1)
+        self.num_heads = len(kept)
+        self.pruned_heads |= new
+
+
+def select_features(linear: nn.Linear, index: Tensor, dim: int) -> nn.Linear:
+    """A smaller copy of ``linear``: only the outputs (``dim=0``) or inputs (``dim=1``) at
+    ``index``, with the same dtype, device and trainability."""
+    weight = linear.weight.detach().index_select(dim, index.to(linear.weight.device))
+    bias = linear.bias.detach()
+    if dim == 0:
+        bias = bias.index_select(0, index.to(bias.device))
+    out_features, in_features = weight.shape
+    smaller = nn.Linear(in_features, out_features, device=weight.device, dtype=weight.dtype)
+    with torch.no_grad():
+        smaller.weight.copy_(weight)
+        smaller.bias.copy_(bias)
+    smaller.requires_grad_(linear.weight.requires_grad)
+    return smaller
 
 
 class FeedForward(nn.Module):
@@ -187,10 +231,11 @@ class EncoderLayer(nn.Module):
         self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False
-                ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False,
+                head_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """(B, T, H) → (B, T, H), and the attention probabilities when asked."""
-        attended, probs, _ = self.attention(x, bias=bias, return_probs=return_probs)
+        attended, probs, _ = self.attention(x, bias=bias, return_probs=return_probs,
+                                            head_mask=head_mask)
         x = self.attention_norm(x + self.dropout(attended))                # (B, T, H)
         x = self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))  # (B, T, H)
         return x, probs
@@ -266,7 +311,27 @@ class Bert(nn.Module):
         distinct = [EncoderLayer(config) for _ in range(max(order) + 1)]
         self.layers = nn.ModuleList(distinct[index] for index in order)
         self.pooler = Pooler(config) if add_pooler and config.family.pooler else None
+        self.prune_heads(config.pruned_heads)  # a pruned checkpoint's smaller projections
         self.apply(partial(init_weights, std=config.initializer_range))
+
+    def prune_heads(self, heads: Mapping[int, Collection[int]]) -> None:
+        """Remove heads for good: layer → head numbers of the unpruned layer, as in
+        ``transformers``' ``prune_heads``. ``config.pruned_heads`` records every head removed,
+        so a saved model loads back with the same shapes (here and in ``transformers``)."""
+        if heads and self.config.family.shared_layers:
+            raise ConfigError("pruning heads of a model that shares layers across depth "
+                              "(albert) is not supported")
+        for layer, chosen in heads.items():
+            if not 0 <= layer < len(self.layers):
+                raise ConfigError(f"cannot prune layer {layer}: the model has layers "
+                                  f"0..{len(self.layers) - 1}")
+            attention = self.layers[layer].attention
+            outside = [h for h in chosen if not 0 <= h < self.config.num_attention_heads]
+            if outside:
+                raise ConfigError(f"cannot prune heads {outside} of layer {layer}: heads are "
+                                  f"0..{self.config.num_attention_heads - 1}")
+            attention.prune_heads(chosen)
+            self.config.pruned_heads[layer] = sorted(attention.pruned_heads)
 
     def forward(
         self,
@@ -277,13 +342,16 @@ class Bert(nn.Module):
         inputs_embeds: Tensor | None = None,
         output_hidden_states: bool = False,
         output_attentions: bool | Collection[int] = False,
+        head_mask: Sequence[Tensor] | Tensor | None = None,
     ) -> EncoderOutput:
         """Encode a batch (arguments in the order ``transformers`` uses).
 
         ``output_attentions`` is ``True`` for every layer's attention probabilities, or a
         collection of layer indices (negative counts from the end): only those layers take the
-        explicit attention path, the rest stay on the fused one. Inputs are not validated here
-        (that reads tensor values); the public model classes check them before calling.
+        explicit attention path, the rest stay on the fused one. ``head_mask``: one (N_l,)
+        tensor per layer (a (L, N) tensor when no layer is pruned), 1 keeps a head's output and
+        0 removes it. Inputs are not validated here (that reads tensor values); the public
+        model classes check them before calling.
         """
         probe_layers = attention_layers(output_attentions, len(self.layers))
         x = self.embeddings(input_ids, token_type_ids, inputs_embeds)       # (B, T, H)
@@ -291,7 +359,8 @@ class Bert(nn.Module):
         hidden_states = [x] if output_hidden_states else None
         attentions: list[Tensor | None] | None = [] if probe_layers else None
         for index, layer in enumerate(self.layers):
-            x, probs = layer(x, bias, return_probs=index in probe_layers)    # (B, T, H)
+            x, probs = layer(x, bias, return_probs=index in probe_layers,
+                             head_mask=None if head_mask is None else head_mask[index])
             if hidden_states is not None:
                 hidden_states.append(x)
             if attentions is not None:

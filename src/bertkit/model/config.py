@@ -143,6 +143,9 @@ class BertConfig:
     id2label: dict[int, str] | None = None
     label2id: dict[str, int] | None = None
     model_type: str = "bert"
+    # Heads removed for good (Michel et al. 2019), as ``transformers`` records them: layer →
+    # head numbers of the unpruned layer. Written to config.json only when not empty.
+    pruned_heads: dict[int, list[int]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +155,9 @@ class BertConfig:
             self.num_labels = len(self.id2label)
             if self.label2id is None:
                 self.label2id = {v: k for k, v in self.id2label.items()}
+        if isinstance(self.pruned_heads, dict):  # JSON keys are strings here too
+            self.pruned_heads = {int(k): sorted({int(h) for h in v})
+                                 for k, v in self.pruned_heads.items()}
 
     @property
     def head_dim(self) -> int:
@@ -243,7 +249,32 @@ class BertConfig:
         if self.id2label is not None and sorted(self.id2label) != list(range(len(self.id2label))):
             raise ConfigError(f"id2label keys must be 0..{len(self.id2label) - 1}, "
                               f"got {sorted(self.id2label)}")
+        self._validate_pruned_heads()
         return self
+
+    def _validate_pruned_heads(self) -> None:
+        """Every pruned head exists, and every layer keeps one. ``transformers`` 5.23 runs a
+        layer with no heads (its attention sublayer then adds only the output bias); bertkit
+        refuses it instead: zero-width projections would need their own paths in the core,
+        the fast form and its oneDNN kernels, for a layer that no longer attends at all."""
+        if not isinstance(self.pruned_heads, dict):
+            raise ConfigError(f"pruned_heads must map layer → head list, got "
+                              f"{type(self.pruned_heads).__name__}")
+        if self.pruned_heads and (self.family.shared_layers or self.is_decoder):
+            raise ConfigError("pruned_heads is supported for unshared encoders only (not "
+                              f"{'albert' if self.family.shared_layers else 'a decoder'})")
+        heads = self.num_attention_heads
+        for layer, pruned in self.pruned_heads.items():
+            if not 0 <= layer < self.num_hidden_layers:
+                raise ConfigError(f"pruned_heads: layer {layer} is out of range "
+                                  f"(0..{self.num_hidden_layers - 1})")
+            outside = [h for h in pruned if not 0 <= h < heads]
+            if outside:
+                raise ConfigError(f"pruned_heads: layer {layer} names heads {outside}; "
+                                  f"heads are 0..{heads - 1}")
+            if len(pruned) >= heads:
+                raise ConfigError(f"pruned_heads: layer {layer} would lose all {heads} of its "
+                                  "heads; keep at least one head per layer")
 
     def _validate_family(self, family: Family) -> None:
         kind = self.model_type
@@ -287,6 +318,10 @@ class BertConfig:
         for key in ("id2label", "label2id", "problem_type", "classifier_dropout"):
             if data[key] is None:
                 del data[key]
+        if self.pruned_heads:
+            data["pruned_heads"] = {str(k): list(v) for k, v in sorted(self.pruned_heads.items())}
+        else:
+            del data["pruned_heads"]
         data = {family.config_keys.get(k, k): v for k, v in data.items()}
         return {**self.extra, **data}
 

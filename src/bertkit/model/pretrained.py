@@ -17,7 +17,7 @@ Shape legend: B batch, T tokens, H hidden, V vocabulary, C labels or choices.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from torch import Tensor, nn
@@ -78,9 +78,10 @@ class BertModel(PreTrainedModel):
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, *, inputs_embeds: Tensor | None = None,
                 output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> EncoderOutput:
+                output_attentions: bool | Collection[int] = False,
+                head_mask: Sequence[Tensor] | Tensor | None = None) -> EncoderOutput:
         return self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                            output_hidden_states, output_attentions)
+                            output_hidden_states, output_attentions, head_mask)
 
 
 class BertForPreTraining(PreTrainedModel):
@@ -182,9 +183,10 @@ class BertForSequenceClassification(PreTrainedModel):
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
                 inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> HeadOutput:
+                output_attentions: bool | Collection[int] = False,
+                head_mask: Sequence[Tensor] | Tensor | None = None) -> HeadOutput:
         encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions)
+                               output_hidden_states, output_attentions, head_mask)
         logits = self.classifier(sentence_vector(self.classifier, encoded))  # (B, C)
         loss = None
         if labels is not None:
@@ -207,9 +209,10 @@ class BertForTokenClassification(PreTrainedModel):
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
                 inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> HeadOutput:
+                output_attentions: bool | Collection[int] = False,
+                head_mask: Sequence[Tensor] | Tensor | None = None) -> HeadOutput:
         encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions)
+                               output_hidden_states, output_attentions, head_mask)
         logits = self.classifier(encoded.last_hidden_state)               # (B, T, C)
         loss = token_cross_entropy(logits, labels) if labels is not None else None
         return HeadOutput(loss, logits, encoded.hidden_states, encoded.attentions)

@@ -16,7 +16,7 @@ dicts, shared (ALBERT) layers and tied weights are untouched.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,8 @@ class FastBert(Bert):
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, *, inputs_embeds: Tensor | None = None,
                 output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> EncoderOutput:
+                output_attentions: bool | Collection[int] = False,
+                head_mask: Sequence[Tensor] | Tensor | None = None) -> EncoderOutput:
         """As :meth:`Bert.forward`; packed, padded positions of ``last_hidden_state`` and the
         layer ``hidden_states`` hold zeros and the attention rows of padded queries spread
         evenly over the real keys (no reader should use those: the reference implementation
@@ -63,7 +64,7 @@ class FastBert(Bert):
             return super().forward(input_ids, attention_mask, token_type_ids,
                                    inputs_embeds=inputs_embeds,
                                    output_hidden_states=output_hidden_states,
-                                   output_attentions=output_attentions)
+                                   output_attentions=output_attentions, head_mask=head_mask)
         probe_layers = attention_layers(output_attentions, len(self.layers))
         x = self.embeddings(input_ids, token_type_ids, inputs_embeds)       # (B, T, H)
         bias = padding_bias(attention_mask, x.dtype)                         # (B, 1, 1, T)
@@ -71,7 +72,8 @@ class FastBert(Bert):
         attentions: list[Tensor | None] | None = [] if probe_layers else None
         x = packing.pack(x)                                                  # (R, H)
         for index, layer in enumerate(self.layers):
-            x, probs = layer(x, bias, return_probs=index in probe_layers, packing=packing)
+            x, probs = layer(x, bias, return_probs=index in probe_layers, packing=packing,
+                             head_mask=None if head_mask is None else head_mask[index])
             if hidden_states is not None:
                 hidden_states.append(packing.unpack(x))
             if attentions is not None:
@@ -84,7 +86,8 @@ class FastEncoderLayer(EncoderLayer):
     """:class:`EncoderLayer` on padded (B, T, H) or packed (R, H) rows, with bounded
     intermediates and fused residual adds."""
 
-    def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False, *,
+    def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False,
+                head_mask: Tensor | None = None, *,
                 packing: Packing | None = None) -> tuple[Tensor, Tensor | None]:
         """(B, T, H) → (B, T, H), or packed (R, H) → (R, H): everything but attention is
         position-wise, so only attention sees the (B, T, ·) layout."""
@@ -92,7 +95,7 @@ class FastEncoderLayer(EncoderLayer):
         q, k, v = split_projection(attention.qkv, x)
         if packing is not None:
             q, k, v = packing.unpack(q), packing.unpack(k), packing.unpack(v)  # (B, T, H)
-        context, probs = attention.attend(q, k, v, bias, return_probs)         # (B, T, H)
+        context, probs = attention.attend(q, k, v, bias, return_probs, head_mask)  # (B,T,H)
         if packing is not None:
             context = packing.pack(context)                                     # (R, H)
         x = self.attention_norm(residual_projection(attention.output, context, x, self.dropout))
@@ -103,10 +106,11 @@ class FastEncoderLayer(EncoderLayer):
 def split_projection(qkv: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Query, key and value of every row: one matrix multiply while the (…, 3H) result fits
     :data:`BUFFER_BYTES` (fewer, larger calls are faster on short inputs), three beyond it (a
-    larger result would be page-faulted in afresh on every call)."""
-    H = x.shape[-1]
+    larger result would be page-faulted in afresh on every call). H is the projection's own
+    width, not the hidden size: a layer with pruned heads projects to fewer features."""
+    H = qkv.out_features // 3
     whole = not isinstance(qkv, (torch.nn.Linear, PrepackedLinear))  # int8: no float weight
-    if whole or x.numel() * 3 * x.element_size() <= BUFFER_BYTES:
+    if whole or x.numel() // x.shape[-1] * 3 * H * x.element_size() <= BUFFER_BYTES:
         q, k, v = qkv(x).split(H, dim=-1)
         return q, k, v
     pairs = zip(qkv.weight.split(H), qkv.bias.split(H), strict=True)
