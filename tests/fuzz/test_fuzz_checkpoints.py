@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bertkit import BertConfig, BertModel, Tokenizer
-from bertkit.errors import CheckpointError
+from bertkit.errors import CheckpointError, DataFormatError
 from fuzzing import Case, byte_cases, json_field_cases, run_cases
 from tiny import tiny_config, word_tokenizer
 
@@ -170,3 +170,11 @@ def test_crafted_pickle_is_refused_with_a_clear_error(tmp_path):
         from bertkit.checkpoints.huggingface import read_weights
         read_weights(tmp_path / "pytorch_model.bin")
     assert not target.exists()
+
+
+def test_directory_where_config_json_should_be(checkpoint, tmp_path):
+    directory = fresh(checkpoint, tmp_path)
+    (directory / "config.json").unlink()
+    (directory / "config.json").mkdir()
+    with pytest.raises(DataFormatError, match=r"config\.json: is a directory; expected a JSON"):
+        BertModel.from_pretrained(directory)
