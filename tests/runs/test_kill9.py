@@ -1,12 +1,11 @@
-"""``kill -9`` at random moments: what is on disk afterwards is always usable.
+"""``kill -9`` at random moments of ``bertkit pretrain``: what is on disk is always usable.
 
-Each run is a forked child (``os.fork`` after the imports, so no interpreter start-up per
-kill) running the real CLI entry point; the parent sends SIGKILL after a seeded random delay
-drawn over the first half of an uninterrupted run's length (the
-uninterrupted run also builds the cached data shards, which the others reuse). After every kill: each ``step-*`` checkpoint
-that exists loads and passes its provenance check (no half-written one is listed), any final
-model present loads, and ``--resume`` continues. For pretraining, the kill → resume chain must
-end with exactly the weights of the uninterrupted run.
+Each run is a forked child (``tests/killing.py``) running the real CLI entry point; the parent
+sends SIGKILL after a seeded random delay drawn over the first half of an uninterrupted run's
+length (that run also builds the cached data shards the others reuse). After every kill: each
+``step-*`` checkpoint that exists loads and passes its provenance check (no half-written one
+is listed), any final model present loads, and ``--resume`` continues. The kill → resume chain
+must end with exactly the weights of the uninterrupted run.
 """
 
 from __future__ import annotations
