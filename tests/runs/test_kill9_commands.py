@@ -14,38 +14,12 @@ import random
 import time
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
-from bertkit import BertForMaskedLM
 from bertkit.cli import main
 from bertkit.training.checkpointing import list_checkpoints, read_checkpoint
 from killing import run_killed
-from tiny import tiny_config, word_tokenizer
-
-WORDS = ["eins", "zwei", "drei", "one", "two", "three", "good", "bad"]
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("kill")
-    tokenizer = word_tokenizer(root, WORDS, max_length=16)
-    torch.manual_seed(0)
-    BertForMaskedLM(tiny_config(tokenizer.vocab_size, max_position_embeddings=16)
-                    ).save_pretrained(root / "bert")
-    tokenizer.save_pretrained(root / "bert")
-    rng = random.Random(0)
-    pairs = []
-    for _ in range(48):
-        idx = [rng.randrange(3) for _ in range(rng.randint(1, 3))]
-        pairs.append({"source": " ".join(WORDS[i] for i in idx),
-                      "target": " ".join(WORDS[3 + i] for i in idx)})
-    (root / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
-    rows = [f"{rng.choice(['good', 'bad'])} {rng.choice(WORDS[:3])},{rng.choice('ab')}\n"
-            for _ in range(48)]
-    (root / "train.csv").write_text("text,label\n" + "".join(rows))
-    return {"bert": root / "bert", "pairs": root / "pairs.jsonl", "csv": root / "train.csv"}
 
 
 def assert_whole(out: Path) -> None:
@@ -77,10 +51,10 @@ def timed(argv: list[str]) -> float:
     return time.monotonic() - start
 
 
-def test_seq2seq_train_killed_then_resumed_matches_an_uninterrupted_run(workspace, tmp_path):
+def test_seq2seq_train_killed_then_resumed_matches_an_uninterrupted_run(tiny_workspace, tmp_path):
     def args(out: Path) -> list[str]:
-        return ["seq2seq", "train", "--train", str(workspace["pairs"]), "--out", str(out),
-                "--encoder", str(workspace["bert"]), "--share", "--max-steps", "6",
+        return ["seq2seq", "train", "--train", str(tiny_workspace["pairs"]), "--out", str(out),
+                "--encoder", str(tiny_workspace["bert"]), "--share", "--max-steps", "6",
                 "--batch-size", "8", "--checkpoint-every", "1", "--no-progress", "--device",
                 "cpu", "--threads", "1", "--max-source-length", "8", "--max-target-length",
                 "6", "--warmup", "0"]
@@ -98,18 +72,19 @@ def test_seq2seq_train_killed_then_resumed_matches_an_uninterrupted_run(workspac
     assert all(torch.equal(final[k], reference[k]) for k in reference)
 
 
-def test_finetune_and_export_killed_leave_only_whole_files(workspace, tmp_path):
+def test_finetune_and_export_killed_leave_only_whole_files(tiny_workspace, tmp_path):
     """No uninterrupted reference here (an ONNX export alone takes seconds): the delays are
     drawn over a few seconds, and a kill that lands after the command finished still checks
     its output."""
     rng = random.Random(6)
-    finetune = ["finetune", "classify", "--model", str(workspace["bert"]), "--train",
-                str(workspace["csv"]), "--eval", str(workspace["csv"]), "--max-steps", "6",
-                "--batch-size", "8", "--max-length", "16", "--device", "cpu", "--out"]
+    finetune = ["finetune", "classify", "--model", str(tiny_workspace["bert"]), "--train",
+                str(tiny_workspace["csv"]), "--eval", str(tiny_workspace["csv"]),
+                "--max-steps", "6", "--batch-size", "8", "--max-length", "16", "--device",
+                "cpu", "--out"]
     kills = sum(kill_at_random([*finetune, str(tmp_path / f"ft{n}")], 3.0, rng,
                                tmp_path / f"ft{n}") for n in range(2))
     onnx_out = tmp_path / "onnx"
     onnx_out.mkdir()
-    export = ["export", "onnx", "--model", str(workspace["bert"]), "--out"]
+    export = ["export", "onnx", "--model", str(tiny_workspace["bert"]), "--out"]
     kills += kill_at_random([*export, str(onnx_out / "model.onnx")], 4.0, rng, onnx_out)
     assert kills >= 1
