@@ -21,7 +21,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-output"),
                         help="output directory (default demo-output; a rerun replaces the "
                              "previous demo's files there)")
-    parser.add_argument("--minutes", type=numbers.positive_real, default=15.0,
+    parser.add_argument("--minutes", type=float, default=15.0,
                         help="total time budget in minutes (default 15)")
     parser.add_argument("--threads", type=numbers.positive, default=None,
                         help="PyTorch CPU threads (default: the cores not busy with other "
