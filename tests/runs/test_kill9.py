@@ -81,3 +81,15 @@ def test_pretrain_killed_and_resumed_ends_exactly_like_an_uninterrupted_run(
     assert final.keys() == reference.keys()
     for name, tensor in reference.items():
         assert torch.equal(final[name], tensor), name
+
+
+def test_a_run_killed_in_its_first_save_can_be_started_again(pretrain_args, tmp_path: Path,
+                                                             one_thread) -> None:
+    """What a kill during the first checkpoint save leaves: only the hidden temporary. That is
+    no earlier run to protect, so a fresh run (without --resume) must go ahead."""
+    out = tmp_path / "run"
+    (out / "checkpoints" / ".step-00000001.x1y2.tmp").mkdir(parents=True)
+    args = pretrain_args(out)
+    args[args.index("--max-steps") + 1] = "1"
+    assert main(args) == 0
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step-00000001"]
