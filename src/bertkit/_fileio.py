@@ -80,6 +80,8 @@ def read_json(path: str | Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataFormatError("file not found", path) from None
+    except IsADirectoryError:
+        raise DataFormatError("is a directory; expected a JSON file", path) from None
     except UnicodeDecodeError as err:
         raise DataFormatError(f"not UTF-8 text ({err.reason} at byte {err.start})", path) from None
     try:

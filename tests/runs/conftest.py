@@ -56,3 +56,37 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+TINY_WORDS = ["eins", "zwei", "drei", "one", "two", "three", "good", "bad"]
+
+
+@pytest.fixture(scope="module")
+def tiny_workspace(tmp_path_factory) -> dict[str, Path]:
+    """A tiny MLM checkpoint with a word tokenizer, toy pairs (JSONL) and a toy two-label CSV:
+    inputs for the fault tests' finetune / seq2seq / export runs, which take a second each."""
+    import json
+    import random
+
+    import torch
+
+    from bertkit import BertForMaskedLM
+    from tiny import tiny_config, word_tokenizer
+
+    root = tmp_path_factory.mktemp("tiny-workspace")
+    tokenizer = word_tokenizer(root, TINY_WORDS, max_length=16)
+    torch.manual_seed(0)
+    BertForMaskedLM(tiny_config(tokenizer.vocab_size, max_position_embeddings=16)
+                    ).save_pretrained(root / "bert")
+    tokenizer.save_pretrained(root / "bert")
+    rng = random.Random(0)
+    pairs = []
+    for _ in range(48):
+        idx = [rng.randrange(3) for _ in range(rng.randint(1, 3))]
+        pairs.append({"source": " ".join(TINY_WORDS[i] for i in idx),
+                      "target": " ".join(TINY_WORDS[3 + i] for i in idx)})
+    (root / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    rows = [f"{rng.choice(['good', 'bad'])} {rng.choice(TINY_WORDS[:3])},{rng.choice('ab')}"
+            for _ in range(48)]
+    (root / "train.csv").write_text("text,label\n" + "".join(r + "\n" for r in rows))
+    return {"bert": root / "bert", "pairs": root / "pairs.jsonl", "csv": root / "train.csv"}

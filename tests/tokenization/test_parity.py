@@ -295,3 +295,23 @@ def test_tokenizer_json_only_checkpoint(artifact):
     texts = [*EDGE_CASES, "The capital of France is [MASK]."]
     assert first_mismatch(texts, ours(texts), fast(texts), BASIC_KEYS) is None
     assert ours.mask_token_id == fast.mask_token_id
+
+
+def test_documented_differences_from_googles_tokenizer(ours, references):
+    """The three cases the wordpiece module's docstring lists, pinned exactly: equal to
+    ``transformers``, and each shown to be the behaviour described (not Google's)."""
+    fast, legacy = references
+    text = "the [MASK] sat"
+    ids = ours(text)["input_ids"]
+    assert ids == fast(text)["input_ids"]
+    assert ids.count(ours.mask_token_id) == 1 and len(ids) == 5  # [CLS] the [MASK] sat [SEP]
+    assert ours.unk_token_id not in ours("ab" * 50)["input_ids"]  # 100 chars: pieces
+    for length in (101, 150, 200):  # Google's 200-char limit would split these into pieces
+        word = "ab" * (length // 2) + "a" * (length % 2)
+        assert ours(word)["input_ids"] == fast(word)["input_ids"] == [
+            ours.cls_token_id, ours.unk_token_id, ours.sep_token_id], length
+    word = "ΟΔΥΣΣΕΥΣ"
+    assert ours(word)["input_ids"] == fast(word)["input_ids"]
+    assert ours.decode(ours(word)["input_ids"]).endswith("σ")  # not "ς" (str.lower's)
+    assert word.lower().endswith("ς")
+    assert ours(word)["input_ids"] != legacy(word)["input_ids"]

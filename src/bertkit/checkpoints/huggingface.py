@@ -47,25 +47,31 @@ class LoadReport:
     mismatched: list[str] = field(default_factory=list)
 
 
-def read_weights(directory: str | Path) -> dict[str, Tensor]:
-    """Every tensor of a checkpoint directory (or a single weights file), on the CPU."""
+def weights_file(directory: str | Path) -> Path:
+    """The file :func:`read_weights` reads for ``directory`` (the index, when sharded), so
+    errors about the tensors can name it."""
     path = Path(directory)
     if path.is_file():
-        return _read_file(path)
+        return path
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint directory")
-    if (path / SAFETENSORS).is_file():
-        return _read_file(path / SAFETENSORS)
-    if (path / SAFETENSORS_INDEX).is_file():
-        weight_map = read_json(path / SAFETENSORS_INDEX).get("weight_map", {})
-        state: dict[str, Tensor] = {}
-        for shard in sorted(set(weight_map.values())):
-            state.update(_read_file(path / shard))
-        return state
-    if (path / PICKLED).is_file():
-        return _read_file(path / PICKLED)
+    for name in (SAFETENSORS, SAFETENSORS_INDEX, PICKLED):
+        if (path / name).is_file():
+            return path / name
     raise CheckpointError(
         f"{path}: no weights found (looked for {SAFETENSORS}, {SAFETENSORS_INDEX}, {PICKLED})")
+
+
+def read_weights(directory: str | Path) -> dict[str, Tensor]:
+    """Every tensor of a checkpoint directory (or a single weights file), on the CPU."""
+    file = weights_file(directory)
+    if file.name != SAFETENSORS_INDEX:
+        return _read_file(file)
+    weight_map = read_json(file).get("weight_map", {})
+    state: dict[str, Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        state.update(_read_file(file.parent / shard))
+    return state
 
 
 def _read_file(path: Path) -> dict[str, Tensor]:
@@ -136,6 +142,11 @@ def load_into(model: nn.Module, state: dict[str, Tensor], table: NameTable, *,
                 continue
             used.update(names)
             tensor = state[names[0]] if len(names) == 1 else torch.cat([state[n] for n in names])
+            if param.is_floating_point() and not tensor.is_floating_point():
+                # copy_ would cast silently: int64 weights are a wrong file, not a precision
+                raise CheckpointError(
+                    f"{source}: parameter {' + '.join(names)} has dtype {tensor.dtype}; the "
+                    f"model's {name} expects floating-point weights")
             if tensor.shape != param.shape:
                 if ignore_mismatched_sizes:
                     report.mismatched.append(name)

@@ -2,14 +2,17 @@
 function.
 
 A :class:`~bertkit.errors.BertkitError` (a user's mistake: a bad path, a malformed file, a
-model that does not fit) prints one ``error: …`` line and exits with status 2; anything else
-is a bug and keeps its traceback.
+model that does not fit) prints one ``error: …`` line and exits with status 2, and so does
+storage refusing a write (a full disk, a read-only folder); anything else is a bug and keeps
+its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +44,11 @@ COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, ex
             pretrain, distill, finetune, predict, serve)
 COMMANDS += (seq2seq, probe, heads, prune)
 
+# The machine's storage refusing a write (full, read-only, no permission): the user's to fix,
+# not a bug, so one error line instead of a traceback. Other OSErrors keep theirs.
+_STORAGE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                             errno.EFBIG})
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -68,6 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     except BertkitError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in _STORAGE_ERRORS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{os.strerror(err.errno)}; the file being written was left as it "
+              "was (bertkit writes to a temporary beside it and moves it into place only when "
+              "complete)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

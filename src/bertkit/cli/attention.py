@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.errors import UsageError
 from bertkit.inference.attention_maps import (
     attention_maps,
@@ -22,8 +23,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                     "needs matplotlib (pip install 'bertkit[viz]'); the HTML view does not.")
     parser.add_argument("text", help="the text to look at")
     parser.add_argument("--model", type=Path, required=True, help="model directory")
-    parser.add_argument("--layer", type=int, default=-1, help="layer (default -1, the last)")
-    parser.add_argument("--head", type=int, default=0, help="head (default 0)")
+    parser.add_argument("--layer", type=numbers.index, default=-1,
+                        help="layer (default -1, the last)")
+    parser.add_argument("--head", type=numbers.nonnegative, default=0, help="head (default 0)")
     parser.add_argument("--all", action="store_true",
                         help="draw every head of --layer in one grid instead of one head")
     parser.add_argument("--out", type=Path, default=None, metavar="MAP.png",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit import _fileio
+from bertkit.cli import numbers
 from bertkit.errors import UsageError
 from bertkit.security import audits
 from bertkit.security.engines import EmbeddingShiftDetector, resolve_model
@@ -37,7 +38,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     manifest.add_argument("model", type=Path, help="a checkpoint directory")
     manifest.add_argument("--data", type=Path, action="append", default=None,
                           help="training data file or directory to fingerprint (repeatable)")
-    manifest.add_argument("--seed", type=int, default=None, help="the training seed to record")
+    manifest.add_argument("--seed", type=numbers.seed, default=None,
+                          help="the training seed to record")
     manifest.set_defaults(handler=run_manifest)
 
     verify = actions.add_parser("verify", help="check a checkpoint against its provenance.json")
@@ -61,7 +63,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                              help="out-of-distribution texts (same --text-column)")
             sub.add_argument("--plot", type=Path, help="write the reliability diagram PNG")
         elif kind == "backdoor":
-            sub.add_argument("--threshold", type=float, default=0.5,
+            sub.add_argument("--threshold", type=numbers.nonnegative_real, default=0.5,
                              help="attack-success rate that makes a trigger suspect")
             sub.add_argument("--reference-model", type=Path,
                              help="a classifier known to be clean (same base and labels): "
@@ -73,7 +75,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                              help="original<TAB>modified per line: the shift of each pair and "
                              "the tokens that moved it most (--data, if given, calibrates "
                              "the threshold on harmless edits of its texts)")
-            sub.add_argument("--fpr", type=float, default=0.05,
+            sub.add_argument("--fpr", type=numbers.rate, default=0.05,
                              help="target false-positive rate on clean data")
         elif kind == "membership":
             sub.add_argument("--nonmembers", type=Path, required=True,
@@ -87,7 +89,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
             sub.add_argument("--insert", action="append", default=None,
                              help="a word the attack may insert (repeatable; default: the "
                                   "model's own strongest words per label)")
-            sub.add_argument("--max-edits", type=int, default=2)
+            sub.add_argument("--max-edits", type=numbers.positive, default=2)
 
     every = actions.add_parser("all", help="every classifier audit; JSON + HTML report")
     _common(every)
@@ -105,7 +107,7 @@ def _common(parser: argparse.ArgumentParser, *, data_required: bool = True) -> N
                         help="the labels' column (default 'label' where an audit needs "
                         "labels; backdoor: optional, its labels mark words that are natural "
                         "features of a label, which are not reported as triggers)")
-    parser.add_argument("--max-texts", type=int, default=48,
+    parser.add_argument("--max-texts", type=numbers.positive, default=48,
                         help="texts the expensive searches (backdoor, attack) use")
     parser.add_argument("--out", type=Path, help="write the report here (all: a directory)")
     parser.add_argument("--verify-manifest", action="store_true",

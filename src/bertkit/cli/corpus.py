@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.resources.corpora import SOURCES, TRAIN_SOURCES, build_corpus
 
 
@@ -22,7 +23,7 @@ def register_action(actions: argparse._SubParsersAction) -> None:
     parser.add_argument("--include-test", action="store_true",
                         help="also the 20NG/Reuters test splits (they are fine-tuning "
                              "evaluation sets: leave them out if you evaluate on them)")
-    parser.add_argument("--chunk-words", type=int, default=24,
+    parser.add_argument("--chunk-words", type=numbers.positive, default=24,
                         help="words per line for the punctuation-free sources (default 24)")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.set_defaults(handler=run_corpus)

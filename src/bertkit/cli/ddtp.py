@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.resources.ddtp import DDTP_LANGUAGES, SPLITS, build_ddtp
 
 
@@ -21,8 +22,8 @@ def register_action(actions: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
     parser.add_argument("--languages", nargs="+", default=list(DDTP_LANGUAGES),
                         metavar="XX", help="default: " + " ".join(DDTP_LANGUAGES))
-    parser.add_argument("--dev-fraction", type=float, default=0.05)
-    parser.add_argument("--test-fraction", type=float, default=0.05)
+    parser.add_argument("--dev-fraction", type=numbers.fraction, default=0.05)
+    parser.add_argument("--test-fraction", type=numbers.fraction, default=0.05)
     parser.add_argument("--lists-dir", type=Path, default=None,
                         help="a folder of Translation files instead of apt's (no fetching)")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.demo import DemoSettings, run_demo
 from bertkit.demo.report import render_summary
 
@@ -22,10 +23,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                              "previous demo's files there)")
     parser.add_argument("--minutes", type=float, default=15.0,
                         help="total time budget in minutes (default 15)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=numbers.positive, default=None,
                         help="PyTorch CPU threads (default: the cores not busy with other "
                              "work, from the load average)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=numbers.seed, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(handler=run)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.cli.pretrain import add_run_arguments, report, run_settings
 from bertkit.objectives.distillation import DistillationLoss
 from bertkit.runs.distill import DistillSettings, distill
@@ -28,12 +29,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher-layers", type=_layers, default=None, metavar="I,J,…",
                         help="teacher layer copied into each student layer (default: evenly "
                              "spaced, 0,2,4,… for half the depth)")
-    parser.add_argument("--temperature", type=float, default=_DEFAULTS.temperature)
-    parser.add_argument("--alpha-ce", type=float, default=_DEFAULTS.alpha_ce,
+    parser.add_argument("--temperature", type=numbers.positive_real, default=_DEFAULTS.temperature)
+    parser.add_argument("--alpha-ce", type=numbers.nonnegative_real, default=_DEFAULTS.alpha_ce,
                         help="weight of the soft-target KL loss")
-    parser.add_argument("--alpha-mlm", type=float, default=_DEFAULTS.alpha_mlm,
+    parser.add_argument("--alpha-mlm", type=numbers.nonnegative_real, default=_DEFAULTS.alpha_mlm,
                         help="weight of the student's MLM loss")
-    parser.add_argument("--alpha-cos", type=float, default=_DEFAULTS.alpha_cos,
+    parser.add_argument("--alpha-cos", type=numbers.nonnegative_real, default=_DEFAULTS.alpha_cos,
                         help="weight of the hidden-state cosine loss")
     add_run_arguments(parser, tokenizer_required=False,
                       tokenizer_help="tokenizer directory (default: the teacher's directory)")

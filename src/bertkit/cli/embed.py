@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.errors import UsageError
 from bertkit.inference.embedding_files import (
     output_format,
@@ -28,7 +29,7 @@ from bertkit.inference.engine import ENGINE_DTYPES, Engine
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory")
-    parser.add_argument("--batch-size", type=int, default=32,
+    parser.add_argument("--batch-size", type=numbers.positive, default=32,
                         help="texts per batch; texts are sorted by length first (default 32)")
     parser.add_argument("--dtype", choices=sorted(ENGINE_DTYPES), default="float32",
                         help="bfloat16 casts the weights: faster on GPUs and on CPUs with "
@@ -72,7 +73,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     search.add_argument("queries", nargs="+", metavar="QUERY")
     search.add_argument("--corpus", required=True, metavar="FILE",
                         help="text file, one text per line ('-' for stdin)")
-    search.add_argument("--top-k", type=int, default=5, help="matches per query (default 5)")
+    search.add_argument("--top-k", type=numbers.positive, default=5,
+                        help="matches per query (default 5)")
     search.add_argument("--pooling", choices=POOLINGS, default="mean")
     search.add_argument("--json", action="store_true", help="print JSON")
     _model_options(search)

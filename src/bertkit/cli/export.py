@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bertkit.cli import numbers
+
 
 def register(subcommands: argparse._SubParsersAction) -> None:
     from bertkit.export.onnx import DEFAULT_TOLERANCE, TASKS
@@ -31,12 +33,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     onnx.add_argument("--task", default="auto", choices=["auto", *TASKS],
                       help="model class to export (default auto: config.json 'architectures', "
                            "else the bare encoder)")
-    onnx.add_argument("--opset", type=int, default=None, metavar="N",
+    onnx.add_argument("--opset", type=numbers.positive, default=None, metavar="N",
                       help="ONNX opset (default: the exporter's)")
     onnx.add_argument("--verify", action="store_true",
                       help="run ONNX Runtime and PyTorch on a padded and an unpadded batch; "
                            "exit 1 above --tolerance")
-    onnx.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+    onnx.add_argument("--tolerance", type=numbers.nonnegative_real, default=DEFAULT_TOLERANCE,
                       help=f"max |diff| allowed by --verify (default {DEFAULT_TOLERANCE:g})")
     onnx.set_defaults(handler=_export_onnx)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.errors import UsageError
 from bertkit.inference.embedding_files import read_texts
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask, render, to_json
@@ -21,12 +22,13 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory")
     parser.add_argument("--input", default=None, metavar="FILE",
                         help="read texts from FILE, one per line ('-' for stdin)")
-    parser.add_argument("--top-k", type=int, default=5, help="candidates per mask (default 5)")
+    parser.add_argument("--top-k", type=numbers.positive, default=5,
+                        help="candidates per mask (default 5)")
     parser.add_argument("--targets", default=None, metavar="W1,W2",
                         help="score only these words (a word of several pieces is scored by "
                              "its first piece)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=numbers.positive, default=32)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda "
                                                        "when available)")
     parser.add_argument("--truncate", action="store_true",

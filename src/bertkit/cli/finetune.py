@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.runs.finetune import (
     FinetuneConfig,
     FinetuneResult,
@@ -26,26 +27,26 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
                         help="held-out file, evaluated after every epoch")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="run directory (best model, metrics, predictions)")
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--max-steps", type=int, default=None,
+    parser.add_argument("--epochs", type=numbers.positive_real, default=3.0)
+    parser.add_argument("--max-steps", type=numbers.positive, default=None,
                         help="optimizer steps (overrides --epochs)")
-    parser.add_argument("--lr", type=float, default=5e-5, help="peak learning rate")
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--eval-batch-size", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=max_length,
+    parser.add_argument("--lr", type=numbers.positive_real, default=5e-5, help="peak learning rate")
+    parser.add_argument("--weight-decay", type=numbers.nonnegative_real, default=0.01)
+    parser.add_argument("--warmup-ratio", type=numbers.fraction, default=0.1)
+    parser.add_argument("--batch-size", type=numbers.positive, default=16)
+    parser.add_argument("--eval-batch-size", type=numbers.positive, default=64)
+    parser.add_argument("--max-length", type=numbers.positive, default=max_length,
                         help=f"tokens per window; longer inputs are windowed (default "
                              f"{max_length})")
-    parser.add_argument("--doc-stride", type=int, default=None,
+    parser.add_argument("--doc-stride", type=numbers.positive, default=None,
                         help="step between window starts (default: half a window)")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=numbers.seed, default=42)
     parser.add_argument("--metric", default=None, help="metric that picks the best epoch")
-    parser.add_argument("--patience", type=int, default=None,
+    parser.add_argument("--patience", type=numbers.positive, default=None,
                         help="stop after this many epochs without improvement")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--max-minutes", type=numbers.positive_real, default=None)
     parser.add_argument("--progress", action="store_true", help="show a progress line")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model for training")
@@ -85,7 +86,7 @@ def _ner_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _qa_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-answer-length", type=int, default=30)
+    parser.add_argument("--max-answer-length", type=numbers.positive, default=30)
 
 
 def _config(args: argparse.Namespace) -> FinetuneConfig:

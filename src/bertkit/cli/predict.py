@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit._fileio import write_json
+from bertkit.cli import numbers
 from bertkit.errors import DataFormatError
 from bertkit.tasks.evaluation import evaluate, predict
 from bertkit.tasks.registry import FINETUNED, finetuned_spec
@@ -30,8 +31,8 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", default=None,
                         help="default: the column the model was trained on")
     parser.add_argument("--text-pair-column", default=None)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=None,
+    parser.add_argument("--batch-size", type=numbers.positive, default=32)
+    parser.add_argument("--max-length", type=numbers.positive, default=None,
                         help="tokens per window (default: the training run's)")
     parser.add_argument("--device", default="auto")
 

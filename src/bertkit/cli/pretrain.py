@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bertkit.cli import numbers
 from bertkit.runs.pretrain import REGIMES, PretrainResult, PretrainSettings, pretrain
 from bertkit.variants import PRESETS
 
@@ -29,12 +30,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="bert: MLM + NSP on static shards; roberta: packed, dynamic masks, "
                         "no NSP; albert: MLM + sentence order (an albert_* preset); electra: "
                         "generator + replaced-token discriminator (an electra_* preset)")
-    parser.add_argument("--rtd-weight", type=float, default=50.0,
+    parser.add_argument("--rtd-weight", type=numbers.nonnegative_real, default=50.0,
                         help="electra: weight λ of the discriminator loss (default 50)")
-    parser.add_argument("--generator-size", type=float, default=0.25,
+    parser.add_argument("--generator-size", type=numbers.positive_real, default=0.25,
                         help="electra: generator hidden size as a fraction of the "
                         "discriminator's (default 0.25)")
-    parser.add_argument("--dupe-factor", type=int, default=5)
+    parser.add_argument("--dupe-factor", type=numbers.positive, default=5)
     add_run_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -54,25 +55,26 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, tokenizer_required: bo
     parser.add_argument("--model-override", action="append", default=[], metavar="FIELD=JSON",
                         help="change one model config field, e.g. hidden_size=64 (repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--max-steps", type=int, default=1000)
-    parser.add_argument("--max-minutes", type=float, default=None)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--mlm-rate", type=float, default=0.15)
-    parser.add_argument("--max-predictions", type=int, default=None)
+    parser.add_argument("--max-steps", type=numbers.positive, default=1000)
+    parser.add_argument("--max-minutes", type=numbers.positive_real, default=None)
+    parser.add_argument("--batch-size", type=numbers.positive, default=32)
+    parser.add_argument("--seq-len", type=numbers.positive, default=128)
+    parser.add_argument("--mlm-rate", type=numbers.rate, default=0.15)
+    parser.add_argument("--max-predictions", type=numbers.positive, default=None)
     parser.add_argument("--whole-word", action="store_true", help="whole-word masking")
-    parser.add_argument("--eval-fraction", type=float, default=0.05,
+    parser.add_argument("--eval-fraction", type=numbers.fraction, default=0.05,
                         help="share of documents held out for evaluation (default 0.05)")
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--warmup", type=int, default=0, help="warmup steps")
-    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--lr", type=numbers.positive_real, default=1e-4)
+    parser.add_argument("--warmup", type=numbers.nonnegative, default=0, help="warmup steps")
+    parser.add_argument("--grad-accum", type=numbers.positive, default=1)
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    parser.add_argument("--eval-every", type=int, default=0)
-    parser.add_argument("--checkpoint-every", type=int, default=0)
-    parser.add_argument("--log-every", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=numbers.nonnegative, default=0)
+    parser.add_argument("--checkpoint-every", type=numbers.nonnegative, default=0)
+    parser.add_argument("--log-every", type=numbers.nonnegative, default=10)
+    parser.add_argument("--seed", type=numbers.seed, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    parser.add_argument("--threads", type=numbers.positive, default=None,
+                        help="CPU threads for PyTorch")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model (checkpoints hold the plain module)")

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.errors import UsageError
 
 
@@ -25,7 +26,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--pairs", type=Path, required=True)
     evaluate.add_argument("--out", type=Path, default=None,
                           help="write scores.json and predictions.jsonl here")
-    evaluate.add_argument("--limit", type=int, default=None, help="only the first N pairs")
+    evaluate.add_argument("--limit", type=numbers.positive, default=None,
+                          help="only the first N pairs")
     _field_arguments(evaluate)
     _generation_arguments(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
@@ -40,7 +42,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     align.add_argument("--model", type=Path, required=True)
     align.add_argument("--target", default=None,
                        help="align this translation (default: the model's own)")
-    align.add_argument("--layer", type=int, default=-1, help="decoder layer for the PNG")
+    align.add_argument("--layer", type=numbers.index, default=-1, help="decoder layer for the PNG")
     align.add_argument("--png", type=Path, default=None, metavar="MAP.png",
                        help="heatmap of --layer, heads averaged (needs bertkit[viz])")
     align.add_argument("--html", type=Path, default=None, metavar="OUT.html",
@@ -68,26 +70,29 @@ def _train_parser(actions: argparse._SubParsersAction) -> None:
     train.add_argument("--share", action="store_true", help="BERTShare: tie the decoder's "
                        "weights to the encoder's")
     _field_arguments(train)
-    train.add_argument("--max-source-length", type=int, default=64)
-    train.add_argument("--max-target-length", type=int, default=48)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--grad-accum", type=int, default=1)
-    train.add_argument("--lr", type=float, default=5e-5)
-    train.add_argument("--warmup", type=int, default=100, help="warmup steps")
-    train.add_argument("--label-smoothing", type=float, default=0.1)
-    train.add_argument("--max-steps", type=int, default=1000)
-    train.add_argument("--max-minutes", type=float, default=None)
+    train.add_argument("--max-source-length", type=numbers.positive, default=64)
+    train.add_argument("--max-target-length", type=numbers.positive, default=48)
+    train.add_argument("--batch-size", type=numbers.positive, default=32)
+    train.add_argument("--grad-accum", type=numbers.positive, default=1)
+    train.add_argument("--lr", type=numbers.positive_real, default=5e-5)
+    train.add_argument("--warmup", type=numbers.nonnegative, default=100, help="warmup steps")
+    train.add_argument("--label-smoothing", type=numbers.fraction, default=0.1)
+    train.add_argument("--max-steps", type=numbers.positive, default=1000)
+    train.add_argument("--max-minutes", type=numbers.positive_real, default=None)
     train.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    train.add_argument("--eval-every", type=int, default=0, help="held-out loss every N steps")
-    train.add_argument("--eval-translations", type=int, default=None,
+    train.add_argument("--eval-every", type=numbers.nonnegative, default=0,
+                       help="held-out loss every N steps")
+    train.add_argument("--eval-translations", type=numbers.nonnegative, default=None,
                        help="translate at most N dev pairs at the end (default: all)")
-    train.add_argument("--checkpoint-every", type=int, default=0)
-    train.add_argument("--log-every", type=int, default=10)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--checkpoint-every", type=numbers.nonnegative, default=0)
+    train.add_argument("--log-every", type=numbers.nonnegative, default=10)
+    train.add_argument("--seed", type=numbers.seed, default=0)
     train.add_argument("--device", default="auto")
-    train.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
-    train.add_argument("--num-beams", type=int, default=1, help="for the dev translations")
-    train.add_argument("--max-new-tokens", type=int, default=48,
+    train.add_argument("--threads", type=numbers.positive, default=None,
+                       help="CPU threads for PyTorch")
+    train.add_argument("--num-beams", type=numbers.positive, default=1,
+                       help="for the dev translations")
+    train.add_argument("--max-new-tokens", type=numbers.positive, default=48,
                        help="for the dev translations")
     train.add_argument("--no-progress", action="store_true")
     train.add_argument("--resume", action="store_true",
@@ -101,9 +106,9 @@ def _field_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _generation_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num-beams", type=int, default=1)
-    parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--num-beams", type=numbers.positive, default=1)
+    parser.add_argument("--max-new-tokens", type=numbers.positive, default=48)
+    parser.add_argument("--batch-size", type=numbers.positive, default=32)
     parser.add_argument("--device", default="auto")
 
 

@@ -13,6 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.errors import UsageError
 from bertkit.tasks.registry import ROUTES
 
@@ -36,27 +37,29 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--api-key", default=None, metavar="KEY",
                         help="require 'Authorization: Bearer KEY' on every route but /health "
                              "(default: $BERTKIT_API_KEY, else no key)")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=numbers.port, default=8080)
     parser.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if any)")
     batching = parser.add_argument_group("dynamic batching")
-    batching.add_argument("--max-batch-size", type=int, default=32, metavar="N",
+    batching.add_argument("--max-batch-size", type=numbers.positive, default=32, metavar="N",
                           help="items per model batch (1 turns batching off)")
-    batching.add_argument("--max-batch-tokens", type=int, default=16384, metavar="N",
+    batching.add_argument("--max-batch-tokens", type=numbers.positive, default=16384, metavar="N",
                           help="padded tokens per batch (items × longest)")
-    batching.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
+    batching.add_argument("--max-wait-ms", type=numbers.nonnegative_real, default=5.0, metavar="MS",
                           help="how long the oldest queued item waits for company")
-    batching.add_argument("--max-queue", type=int, default=1024, metavar="N",
+    batching.add_argument("--max-queue", type=numbers.positive, default=1024, metavar="N",
                           help="queued items before requests get 503 + Retry-After")
     limits = parser.add_argument_group("request limits")
-    limits.add_argument("--max-texts", type=int, default=64, metavar="N",
+    limits.add_argument("--max-texts", type=numbers.positive, default=64, metavar="N",
                         help="texts (or questions) per request")
-    limits.add_argument("--max-chars", type=int, default=20_000, metavar="N",
+    limits.add_argument("--max-chars", type=numbers.positive, default=20_000, metavar="N",
                         help="characters per text")
-    limits.add_argument("--max-request-tokens", type=int, default=32_768, metavar="N",
+    limits.add_argument("--max-request-tokens", type=numbers.positive, default=32_768, metavar="N",
                         help="tokens of all texts of one request together")
-    limits.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N",
+    limits.add_argument("--max-body-bytes", type=numbers.positive, default=4 * 1024 * 1024,
+                        metavar="N",
                         help="bytes of a request body")
-    limits.add_argument("--max-concurrent-requests", type=int, default=128, metavar="N",
+    limits.add_argument("--max-concurrent-requests", type=numbers.positive, default=128,
+                        metavar="N",
                         help="requests in flight before new ones get 429 + Retry-After")
     parser.set_defaults(handler=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bertkit.cli import numbers
 from bertkit.data.corpus import expand_sources
 from bertkit.tokenization import train_wordpiece
 
@@ -19,14 +20,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                     "--tokenizer.")
     train.add_argument("--files", nargs="+", required=True, metavar="PATH",
                        help="text files, directories or glob patterns")
-    train.add_argument("--vocab-size", type=int, default=30522,
+    train.add_argument("--vocab-size", type=numbers.positive, default=30522,
                        help="vocabulary size, special tokens included (default 30522)")
     casing = train.add_mutually_exclusive_group()
     casing.add_argument("--lowercase", dest="lowercase", action="store_true", default=True,
                         help="lowercase and strip accents (BERT uncased; the default)")
     casing.add_argument("--cased", dest="lowercase", action="store_false",
                         help="keep case (BERT cased)")
-    train.add_argument("--min-frequency", type=int, default=2,
+    train.add_argument("--min-frequency", type=numbers.positive, default=2,
                        help="pieces seen fewer times are not added (default 2)")
     train.add_argument("--out", type=Path, required=True, help="output directory")
     train.set_defaults(handler=run_train)

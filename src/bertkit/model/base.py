@@ -23,6 +23,7 @@ from bertkit.checkpoints.huggingface import (
     load_into,
     normalize,
     read_weights,
+    weights_file,
     write_weights,
 )
 from bertkit.errors import CheckpointError, ConfigError, UsageError
@@ -141,7 +142,7 @@ class PreTrainedModel(nn.Module):
         precision = load_dtype(dtype, torch_dtype, declared, weights, target)
         check_quantization(quantize, precision, target)
         model = cls(config)
-        report = model.load_state(weights, source=str(path),
+        report = model.load_state(weights, source=str(weights_file(path)),
                                   ignore_mismatched_sizes=ignore_mismatched_sizes)
         describe_load(report, cls.__name__, str(path))
         model.to(device=target, dtype=precision).eval()

@@ -92,6 +92,7 @@ from bertkit.objectives import (
 )
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed
+from bertkit.training.checkpointing import list_checkpoints
 from bertkit.variants import PRESETS
 
 logger = logging.getLogger(__name__)
@@ -530,7 +531,9 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
         # (threads spin waiting for each other); a user can pin it.
         torch.set_num_threads(settings.num_threads)
     out = Path(settings.output_dir)
-    if not resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+    # Complete checkpoints only: a run killed in its first save leaves just a hidden temporary,
+    # and must be restartable.
+    if not resume and list_checkpoints(out / "checkpoints"):
         raise UsageError(f"{out} already holds checkpoints of an earlier run: pass --resume to "
                          "continue it, or choose another output directory")
     if resume:

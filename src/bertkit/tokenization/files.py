@@ -198,5 +198,8 @@ def _load_vocab_txt(file: Path, config: Mapping[str, Any], special: SpecialToken
                                              options.max_input_chars_per_word)
     vocab = wordpiece.read_vocab_file(file)
     warn_on_casing_mismatch(vocab, options.lowercase, str(file), stacklevel=4)
-    return wordpiece.build_pipeline(vocab, special, options)
+    try:
+        return wordpiece.build_pipeline(vocab, special, options)
+    except TokenizerError as err:  # a special token missing: say which file lacks it
+        raise TokenizerError(f"{file}: {err}") from None
 

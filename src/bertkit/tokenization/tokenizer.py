@@ -76,7 +76,10 @@ class Tokenizer:
         overrides the files.
         """
         parts = files.load(path, do_lower_case=do_lower_case, model_max_length=model_max_length)
-        return cls(parts.backend, parts.special, model_max_length=parts.model_max_length)
+        try:
+            return cls(parts.backend, parts.special, model_max_length=parts.model_max_length)
+        except TokenizerError as err:  # a special token missing: name the files that lack it
+            raise TokenizerError(f"{path}: {err}") from None
 
     def save_pretrained(self, directory: str | Path) -> list[Path]:
         """Write tokenizer.json, tokenizer_config.json (+ vocab.txt for WordPiece) atomically;

@@ -16,6 +16,19 @@ hot path is Rust):
    first segment (with its [CLS] and [SEP]) and 1 for the second (with its [SEP]).
 5. ``WordPiece`` decoder — glue ``##`` pieces back together for ``decode``.
 
+Where this differs from Google's original ``tokenization.py``: only where ``transformers``
+differs too, because bertkit matches ``transformers`` by default (its checkpoints were
+tokenized that way, and a model must see the ids it was trained on). The three cases, each
+pinned against ``transformers`` by ``tests/tokenization/test_parity.py``:
+
+* a literal ``[MASK]`` (or ``[CLS]``, ``[SEP]``, … as written in the vocabulary) in the text
+  stays one special token; Google's splits it into ``[``, ``mask``, ``]``. Text that must not
+  hold special tokens needs them escaped before tokenizing;
+* a word of 101 to 200 characters becomes one ``[UNK]`` (``max_input_chars_per_word`` is
+  100); Google's limit is 200, so it would split such a word into pieces;
+* a word-final capital sigma lower-cases to ``σ`` (Rust lower-cases per character), where
+  Google's ``str.lower()`` gives the final form ``ς``; the uncased vocabulary holds both.
+
 A second family (byte-level BPE for RoBERTa) gets its own module with the same three entry
 points: options read from/written to ``tokenizer_config.json``, a pipeline builder, and
 ``describe`` for a loaded backend.
