@@ -1,4 +1,4 @@
-"""``bertkit finetune classify|ner|qa``: argument parsing only; the work is in
+"""``bertkit finetune classify|ner|qa|multiple-choice``: argument parsing only; the work is in
 :mod:`bertkit.runs.finetune`."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from bertkit.runs.finetune import (
     FinetuneConfig,
     FinetuneResult,
     finetune_classifier,
+    finetune_multiple_choice,
     finetune_ner,
     finetune_qa,
 )
@@ -53,7 +54,7 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
 
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
-        "finetune", help="fine-tune a pretrained encoder: classify | ner | qa",
+        "finetune", help="fine-tune a pretrained encoder: " + " | ".join(FINETUNED),
         description="Fine-tune, evaluate every epoch, keep the best model; writes OUT/ with "
                     "the model, run_config.json, metrics.jsonl, final_metrics.json and "
                     "predictions.jsonl.")
@@ -126,7 +127,12 @@ def run_qa(args: argparse.Namespace) -> int:
                                max_answer_length=args.max_answer_length))
 
 
+def run_multiple_choice(args: argparse.Namespace) -> int:
+    return _report(finetune_multiple_choice(args.model, args.train, args.eval, args.out,
+                                            config=_config(args)))
+
+
 _TASK_OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
                                Callable[[argparse.Namespace], int]]] = {
     "classify": (_classify_options, run_classify), "ner": (_ner_options, run_ner),
-    "qa": (_qa_options, run_qa)}
+    "qa": (_qa_options, run_qa), "multiple-choice": (lambda parser: None, run_multiple_choice)}

@@ -54,6 +54,13 @@ from bertkit.tasks.classification import (
     collate_classification,
     encode_targets,
 )
+from bertkit.tasks.multiple_choice import (
+    choice_features,
+    choice_logits,
+    choice_records,
+    collate_choices,
+    read_choices,
+)
 from bertkit.tasks.prediction import classify_run, family_class, ner_run, qa_run
 from bertkit.tasks.question_answering import collate_qa, qa_features
 from bertkit.tasks.registry import task_spec
@@ -77,8 +84,8 @@ from bertkit.training import ResumableLoader, TrainConfig, Trainer
 from bertkit.training.device import resolve_device
 from bertkit.training.rng import seed_everything
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune_classifier", "finetune_ner",
-           "finetune_qa"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "finetune_classifier", "finetune_multiple_choice",
+           "finetune_ner", "finetune_qa"]
 
 logger = logging.getLogger(__name__)
 
@@ -424,3 +431,38 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
     return _train(net, len(features), lambda idx: collate_qa(features, idx, pad_id=pad),
                   evaluate_fn, config.metric or "f1", config, out, save)
 
+
+
+# --------------------------------------------------------------------------- multiple choice
+
+
+def finetune_multiple_choice(model: str | Path, train: str | Path, eval: str | Path,
+                             out: str | Path, *, config: FinetuneConfig | None = None
+                             ) -> FinetuneResult:
+    """Fine-tune a multiple-choice scorer on JSONL ``{context, choices, label}`` files
+    (:mod:`bertkit.tasks.multiple_choice`); accuracy picks the best epoch."""
+    spec = task_spec("multiple-choice")
+    config = (config or FinetuneConfig(max_length=spec.max_length)).validate()
+    train_ex, eval_ex = read_choices(train), read_choices(eval)
+    out = prepare_run_dir(out)
+    model_dir = require_model_dir(model)
+    tokenizer = Tokenizer.from_pretrained(model_dir)
+    seed_everything(config.seed)
+    net = family_class(spec.model_class, model_dir).from_pretrained(model_dir)
+    features = choice_features(tokenizer, train_ex, max_length=config.max_length)
+    eval_features = choice_features(tokenizer, eval_ex, max_length=config.max_length)
+    pad = tokenizer.pad_token_id
+    device = resolve_device(config.device)
+    run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
+           "finetune": asdict(config), "train_examples": len(train_ex),
+           "choices": len(train_ex[0].choices)}
+
+    def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        logits = choice_logits(m, eval_features, pad_id=pad,
+                               batch_size=config.eval_batch_size, device=device)
+        scores, records = choice_records(eval_ex, logits, labelled=True)
+        return scores or {}, records
+
+    return _train(net, len(features), lambda idx: collate_choices(features, idx, pad_id=pad),
+                  evaluate_fn, config.metric or "accuracy", config, out,
+                  _save_model(out, tokenizer, run))
