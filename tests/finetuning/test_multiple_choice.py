@@ -153,3 +153,45 @@ def test_the_server_route_answers_and_rejects(run):
             assert answer.status_code == 422 and answer.json()["error"]["field"] == field
         assert http.post("/v1/multiple-choice", json={"inputs": [{"context": "c"}]}
                          ).status_code == 422
+
+
+def test_search_keeps_the_best_dev_trial(run, tmp_path, capsys):
+    """``--search``: trials scored on the dev file only, the best one kept as OUT (not
+    retrained), every trial in search.json, no other trial's weights left behind."""
+    pytest.importorskip("optuna", reason="optuna not installed (pip install 'bertkit[search]')")
+    from bertkit.security.provenance import verify_manifest
+
+    root, _ = run
+    out = tmp_path / "search"
+    assert main(["finetune", "multiple-choice", "--model", str(root / "base"), "--train",
+                 str(root / "train.jsonl"), "--eval", str(root / "dev.jsonl"), "--out", str(out),
+                 "--max-length", "16", "--device", "cpu", "--search", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    found = json.loads((out / "search.json").read_text())
+    assert len(found["trials"]) == 3 and found["final_model"].startswith("kept best trial")
+    complete = [t for t in found["trials"] if t["state"] == "complete"]
+    best = max(complete, key=lambda t: t["dev_accuracy"])
+    assert found["best_trial"] == best["trial"] == printed["best_trial"]
+    assert len({json.dumps(t["params"], sort_keys=True) for t in found["trials"]}) == 3
+    final = json.loads((out / "final_metrics.json").read_text())
+    assert final["accuracy"] == best["dev_accuracy"] == printed["accuracy"]
+    run_config = json.loads((out / "run_config.json").read_text())
+    assert run_config["finetune"]["learning_rate"] == best["params"]["learning_rate"]
+    assert run_config["eval"] == str(root / "dev.jsonl")
+    assert not (out / ".trials").exists() and list(out.rglob("*.safetensors")) == [
+        out / "model.safetensors"]
+    assert verify_manifest(out).ok
+    assert evaluate("multiple-choice", out, root / "dev.jsonl",
+                    device="cpu")["accuracy"] == pytest.approx(final["accuracy"])
+
+
+def test_search_bad_input_is_one_line(run, tmp_path, capsys, monkeypatch):
+    root, _ = run
+    base = ["finetune", "multiple-choice", "--model", str(root / "base"), "--train",
+            str(root / "train.jsonl"), "--eval", str(root / "dev.jsonl"), "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--search", "0"]) == 2
+    assert "search trials must be an integer >= 1, got 0" in capsys.readouterr().err
+    monkeypatch.setitem(__import__("sys").modules, "optuna", None)  # not installed
+    assert main([*base, "--out", str(tmp_path / "b"), "--search", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --search needs Optuna: pip install 'bertkit[search]'"]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -84,12 +85,19 @@ from bertkit.training import ResumableLoader, TrainConfig, Trainer
 from bertkit.training.device import resolve_device
 from bertkit.training.rng import seed_everything
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune_classifier", "finetune_multiple_choice",
-           "finetune_ner", "finetune_qa"]
+__all__ = ["EPOCH_REPORT", "FinetuneConfig", "FinetuneResult", "finetune_classifier",
+           "finetune_multiple_choice", "finetune_ner", "finetune_qa", "lower_is_better",
+           "write_run_manifest"]
 
 logger = logging.getLogger(__name__)
 
 _LOWER_IS_BETTER = frozenset({"mse", "loss", "hamming_loss"})
+
+EPOCH_REPORT: ContextVar[Callable[[int, float], None] | None] = ContextVar(
+    "bertkit_epoch_report", default=None)
+"""Set by a caller that watches a run (a hyperparameter search, :mod:`bertkit.runs.search`):
+called with ``(epoch, metric value)`` after every evaluation; an exception it raises (a pruned
+trial) ends the run. A context variable, so the runners' signatures stay the user's."""
 
 
 @dataclass
@@ -158,6 +166,11 @@ class FinetuneResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     train_losses: list[float] = field(default_factory=list)  # every optimizer step's loss
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller ``metric`` is the better one (mse, loss …)."""
+    return metric in _LOWER_IS_BETTER
 
 
 def _is_better(value: float, best: float | None, metric: str) -> bool:
@@ -234,6 +247,9 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
             if config.patience is not None and state["since"] >= config.patience:
                 state["early"] = True
                 trainer.request_stop()
+        watcher = EPOCH_REPORT.get()
+        if watcher is not None:
+            watcher(epoch, value)
 
     trainer.add_callback("on_step_end", on_step)
     trainer.fit()
@@ -245,12 +261,12 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
     save(model, final)
     write_json(out / FINAL_METRICS, final)
     write_jsonl(out / PREDICTIONS, state["predictions"])
-    _write_manifest(out, config.seed)
+    write_run_manifest(out, config.seed)
     return FinetuneResult(out, state["best_epoch"], metric, final, history, state["early"],
                           losses)
 
 
-def _write_manifest(out: Path, seed: int) -> None:
+def write_run_manifest(out: Path, seed: int) -> None:
     """The provenance manifest, written last: it lists every file of the run directory, so a
     file added after it would be reported as unexpected. The training file is fingerprinted
     when the run read one (not when it was given examples already read)."""
