@@ -3,6 +3,7 @@ vectors equal to single-process ``sentence_embeddings``; bad input named."""
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 
@@ -109,9 +110,12 @@ def test_ray_missing_is_one_line(corpus, encoder_dir, tmp_path, capsys, monkeypa
         "error: --engine ray needs Ray Data: pip install 'bertkit[ray]'"]
 
 
+@pytest.mark.skipif(os.environ.get("BERTKIT_RAY_TESTS") != "1",
+                    reason="starts a local Ray cluster (minutes on a loaded 2-core machine); "
+                           "set BERTKIT_RAY_TESTS=1 with bertkit[ray] installed")
 def test_ray_data_vectors_equal_single_process(corpus, encoder_dir, engine, tmp_path):
-    """A local Ray instance, two model actors; not in the CI's test extra (Ray starts a
-    cluster of processes: too slow for the unit suite), so it skips there."""
+    """A local Ray instance, two model actors. Ray is not in the CI's test extra (it starts a
+    cluster of processes: too slow for the unit suite)."""
     ray = pytest.importorskip("ray", reason="ray not installed (pip install 'bertkit[ray]')")
     pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install 'bertkit[ray]')")
     import pyarrow.parquet as pq
@@ -120,7 +124,8 @@ def test_ray_data_vectors_equal_single_process(corpus, encoder_dir, engine, tmp_
 
     path, texts, _ = corpus
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # logical CPUs: two actors hold one each, the read and filter tasks need more
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
         rows = embed_file_ray(path, tmp_path / "parquet", encoder_dir, batch_size=4, workers=2)
     finally:
         ray.shutdown()
