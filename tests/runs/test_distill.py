@@ -67,7 +67,8 @@ def distilled(language: dict[str, object], tmp_path_factory: pytest.TempPathFact
     before = torch.get_num_threads()
     try:
         teacher = pretrain(PretrainSettings(
-            output_dir=root / "teacher", tokenizer=language["tokenizer"], model_overrides=TEACHER,
+            output_dir=root / "teacher", tokenizer=language["tokenizer"],
+            model_overrides={**TEACHER, "model_type": "bert"},  # a BERT on RoBERTa's recipe
             regime="roberta", max_steps=200, learning_rate=5e-3, **common))
         student = distill(DistillSettings(
             output_dir=root / "student", tokenizer=root / "teacher", teacher=root / "teacher",

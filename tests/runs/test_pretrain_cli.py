@@ -85,6 +85,9 @@ def test_roberta_regime_runs(small_corpus: Path, cli_tokenizer: Path, tmp_path: 
     printed = capsys.readouterr().out
     assert "step=2" in printed and "nsp_accuracy" not in printed
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "roberta" and config["architectures"] == ["RobertaForMaskedLM"]
+    assert config["type_vocab_size"] == 1  # bert_tiny as a RoBERTa: one segment
 
 
 def test_empty_corpus_is_one_error(cli_tokenizer: Path, tmp_path: Path,
@@ -168,3 +171,38 @@ def test_data_corpus_command_writes_bert_format(tmp_path: Path,
     assert len(documents) == 140 and all(d.strip() for d in documents)
     assert main(["data", "corpus", "--sources", "book-excerpts", "--out", str(out)]) == 0
     assert "(cached)" in capsys.readouterr().out
+
+
+def test_bpe_tokenizer_from_the_cli_pretrains_a_roberta(small_corpus: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    from bertkit.model.pretrained import RobertaForMaskedLM
+    from bertkit.tokenization import Tokenizer
+
+    tok = tmp_path / "bpe"
+    assert main(["tokenizer", "train", "--kind", "bpe", "--files", str(small_corpus),
+                 "--vocab-size", "600", "--out", str(tok)]) == 0
+    assert "\tbpe\tvocab_size=600\tbyte-level" in capsys.readouterr().out
+    assert (tok / "merges.txt").is_file() and Tokenizer.from_pretrained(tok).pad_token_id == 1
+    out = tmp_path / "rob"
+    assert main([*_pretrain(small_corpus, tok, out, "--regime", "roberta"), "--max-steps", "2",
+                 "--eval-max-examples", "8", "--weight-decay", "0"]) == 0
+    model = RobertaForMaskedLM.from_pretrained(out)
+    assert model.config.model_type == "roberta" and model.config.pad_token_id == 1
+    assert model.config.max_tokens >= 32  # the preset's lengths, after RoBERTa's offset
+    assert json.loads((out / "pretrain.json").read_text())["settings"]["eval_max_examples"] == 8
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["tokenizer", "train", "--kind", "bpe", "--lowercase"], "--lowercase: byte-level BPE"),
+    (["tokenizer", "train", "--add-prefix-space"], "--add-prefix-space is a byte-level BPE"),
+    (["pretrain", "--short-seq-prob", "1.5"], "short_seq_prob must be in [0, 1]"),
+])
+def test_new_flags_reject_bad_values(small_corpus: Path, tmp_path: Path, args: list[str],
+                                     message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if args[0] == "tokenizer":
+        args = [*args, "--files", str(small_corpus), "--out", str(tmp_path / "t")]
+    else:
+        args = [*_pretrain(small_corpus, tmp_path / "none", tmp_path / "o"), *args[1:]]
+    assert main(args) == 2
+    assert message in _one_error_line(capsys)

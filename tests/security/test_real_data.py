@@ -27,7 +27,8 @@ import numpy as np
 import pytest
 import torch
 
-from bertkit import BertForMaskedLM, BertForSequenceClassification, Tokenizer
+from bertkit import BertForSequenceClassification, Tokenizer
+from bertkit.model.pretrained import RobertaForMaskedLM
 from bertkit.security.adversarial import attack, attack_summary
 from bertkit.security.backdoor import probe_candidates
 from bertkit.security.classifier_audit import confidence_audit
@@ -165,9 +166,10 @@ def test_membership_auc_on_a_model_bertkit_pretrained(real_root, splits):
     vocab = wordpiece(real_root / "datasets", real_root / "wordpiece")
     target = pretrain_mlm(members, vocab, real_root / "mlm-target", SEED)
     other = pretrain_mlm(reference, vocab, real_root / "mlm-reference", SEED)
-    report = membership_audit(BertForMaskedLM.from_pretrained(target),
+    # bertkit pretrain --regime roberta saves RoBERTa checkpoints
+    report = membership_audit(RobertaForMaskedLM.from_pretrained(target),
                               Tokenizer.from_pretrained(target), members, nonmembers,
-                              reference_model=BertForMaskedLM.from_pretrained(other),
+                              reference_model=RobertaForMaskedLM.from_pretrained(other),
                               batch_size=256)
     for name, metrics in report.items():
         print(f"\n[membership] {name}: AUC {metrics['auc']:.3f}, TPR@1%FPR "

@@ -51,7 +51,17 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--input", default="-", metavar="FILE",
                         help="text file, one text per line (default '-': stdin)")
     parser.add_argument("--output", type=Path, required=True, metavar="OUT",
-                        help="OUT.npy | OUT.jsonl | OUT.safetensors")
+                        help="OUT.npy | OUT.jsonl | OUT.safetensors; with --shard-size or "
+                             "--engine ray a folder")
+    parser.add_argument("--shard-size", type=int, default=None, metavar="N",
+                        help="stream the file N texts at a time into OUT/shard-*.safetensors "
+                             "(bounded memory; a rerun resumes; under torchrun each rank "
+                             "takes every WORLD_SIZE-th shard)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="ray: a Ray Data job (actor pool, one model per worker) writing "
+                             "Parquet into OUT (needs bertkit[ray]); default local")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="--engine ray: model actors in the pool (default 1)")
     parser.add_argument("--pooling", choices=[*POOLINGS, "none"], default="mean",
                         help="sentence vector by mean / cls / max over real tokens, or 'none' "
                              "for per-token vectors (default mean)")
@@ -88,19 +98,21 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 def run_embed(args: argparse.Namespace) -> int:
     # Mistakes in the arguments fail before the model loads.
+    layers = parse_layers(args.layers)
+    metadata = {"model": str(args.model), "pooling": args.pooling, "layers": layers,
+                "normalize": args.normalize, "dtype": args.dtype}
+    if args.engine == "ray" or args.shard_size is not None:
+        return _embed_folder(args, layers, metadata)
     if output_format(args.output) == ".npy" and args.pooling == "none":
         raise UsageError(f"--output {args.output}: per-token vectors differ in length per "
                          "text and do not fit one .npy array; write .jsonl or .safetensors, "
                          "or pool them (--pooling mean|cls|max)")
-    layers = parse_layers(args.layers)
     if args.pooling == "none" and args.normalize:
         raise UsageError("--normalize applies to sentence vectors; drop it or choose "
                          "--pooling mean|cls|max")
     source = read_texts(args.input)
     engine = _engine(args)
     started = time.perf_counter()
-    metadata = {"model": str(args.model), "pooling": args.pooling, "layers": layers,
-                "normalize": args.normalize, "dtype": args.dtype}
     if args.pooling == "none":
         items = token_embeddings(engine, None, source.texts, layers=layers)
         save_token_embeddings(args.output, items, texts=source.texts, lines=source.lines,
@@ -117,6 +129,34 @@ def run_embed(args: argparse.Namespace) -> int:
     skipped = f" ({blank} blank line{'s' * (blank != 1)} skipped)" if blank else ""
     print(f"embedded {len(source.texts)} texts from {source.source}{skipped} in "
           f"{seconds:.2f} s → {args.output} ({shape})", file=sys.stderr)
+    return 0
+
+
+def _embed_folder(args: argparse.Namespace, layers: list[int], metadata: dict) -> int:
+    """``--shard-size`` (streamed shards) or ``--engine ray`` (Parquet): sentence vectors of a
+    file into the folder ``--output``."""
+    if args.pooling == "none":
+        raise UsageError("--shard-size and --engine ray write sentence vectors; choose "
+                         "--pooling mean|cls|max")
+    if args.input == "-":
+        raise UsageError("--shard-size and --engine ray read a file; expected --input FILE")
+    started = time.perf_counter()
+    if args.engine == "ray":
+        from bertkit.inference.ray_embed import embed_file_ray
+
+        rows = embed_file_ray(args.input, args.output, args.model, pooling=args.pooling,
+                              normalize=args.normalize, batch_size=args.batch_size,
+                              workers=args.workers, device=args.device or "cpu")
+        done = f"{rows} texts → {args.output}/*.parquet"
+    else:
+        from bertkit.inference.embed_stream import embed_stream
+
+        report = embed_stream(_engine(args), args.input, args.output,
+                              shard_size=args.shard_size, pooling=args.pooling, layers=layers,
+                              normalize=args.normalize, metadata=metadata)
+        done = (f"{report.texts} texts in {report.written} new shards ({report.skipped} "
+                f"already done; rank {report.rank} of {report.world_size}) → {args.output}")
+    print(f"embedded {done} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
     return 0
 
 

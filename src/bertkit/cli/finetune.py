@@ -1,4 +1,4 @@
-"""``bertkit finetune classify|ner|qa``: argument parsing only; the work is in
+"""``bertkit finetune classify|ner|qa|multiple-choice``: argument parsing only; the work is in
 :mod:`bertkit.runs.finetune`."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 from bertkit.cli import numbers
 from bertkit.runs.finetune import (
     FinetuneConfig,
-    FinetuneResult,
     finetune_classifier,
+    finetune_multiple_choice,
     finetune_ner,
     finetune_qa,
 )
+from bertkit.runs.search import Runner, search_finetune
 from bertkit.tasks.registry import FINETUNED, task_spec
 
 
@@ -50,11 +51,18 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
     parser.add_argument("--progress", action="store_true", help="show a progress line")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model for training")
+    parser.add_argument("--search", type=int, default=None, metavar="N",
+                        help="hyperparameter search: N Optuna trials (lr, batch size, epochs, "
+                             "warmup, weight decay, seed; median pruning) scored on --eval "
+                             "(the dev split); OUT keeps the best trial's model and "
+                             "search.json (needs bertkit[search])")
+    parser.add_argument("--search-seed", type=int, default=0,
+                        help="the search sampler's seed (default 0)")
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
-        "finetune", help="fine-tune a pretrained encoder: classify | ner | qa",
+        "finetune", help="fine-tune a pretrained encoder: " + " | ".join(FINETUNED),
         description="Fine-tune, evaluate every epoch, keep the best model; writes OUT/ with "
                     "the model, run_config.json, metrics.jsonl, final_metrics.json and "
                     "predictions.jsonl.")
@@ -100,34 +108,48 @@ def _config(args: argparse.Namespace) -> FinetuneConfig:
         aggregate=getattr(args, "aggregate", "mean"), compile=args.compile)
 
 
-def _report(result: FinetuneResult) -> int:
-    metrics = result.metrics
-    shown = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-    print(json.dumps({"output_dir": str(result.output_dir), **shown}),
+def _run(args: argparse.Namespace, runner: Runner) -> int:
+    """One run, or with ``--search N`` the best of N trials; prints one JSON line."""
+    extra: dict[str, object] = {}
+    if args.search is None:
+        result = runner(_config(args), args.out)
+    else:
+        found = search_finetune(runner, _config(args), args.out, trials=args.search,
+                                seed=args.search_seed)
+        result = found.best
+        extra = {"best_trial": found.best_trial, "best_params": found.best_params,
+                 "pruned": sum(t["state"] == "pruned" for t in found.trials)}
+    shown = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
+    print(json.dumps({"output_dir": str(result.output_dir), **shown, **extra}),
           file=sys.stdout)
     return 0
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    return _report(finetune_classifier(
-        args.model, args.train, args.eval, args.out, text_column=args.text_column,
+    return _run(args, lambda config, out: finetune_classifier(
+        args.model, args.train, args.eval, out, text_column=args.text_column,
         text_pair_column=args.text_pair_column, label_column=args.label_column,
-        label_kind=args.label_kind, label_separator=args.label_separator,
-        config=_config(args)))
+        label_kind=args.label_kind, label_separator=args.label_separator, config=config))
 
 
 def run_ner(args: argparse.Namespace) -> int:
-    return _report(finetune_ner(args.model, args.train, args.eval, args.out,
-                                config=_config(args), label_all_pieces=args.label_all_pieces))
+    return _run(args, lambda config, out: finetune_ner(
+        args.model, args.train, args.eval, out, config=config,
+        label_all_pieces=args.label_all_pieces))
 
 
 def run_qa(args: argparse.Namespace) -> int:
-    return _report(finetune_qa(args.model, args.train, args.eval, args.out,
-                               config=_config(args), doc_stride=args.doc_stride or 128,
-                               max_answer_length=args.max_answer_length))
+    return _run(args, lambda config, out: finetune_qa(
+        args.model, args.train, args.eval, out, config=config,
+        doc_stride=args.doc_stride or 128, max_answer_length=args.max_answer_length))
+
+
+def run_multiple_choice(args: argparse.Namespace) -> int:
+    return _run(args, lambda config, out: finetune_multiple_choice(
+        args.model, args.train, args.eval, out, config=config))
 
 
 _TASK_OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
                                Callable[[argparse.Namespace], int]]] = {
     "classify": (_classify_options, run_classify), "ner": (_ner_options, run_ner),
-    "qa": (_qa_options, run_qa)}
+    "qa": (_qa_options, run_qa), "multiple-choice": (lambda parser: None, run_multiple_choice)}

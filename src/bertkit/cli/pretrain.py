@@ -35,7 +35,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--generator-size", type=numbers.positive_real, default=0.25,
                         help="electra: generator hidden size as a fraction of the "
                         "discriminator's (default 0.25)")
-    parser.add_argument("--dupe-factor", type=numbers.positive, default=5)
+    parser.add_argument("--dupe-factor", type=numbers.positive, default=5,
+                        help="bert/albert: passes over the corpus, each masked afresh "
+                        "(default 5)")
+    parser.add_argument("--short-seq-prob", type=numbers.real(0, 1), default=0.1,
+                        help="bert/albert: share of instances cut to a random shorter length, "
+                        "so the model sees short inputs too (default 0.1, BERT's)")
     add_run_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -64,8 +69,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, tokenizer_required: bo
     parser.add_argument("--whole-word", action="store_true", help="whole-word masking")
     parser.add_argument("--eval-fraction", type=numbers.fraction, default=0.05,
                         help="share of documents held out for evaluation (default 0.05)")
+    parser.add_argument("--eval-max-examples", type=numbers.positive, default=1024,
+                        help="held-out sequences scored per evaluation (default 1024)")
     parser.add_argument("--lr", type=numbers.positive_real, default=1e-4)
     parser.add_argument("--warmup", type=numbers.nonnegative, default=0, help="warmup steps")
+    parser.add_argument("--weight-decay", type=numbers.nonnegative_real, default=0.01)
     parser.add_argument("--grad-accum", type=numbers.positive, default=1)
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     parser.add_argument("--eval-every", type=numbers.nonnegative, default=0)
@@ -89,7 +97,8 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         model_overrides=_overrides(args.model_override), corpus_format=args.corpus_format,
         seq_len=args.seq_len, batch_size=args.batch_size, mlm_rate=args.mlm_rate,
         max_predictions=args.max_predictions, whole_word=args.whole_word,
-        eval_fraction=args.eval_fraction, max_steps=args.max_steps,
+        eval_fraction=args.eval_fraction, eval_max_examples=args.eval_max_examples,
+        weight_decay=args.weight_decay, max_steps=args.max_steps,
         max_minutes=args.max_minutes, learning_rate=args.lr, warmup_steps=args.warmup,
         grad_accum=args.grad_accum, precision=args.precision, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
@@ -116,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     settings = PretrainSettings(
         **run_settings(args), preset=None if args.config else args.preset,
         config_path=args.config, regime=args.regime, dupe_factor=args.dupe_factor,
+        short_seq_prob=args.short_seq_prob,
         rtd_weight=args.rtd_weight, generator_size=args.generator_size)
     report(pretrain(settings, resume=args.resume))
     return 0

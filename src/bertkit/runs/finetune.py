@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -54,6 +55,13 @@ from bertkit.tasks.classification import (
     collate_classification,
     encode_targets,
 )
+from bertkit.tasks.multiple_choice import (
+    choice_features,
+    choice_logits,
+    choice_records,
+    collate_choices,
+    read_choices,
+)
 from bertkit.tasks.prediction import classify_run, family_class, ner_run, qa_run
 from bertkit.tasks.question_answering import collate_qa, qa_features
 from bertkit.tasks.registry import task_spec
@@ -77,12 +85,19 @@ from bertkit.training import ResumableLoader, TrainConfig, Trainer
 from bertkit.training.device import resolve_device
 from bertkit.training.rng import seed_everything
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune_classifier", "finetune_ner",
-           "finetune_qa"]
+__all__ = ["EPOCH_REPORT", "FinetuneConfig", "FinetuneResult", "finetune_classifier",
+           "finetune_multiple_choice", "finetune_ner", "finetune_qa", "lower_is_better",
+           "write_run_manifest"]
 
 logger = logging.getLogger(__name__)
 
 _LOWER_IS_BETTER = frozenset({"mse", "loss", "hamming_loss"})
+
+EPOCH_REPORT: ContextVar[Callable[[int, float], None] | None] = ContextVar(
+    "bertkit_epoch_report", default=None)
+"""Set by a caller that watches a run (a hyperparameter search, :mod:`bertkit.runs.search`):
+called with ``(epoch, metric value)`` after every evaluation; an exception it raises (a pruned
+trial) ends the run. A context variable, so the runners' signatures stay the user's."""
 
 
 @dataclass
@@ -151,6 +166,11 @@ class FinetuneResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     train_losses: list[float] = field(default_factory=list)  # every optimizer step's loss
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller ``metric`` is the better one (mse, loss …)."""
+    return metric in _LOWER_IS_BETTER
 
 
 def _is_better(value: float, best: float | None, metric: str) -> bool:
@@ -227,6 +247,9 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
             if config.patience is not None and state["since"] >= config.patience:
                 state["early"] = True
                 trainer.request_stop()
+        watcher = EPOCH_REPORT.get()
+        if watcher is not None:
+            watcher(epoch, value)
 
     trainer.add_callback("on_step_end", on_step)
     trainer.fit()
@@ -238,12 +261,12 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
     save(model, final)
     write_json(out / FINAL_METRICS, final)
     write_jsonl(out / PREDICTIONS, state["predictions"])
-    _write_manifest(out, config.seed)
+    write_run_manifest(out, config.seed)
     return FinetuneResult(out, state["best_epoch"], metric, final, history, state["early"],
                           losses)
 
 
-def _write_manifest(out: Path, seed: int) -> None:
+def write_run_manifest(out: Path, seed: int) -> None:
     """The provenance manifest, written last: it lists every file of the run directory, so a
     file added after it would be reported as unexpected. The training file is fingerprinted
     when the run read one (not when it was given examples already read)."""
@@ -424,3 +447,38 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
     return _train(net, len(features), lambda idx: collate_qa(features, idx, pad_id=pad),
                   evaluate_fn, config.metric or "f1", config, out, save)
 
+
+
+# --------------------------------------------------------------------------- multiple choice
+
+
+def finetune_multiple_choice(model: str | Path, train: str | Path, eval: str | Path,
+                             out: str | Path, *, config: FinetuneConfig | None = None
+                             ) -> FinetuneResult:
+    """Fine-tune a multiple-choice scorer on JSONL ``{context, choices, label}`` files
+    (:mod:`bertkit.tasks.multiple_choice`); accuracy picks the best epoch."""
+    spec = task_spec("multiple-choice")
+    config = (config or FinetuneConfig(max_length=spec.max_length)).validate()
+    train_ex, eval_ex = read_choices(train), read_choices(eval)
+    out = prepare_run_dir(out)
+    model_dir = require_model_dir(model)
+    tokenizer = Tokenizer.from_pretrained(model_dir)
+    seed_everything(config.seed)
+    net = family_class(spec.model_class, model_dir).from_pretrained(model_dir)
+    features = choice_features(tokenizer, train_ex, max_length=config.max_length)
+    eval_features = choice_features(tokenizer, eval_ex, max_length=config.max_length)
+    pad = tokenizer.pad_token_id
+    device = resolve_device(config.device)
+    run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
+           "finetune": asdict(config), "train_examples": len(train_ex),
+           "choices": len(train_ex[0].choices)}
+
+    def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        logits = choice_logits(m, eval_features, pad_id=pad,
+                               batch_size=config.eval_batch_size, device=device)
+        scores, records = choice_records(eval_ex, logits, labelled=True)
+        return scores or {}, records
+
+    return _train(net, len(features), lambda idx: collate_choices(features, idx, pad_id=pad),
+                  evaluate_fn, config.metric or "accuracy", config, out,
+                  _save_model(out, tokenizer, run))

@@ -15,7 +15,9 @@ Four regimes (objectives), each for one model family:
   (reused by a resumed or repeated run with the same corpus, tokenizer and data settings).
 - ``"roberta"`` (dynamic): documents packed end to end into full-length sequences, no NSP, a
   fresh mask every time a sequence is drawn (the masking generator is checkpointed, so resume
-  stays exact).
+  stays exact); saved as ``RobertaForMaskedLM`` (``model_type: roberta``: one segment,
+  positions after the padding index), a ``bert_*`` preset converted to that family unless the
+  overrides say ``model_type: bert`` (then a BERT on RoBERTa's recipe, as before).
 - ``"albert"`` (static, ALBERT models): as ``"bert"`` with sentence-order prediction instead of
   NSP (B is always A's continuation; half the pairs are swapped), saved as
   ``AlbertForPreTraining``.
@@ -82,6 +84,7 @@ from bertkit.model.pretrained import (
     ElectraForMaskedLM,
     ElectraForPreTraining,
     PreTrainedModel,
+    RobertaForMaskedLM,
 )
 from bertkit.objectives import (
     ElectraObjective,
@@ -100,7 +103,7 @@ logger = logging.getLogger(__name__)
 Regime = Literal["bert", "roberta", "albert", "electra"]
 REGIMES = ("bert", "roberta", "albert", "electra")
 #: The model family (``model_type``) each regime trains.
-REGIME_FAMILY = {"bert": "bert", "roberta": "bert", "albert": "albert", "electra": "electra"}
+REGIME_FAMILY = {"bert": "bert", "roberta": "roberta", "albert": "albert", "electra": "electra"}
 #: Regimes with sentence pairs written to static shards, and the pair task each predicts.
 _PAIR_TASK = {"bert": "nsp", "albert": "sop"}
 #: What ``build()`` returns to be saved: one model (saved in OUT) or several by sub-folder.
@@ -180,6 +183,8 @@ class PretrainSettings:
             fail("max_predictions", "an integer >= 1 (or None)")
         if not isinstance(self.dupe_factor, int) or self.dupe_factor < 1:
             fail("dupe_factor", "an integer >= 1")
+        if not (isinstance(self.short_seq_prob, int | float) and 0 <= self.short_seq_prob <= 1):
+            fail("short_seq_prob", "in [0, 1] (BERT uses 0.1)")
         if not 0 <= self.eval_fraction < 0.5:
             fail("eval_fraction", "in [0, 0.5)")
         if self.eval_max_examples < 1:
@@ -243,17 +248,21 @@ def model_config(settings: PretrainSettings, tokenizer: Tokenizer) -> BertConfig
         config = PRESETS[settings.preset](  # type: ignore[index]
             vocab_size=vocab, pad_token_id=tokenizer.pad_token_id)
         config = dataclasses.replace(config, **settings.model_overrides).validate()
+        if (settings.regime == "roberta" and config.model_type == "bert"
+                and "model_type" not in settings.model_overrides):
+            config = roberta_config(config)
         source = f"preset {settings.preset} with overrides {settings.model_overrides}"
     if config.vocab_size != vocab:
         raise ConfigError(
             f"tokenizer {settings.tokenizer} has a vocabulary of {vocab} tokens but the "
             f"{source} has vocab_size={config.vocab_size}; they must be equal (train the "
             f"tokenizer with --vocab-size {config.vocab_size} or set vocab_size to {vocab})")
-    if config.max_position_embeddings < settings.seq_len:
-        raise ConfigError(f"seq_len={settings.seq_len} exceeds the model's "
-                          f"max_position_embeddings={config.max_position_embeddings}")
+    if config.max_tokens < settings.seq_len:
+        raise ConfigError(f"seq_len={settings.seq_len} exceeds the model's longest input "
+                          f"({config.max_tokens} positions)")
     family = REGIME_FAMILY[settings.regime]
-    if config.model_type != family:
+    # A BERT may be trained on RoBERTa's recipe when asked for by name (a distillation teacher).
+    if config.model_type not in ((family, "bert") if settings.regime == "roberta" else (family,)):
         presets = ", ".join(name for name in PRESETS if name.startswith(family + "_"))
         raise ConfigError(
             f"the {settings.regime} pretraining objective trains {family!r} models, but the "
@@ -264,6 +273,15 @@ def model_config(settings: PretrainSettings, tokenizer: Tokenizer) -> BertConfig
                           f"type_vocab_size >= 2, the model has {config.type_vocab_size}; "
                           "use --regime roberta")
     return config
+
+
+def roberta_config(config: BertConfig) -> BertConfig:
+    """A BERT preset as a RoBERTa: one segment, and ``pad_token_id + 1`` more position rows
+    (RoBERTa's positions start after the padding index), so it takes the same lengths."""
+    return dataclasses.replace(
+        config, model_type="roberta", type_vocab_size=1,
+        max_position_embeddings=config.max_position_embeddings + config.pad_token_id + 1
+    ).validate()
 
 
 def masking_config(settings: PretrainSettings, tokenizer: Tokenizer) -> MaskingConfig:
@@ -497,7 +515,8 @@ def pretrain(settings: PretrainSettings, *, resume: bool = False) -> PretrainRes
                             extra_configs={"generator_config": generator})
 
     def build() -> tuple[Saved, nn.Module]:
-        model_class = AlbertForPreTraining if settings.regime == "albert" else BertForPreTraining
+        model_class = {"albert": AlbertForPreTraining,
+                       "roberta": RobertaForMaskedLM}.get(config.model_type, BertForPreTraining)
         model = model_class(config)
         return model, PreTrainingObjective(model, pair_task=_PAIR_TASK.get(settings.regime, "nsp"))
 

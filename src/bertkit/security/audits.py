@@ -26,6 +26,7 @@ from bertkit import _fileio
 from bertkit.data.readers import TextExample, read_classification
 from bertkit.errors import DataFormatError, InputError, UsageError
 from bertkit.inference.attention_maps import figures_skipped_note, viz_available
+from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertForMaskedLM, BertForSequenceClassification
 from bertkit.security.adversarial import attack, attack_summary
 from bertkit.security.backdoor import (
@@ -64,7 +65,8 @@ def load_classifier(directory: str | Path, *, verify_manifest: bool = False
 def load_masked_lm(directory: str | Path, *, verify_manifest: bool = False
                    ) -> tuple[BertForMaskedLM, Tokenizer]:
     """A masked LM and its tokenizer; a checkpoint without MLM weights is refused."""
-    model, report = _load(BertForMaskedLM, directory, verify_manifest)
+    family = BertConfig.from_pretrained(Path(directory)).model_type  # a RoBERTa run's too
+    model, report = _load(BertForMaskedLM.for_family(family), directory, verify_manifest)
     fresh = [name for name in report.new if name.startswith("mlm.")]
     if fresh:
         raise UsageError(f"{directory}: no masked-LM head in the checkpoint ({fresh[0]} … "

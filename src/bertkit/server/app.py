@@ -15,6 +15,8 @@ The server speaks three APIs over the same models and batches:
   * ``POST /v1/classify`` ``{"texts": [...], "text_pairs": [...]?}`` → per text label + scores;
   * ``POST /v1/ner`` ``{"texts": [...]}`` → per text entities with character offsets;
   * ``POST /v1/qa`` ``{"inputs": [{"question", "context"}]}`` → per question answer + offsets;
+  * ``POST /v1/multiple-choice`` ``{"inputs": [{"context", "choices": [...]}]}`` → per input
+    the best choice's index and text, every choice's probability;
   * ``POST /v1/fill-mask`` ``{"texts": [...], "top_k": 5, "truncate": false}``;
   * ``POST /v1/generate`` ``{"texts": [...], "num_beams": 1, "max_new_tokens": 48}`` → per
     text ``{"text"}``: an encoder–decoder's translations (:mod:`bertkit.server.seq2seq`);
@@ -78,8 +80,8 @@ logger = logging.getLogger("bertkit.server")
 
 INLINE_CHARS = 4096
 ROUTES = ("/v1/embeddings", "/v1/models", "/v1/sentence-embeddings", "/v1/classify", "/v1/ner",
-          "/v1/qa", "/v1/fill-mask", "/", "/embed", "/rerank", "/predict", "/tokenize", "/info",
-          "/v1/generate", "/health", "/metrics", "/openapi.json", "/docs")
+          "/v1/qa", "/v1/multiple-choice", "/v1/fill-mask", "/", "/embed", "/rerank", "/predict",
+          "/tokenize", "/info", "/v1/generate", "/health", "/metrics", "/openapi.json", "/docs")
 
 
 # ---------------------------------------------------------------------------- schemas
@@ -116,6 +118,16 @@ class QAInput(BaseModel):
 
 class QARequest(_Request):
     inputs: list[QAInput]
+
+
+class ChoiceInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    context: str
+    choices: list[str]
+
+
+class MultipleChoiceRequest(_Request):
+    inputs: list[ChoiceInput]
 
 
 class FillMaskRequest(_Request):
@@ -344,6 +356,27 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
         out = await server.run(request.model, "qa", "inputs",
                                [(i.question, i.context) for i in request.inputs])
         return reply(out.model, request, results=out.results)
+
+    @app.post("/v1/multiple-choice")
+    async def multiple_choice(request: MultipleChoiceRequest) -> dict[str, Any]:
+        check_count("inputs", len(request.inputs), server.limits)
+        for index, item in enumerate(request.inputs):
+            check_text(f"inputs[{index}].context", item.context, server.limits)
+            if len(item.choices) < 2:
+                raise RequestError(422, f"inputs[{index}].choices", f"{len(item.choices)} "
+                                   "choices; expected at least 2")
+            check_texts(f"inputs[{index}].choices", item.choices, server.limits)
+        results: list[Any] = [None] * len(request.inputs)
+        by_width: dict[int, list[int]] = {}  # one batch shape (B, C, T) per number of choices
+        for index, item in enumerate(request.inputs):
+            by_width.setdefault(len(item.choices), []).append(index)
+        for width, indices in by_width.items():
+            out = await server.run(request.model, "multiple-choice", "inputs",
+                                   [(request.inputs[i].context, tuple(request.inputs[i].choices))
+                                    for i in indices], (width,))
+            for i, result in zip(indices, out.results, strict=True):
+                results[i] = result
+        return reply(out.model, request, results=results)
 
     @app.post("/v1/fill-mask")
     async def fill_mask(request: FillMaskRequest) -> dict[str, Any]:

@@ -143,6 +143,12 @@ class ServedModel:
         if not payloads:
             return []
         predictor = self.predictor
+        if endpoint == self.task and predictor is not None and predictor.spec.choices:
+            # (context, choices): every choice is its own (context, choice) sequence
+            flat = [(p[0], choice) for p in payloads for choice in p[1]]
+            encoded = self.tokenizer([f[0] for f in flat], [f[1] for f in flat])
+            lengths = iter(len(ids) for ids in encoded["input_ids"])
+            return [sum(next(lengths) for _ in p[1]) for p in payloads]
         if endpoint == self.task and predictor is not None and predictor.spec.paired:
             # (text, pair or None) / (question, context)
             second = [p[1] for p in payloads]

@@ -34,6 +34,13 @@ from bertkit.data.readers import (
     read_squad,
 )
 from bertkit.errors import DataFormatError
+from bertkit.tasks.multiple_choice import (
+    ChoiceExample,
+    choice_features,
+    choice_logits,
+    choice_records,
+    read_choices,
+)
 from bertkit.tasks.prediction import (
     classify_run,
     forward_windows,
@@ -50,8 +57,8 @@ from bertkit.tasks.token_classification import (
 )
 from bertkit.tokenization import Tokenizer
 
-__all__ = ["Loaded", "Records", "Source", "classify_texts", "ner_texts", "predict_classify",
-           "predict_ner", "predict_qa", "qa_texts"]
+__all__ = ["Loaded", "Records", "Source", "choice_texts", "classify_texts", "ner_texts",
+           "predict_choice", "predict_classify", "predict_ner", "predict_qa", "qa_texts"]
 
 Records = tuple[dict[str, Any] | None, list[dict[str, Any]]]
 
@@ -200,3 +207,29 @@ def qa_texts(loaded: Loaded, questions: Sequence[str],
             record["null_score_diff"] = prediction.null_score_diff
         out.append(record)
     return out
+
+
+def _choose(loaded: Loaded, examples: Sequence[ChoiceExample], labelled: bool) -> Records:
+    features = choice_features(loaded.tokenizer, examples, max_length=loaded.max_length,
+                               labelled=labelled)
+    logits = choice_logits(loaded.model, features, pad_id=loaded.tokenizer.pad_token_id,
+                           batch_size=loaded.batch_size, device=loaded.device)
+    return choice_records(examples, logits, labelled)
+
+
+def predict_choice(loaded: Loaded, source: Source, labelled: bool) -> Records:
+    return _choose(loaded, read_choices(source.path, labelled=labelled),  # type: ignore[arg-type]
+                   labelled)
+
+
+def choice_texts(loaded: Loaded, contexts: Sequence[str],
+                 choices: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+    """Per context ``{"label", "choice", "scores"}``: the index and text of the best choice
+    and every choice's probability. The batch's contexts all have the same number of choices
+    (the server batches by it)."""
+    examples = [ChoiceExample(c, tuple(options), line=i + 1)
+                for i, (c, options) in enumerate(zip(contexts, choices, strict=True))]
+    _, records = _choose(loaded, examples, labelled=False)
+    for record in records:
+        record.pop("line")
+    return records

@@ -96,6 +96,10 @@ def _serve_qa(loaded: Loaded, payloads: list[Any]) -> list[dict[str, Any]]:
     return parts.qa_texts(loaded, [p[0] for p in payloads], [p[1] for p in payloads])
 
 
+def _serve_choice(loaded: Loaded, payloads: list[Any]) -> list[dict[str, Any]]:
+    return parts.choice_texts(loaded, [p[0] for p in payloads], [p[1] for p in payloads])
+
+
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("encoder", BertModel, "encoder", ("last_hidden_state", "pooler_output"),
              EncoderOutput, lambda m, h, p: (h,) if p is None else (h, p),     # (B,T,H), (B,H)
@@ -124,7 +128,9 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
              serve=_serve_qa, paired=True, reads_texts=False, max_length=384,
              help="extractive QA on SQuAD 1.1 / 2.0 JSON"),
     TaskSpec("multiple-choice", BertForMultipleChoice, "multiple-choice", ("logits",),
-             HeadOutput, lambda m, h, p: (m.classifier(p),), choices=True),    # (B·C, 1)
+             HeadOutput, lambda m, h, p: (m.classifier(p),), choices=True,     # (B·C, 1)
+             route="multiple-choice", predict=parts.predict_choice, serve=_serve_choice,
+             reads_texts=False, help="multiple choice on JSONL {context, choices, label}"),
 )}
 HEADS: dict[str, TaskSpec] = {spec.head: spec for spec in TASKS.values()}
 """The same tasks by export (graph head) name, in the same order."""
