@@ -53,14 +53,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", type=Path, required=True, metavar="OUT",
                         help="OUT.npy | OUT.jsonl | OUT.safetensors; with --shard-size or "
                              "--engine ray a folder")
-    parser.add_argument("--shard-size", type=int, default=None, metavar="N",
+    parser.add_argument("--shard-size", type=numbers.positive, default=None, metavar="N",
                         help="stream the file N texts at a time into OUT/shard-*.safetensors "
                              "(bounded memory; a rerun resumes; under torchrun each rank "
                              "takes every WORLD_SIZE-th shard)")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="ray: a Ray Data job (actor pool, one model per worker) writing "
                              "Parquet into OUT (needs bertkit[ray]); default local")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=numbers.positive, default=1,
                         help="--engine ray: model actors in the pool (default 1)")
     parser.add_argument("--pooling", choices=[*POOLINGS, "none"], default="mean",
                         help="sentence vector by mean / cls / max over real tokens, or 'none' "

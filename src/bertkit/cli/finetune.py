@@ -51,12 +51,12 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
     parser.add_argument("--progress", action="store_true", help="show a progress line")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model for training")
-    parser.add_argument("--search", type=int, default=None, metavar="N",
+    parser.add_argument("--search", type=numbers.positive, default=None, metavar="N",
                         help="hyperparameter search: N Optuna trials (lr, batch size, epochs, "
                              "warmup, weight decay, seed; median pruning) scored on --eval "
                              "(the dev split); OUT keeps the best trial's model and "
                              "search.json (needs bertkit[search])")
-    parser.add_argument("--search-seed", type=int, default=0,
+    parser.add_argument("--search-seed", type=numbers.seed, default=0,
                         help="the search sampler's seed (default 0)")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bertkit.analysis.heads import head_statistics, read_sentences
 from bertkit.analysis.heads_report import write_head_report
+from bertkit.cli import numbers
 from bertkit.inference.engine import Engine
 
 
@@ -21,12 +22,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--text", type=Path, required=True,
                         help="UTF-8 text file, one sentence per line")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--max-length", type=int, default=None,
+    parser.add_argument("--max-length", type=numbers.positive, default=None,
                         help="cut each sentence to this many tokens (default: the model's "
                              "limit)")
-    parser.add_argument("--max-sentences", type=int, default=None,
+    parser.add_argument("--max-sentences", type=numbers.positive, default=None,
                         help="use only the first N sentences")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=numbers.positive, default=16)
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if present)")
     parser.set_defaults(handler=run)
 

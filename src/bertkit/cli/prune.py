@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bertkit.analysis.pruning import prune_model
+from bertkit.cli import numbers
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -26,9 +27,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output model directory")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-examples", type=int, default=None,
+    parser.add_argument("--max-length", type=numbers.positive, default=128)
+    parser.add_argument("--batch-size", type=numbers.positive, default=16)
+    parser.add_argument("--max-examples", type=numbers.positive, default=None,
                         help="score on the first N examples only")
     parser.set_defaults(handler=run)
 
