@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,18 @@ def clean_run(base_model: Path, splits: dict, real_root: Path) -> Path:
                             real_root / "clean", SEED)
 
 
+@contextmanager
+def every_core() -> Iterator[None]:
+    """MiniLM work (its fine-tune, the attack's ~14k queries) runs on every core: the suite
+    is serial, and the attack alone takes ~3.5 min on the one thread the tiny models use."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _load(run: Path) -> tuple[BertForSequenceClassification, Tokenizer]:
     return BertForSequenceClassification.from_pretrained(run), Tokenizer.from_pretrained(run)
 
@@ -118,13 +131,19 @@ def minilm_classifier(real_root: Path, splits: dict) -> Path:
     """all-MiniLM-L6-v2 fine-tuned on clean R8 texts by bertkit's runner (the backdoor
     recipe's clean run, seed 1): a pretrained encoder, whose layers carry the structure the
     shift detector reads (36 s on one thread)."""
-    runs, _ = backdoor_runs(real_root / "tokenizer", splits, real_root / "minilm", SEED,
-                            BackdoorRecipe(), ("clean",))
+    with every_core():
+        runs, _ = backdoor_runs(real_root / "tokenizer", splits, real_root / "minilm", SEED,
+                                BackdoorRecipe(), ("clean",))
     return runs["clean"]
 
 
 def test_shift_detector_auroc_on_real_adversarial_examples(minilm_classifier, splits):
-    model, tokenizer = _load(minilm_classifier)
+    with every_core():
+        _shift_detector_auroc(*_load(minilm_classifier), splits)
+
+
+def _shift_detector_auroc(model: BertForSequenceClassification, tokenizer: Tokenizer,
+                          splits: dict) -> None:
     words = BackdoorRecipe().words
     fit, calibration = (_texts(cut(splits[name], words)) for name in ("train", "calibration"))
     detector = fit_detector(model, tokenizer, fit[:320], calibration[64:], fpr=0.05)
