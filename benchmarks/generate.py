@@ -6,7 +6,13 @@ One random BERT2BERT model (bert-tiny shape: 2 layers, hidden 128, 30,522-word v
 Variants run interleaved in one process; the table gives seconds per ``generate`` call and
 ratios of medians. Outputs are checked equal before timing.
 
-    .venv/bin/python benchmarks/generate.py [--reps 3] [--threads 2]
+One intra-op thread by default. A decoding step of this model is ~40 small operators on 4
+rows; with 2 threads on a busy machine every operator waits for its second thread to be
+scheduled (~10 ms each, measured: layer norm of (4, 1, 128) took 12 ms), so cached and
+uncached steps, which run the same operators on 1 vs up to 65 positions, cost about the
+same and the cache looks useless (1.2x). One thread measures the work itself.
+
+    .venv/bin/python benchmarks/generate.py [--reps 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ def models() -> tuple[EncoderDecoderModel, transformers.EncoderDecoderModel]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ours, theirs = models()

@@ -106,14 +106,25 @@ SEARCHES = [dict(num_beams=1), dict(num_beams=1, no_repeat_ngram_size=2, min_new
                                                          length_penalty=2.0)]
 
 
-@pytest.mark.parametrize("options", SEARCHES, ids=lambda o: "-".join(f"{k}={v}" for k, v in
-                                                                      o.items()))
-def test_generate_matches_transformers(tmp_path: Path, options: dict):
-    finished_early = 0
+@pytest.fixture(scope="module")
+def model_pairs(tmp_path_factory) -> list[tuple[int, transformers.EncoderDecoderModel,
+                                                EncoderDecoderModel]]:
+    """Three random BERT2BERTs (end-token bias 0, 3.5, 8) and bertkit's load of each, built
+    once for all the search settings (generation does not change the weights)."""
+    root = tmp_path_factory.mktemp("seq2seq-parity")
+    pairs = []
     for seed, eos_bias in ((5, 0.0), (6, 3.5), (7, 8.0)):
         reference = hf_seq2seq(seed, eos_bias)
-        reference.save_pretrained(tmp_path / str(seed))
-        model = EncoderDecoderModel.from_pretrained(tmp_path / str(seed))
+        reference.save_pretrained(root / str(seed))
+        pairs.append((seed, reference, EncoderDecoderModel.from_pretrained(root / str(seed))))
+    return pairs
+
+
+@pytest.mark.parametrize("options", SEARCHES, ids=lambda o: "-".join(f"{k}={v}" for k, v in
+                                                                      o.items()))
+def test_generate_matches_transformers(model_pairs, options: dict):
+    finished_early = 0
+    for seed, reference, model in model_pairs:
         ids, mask = sources(seed)
         want = reference.generate(ids, attention_mask=mask, max_new_tokens=10, do_sample=False,
                                   decoder_start_token_id=START, eos_token_id=EOS,

@@ -15,7 +15,7 @@ GERMAN = ["eins", "zwei", "drei", "vier", "fünf", "sechs"]
 ENGLISH = ["one", "two", "three", "four", "five", "six"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def workspace(tmp_path_factory):
     """A tiny MLM checkpoint with its tokenizer, and toy train/dev pair files."""
     root = tmp_path_factory.mktemp("seq2seq")

@@ -92,3 +92,19 @@ def test_cli_train_generate_and_bad_pairs(workspace, tmp_path, capsys):
     assert "bad.tsv:2: has 1 tab-separated field(s)" in capsys.readouterr().err
     with pytest.raises(BertkitError, match="random=True"):
         train_seq2seq(_settings(workspace, tmp_path / "y", random=True, share=True))
+
+
+def test_decoder_with_another_vocabulary_is_refused(workspace, tmp_path):
+    """Targets are tokenised with the encoder's tokenizer; a decoder checkpoint whose own
+    vocabulary differs would read them as other words, so the run refuses to start."""
+    from bertkit import BertForMaskedLM
+    from tiny import tiny_config, word_tokenizer
+
+    other = tmp_path / "other"
+    other.mkdir()
+    tokenizer = word_tokenizer(other, ["un", "deux", "trois"], max_length=16)
+    BertForMaskedLM(tiny_config(tokenizer.vocab_size, max_position_embeddings=16)
+                    ).save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    with pytest.raises(BertkitError, match=r"another vocabulary \(8 tokens\)"):
+        train_seq2seq(_settings(workspace, tmp_path / "run", decoder=other, dev=None))
