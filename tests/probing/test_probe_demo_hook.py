@@ -9,7 +9,7 @@ from bertkit.inference.attention_maps import viz_available
 def test_layer_probes_section_is_cached_and_keeps_the_budget(probe_model_dir, brown_dir,
                                                               tmp_path):
     models = {"tiny": probe_model_dir, "tiny again": probe_model_dir}
-    section = layer_probes(models, tmp_path, brown=brown_dir, max_train=40, max_test=20,
+    section = layer_probes(models, tmp_path, brown=brown_dir, max_train=20, max_test=10,
                            budget_seconds=0.0, random_baseline=False)
     assert not section["cached"] and section["task"] == "pos-brown"
     assert [c["name"] for c in section["curves"]] == ["tiny"]  # budget spent after the first
@@ -22,9 +22,9 @@ def test_layer_probes_section_is_cached_and_keeps_the_budget(probe_model_dir, br
     assert set(section["baselines"]) == {"majority", "per-word"}
     assert (section["figure"] == "layers.png") == viz_available()
     assert (tmp_path / CACHE_NAME).exists()
-    again = layer_probes(models, tmp_path, brown=brown_dir, max_train=40, max_test=20,
+    again = layer_probes(models, tmp_path, brown=brown_dir, max_train=20, max_test=10,
                          budget_seconds=0.0, random_baseline=False)
     assert again["cached"] and again["curves"] == section["curves"]
-    other = layer_probes(models, tmp_path, brown=brown_dir, max_train=30, max_test=20,
+    other = layer_probes(models, tmp_path, brown=brown_dir, max_train=15, max_test=10,
                          budget_seconds=0.0, random_baseline=False)
     assert not other["cached"]  # an option changed: measured again
