@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit._fileio import write_json
+from bertkit.cli.options import quantize_option
 from bertkit.errors import DataFormatError
 from bertkit.tasks.evaluation import evaluate, predict
 from bertkit.tasks.registry import FINETUNED, finetuned_spec
@@ -34,6 +35,7 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=None,
                         help="tokens per window (default: the training run's)")
     parser.add_argument("--device", default="auto")
+    quantize_option(parser)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -52,7 +54,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 def _read_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword options of evaluate/predict; the column names matter to classification only
     (the other tasks' files name no columns)."""
-    return {"batch_size": args.batch_size, "device": args.device,
+    return {"batch_size": args.batch_size, "device": args.device, "quantize": args.quantize,
             "max_length": args.max_length, "text_column": args.text_column,
             "text_pair_column": args.text_pair_column,
             "label_column": getattr(args, "label_column", None)}

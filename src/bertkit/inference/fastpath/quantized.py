@@ -37,6 +37,9 @@ from bertkit.inference.fastpath.form import to_fast_form
 QUANTIZATIONS = ("int8",)
 """What ``from_pretrained(quantize=...)`` accepts."""
 
+X86_ENGINES = ("x86", "fbgemm", "onednn")
+"""The ``torch.backends.quantized`` engines whose int8 linear kernels this path uses."""
+
 INT8_LAYERS = ("attention.qkv", "attention.output")
 """Linear layers of each encoder layer that run in int8 (the table above says why)."""
 
@@ -56,6 +59,10 @@ def check_quantization(quantize: str | None, dtype: torch.dtype,
         raise UsageError(f"quantize={quantize!r} runs on the CPU only (device {device})")
     if not hasattr(torch.ao, "quantization"):
         raise UsageError("this PyTorch build has no torch.ao.quantization (int8 kernels)")
+    engines = torch.backends.quantized.supported_engines
+    if not set(engines) & set(X86_ENGINES):
+        raise UsageError(f"quantize={quantize!r} needs one of the x86 int8 engines "
+                         f"{list(X86_ENGINES)}; this PyTorch build has {engines}")
 
 
 class FullRangeInt8Linear(torch.ao.nn.quantized.dynamic.Linear):
