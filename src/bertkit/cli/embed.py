@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.options import quantize_option
 from bertkit.errors import UsageError
 from bertkit.inference.embedding_files import (
     output_format,
@@ -35,6 +36,11 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                         help="bfloat16 casts the weights: faster on GPUs and on CPUs with "
                              "native bf16 (AVX512-BF16/AMX), slower on others; vectors move "
                              "(cosine to float32 ≈ 0.9998 for MiniLM); default float32")
+    parser.add_argument("--force-dtype", action="store_true",
+                        help="run --dtype bfloat16 even on a CPU without bf16 instructions, "
+                             "where it is several times slower than float32 (refused "
+                             "without this flag)")
+    quantize_option(parser)
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, cuda:1 … (default: cuda when available)")
     parser.add_argument("--truncate", action="store_true",
@@ -93,6 +99,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def _engine(args: argparse.Namespace) -> Engine:
     return Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype,
+                                  quantize=args.quantize, force_dtype=args.force_dtype,
                                   batch_size=args.batch_size, truncate=args.truncate)
 
 
@@ -100,7 +107,7 @@ def run_embed(args: argparse.Namespace) -> int:
     # Mistakes in the arguments fail before the model loads.
     layers = parse_layers(args.layers)
     metadata = {"model": str(args.model), "pooling": args.pooling, "layers": layers,
-                "normalize": args.normalize, "dtype": args.dtype}
+                "normalize": args.normalize, "dtype": args.dtype, "quantize": args.quantize}
     if args.engine == "ray" or args.shard_size is not None:
         return _embed_folder(args, layers, metadata)
     if output_format(args.output) == ".npy" and args.pooling == "none":

@@ -16,6 +16,7 @@ from typing import Any
 
 from bertkit._fileio import write_json
 from bertkit.cli import numbers
+from bertkit.cli.options import quantize_option
 from bertkit.errors import DataFormatError
 from bertkit.tasks.evaluation import evaluate, predict
 from bertkit.tasks.registry import FINETUNED, finetuned_spec
@@ -35,6 +36,7 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=numbers.positive, default=None,
                         help="tokens per window (default: the training run's)")
     parser.add_argument("--device", default="auto")
+    quantize_option(parser)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -53,7 +55,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 def _read_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword options of evaluate/predict; the column names matter to classification only
     (the other tasks' files name no columns)."""
-    return {"batch_size": args.batch_size, "device": args.device,
+    return {"batch_size": args.batch_size, "device": args.device, "quantize": args.quantize,
             "max_length": args.max_length, "text_column": args.text_column,
             "text_pair_column": args.text_pair_column,
             "label_column": getattr(args, "label_column", None)}

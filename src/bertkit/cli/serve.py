@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.options import quantize_option
 from bertkit.errors import UsageError
 from bertkit.tasks.registry import ROUTES
 
@@ -39,6 +40,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                              "(default: $BERTKIT_API_KEY, else no key)")
     parser.add_argument("--port", type=numbers.port, default=8080)
     parser.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if any)")
+    quantize_option(parser)
     batching = parser.add_argument_group("dynamic batching")
     batching.add_argument("--max-batch-size", type=numbers.positive, default=32, metavar="N",
                           help="items per model batch (1 turns batching off)")
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from bertkit.server import BatchLimits, RequestLimits, serve
 
     serve([parse_model(spec) for spec in args.model], task=args.task, backend=args.backend,
-          device=args.device, host=args.host, port=args.port,
+          device=args.device, quantize=args.quantize, host=args.host, port=args.port,
           batch_limits=BatchLimits(args.max_batch_size, args.max_batch_tokens, args.max_wait_ms,
                                    args.max_queue),
           limits=RequestLimits(max_texts=args.max_texts, max_chars=args.max_chars,

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from bertkit.errors import InputError, UsageError
 from bertkit.inference.fastpath import to_fast_form
+from bertkit.inference.fastpath.quantized import check_quantization
 from bertkit.model.config import BertConfig
 from bertkit.model.placement import cpu_precision_problem, resolve_device, resolve_dtype
 from bertkit.model.pretrained import BertModel, PreTrainedModel
@@ -102,13 +103,18 @@ class Engine:
     def from_pretrained(cls, path: str | Path, *,
                         model_class: type[PreTrainedModel] = BertModel,
                         device: str | torch.device | None = None,
-                        dtype: str | torch.dtype = "float32", **options: Any) -> Engine:
+                        dtype: str | torch.dtype = "float32", quantize: str | None = None,
+                        force_dtype: bool = False, **options: Any) -> Engine:
         """Load the model in its fast form for inference (eval mode, prepacked weights on CPU;
         see :func:`bertkit.inference.fastpath.to_fast_form`), and the tokenizer saved beside
         it, once.
 
-        ``device=None`` uses CUDA when available; ``dtype="bfloat16"`` casts the weights.
-        Other keyword arguments go to :class:`Engine` (``batch_size``, ``truncate``, …).
+        ``device=None`` uses CUDA when available; ``dtype="bfloat16"`` casts the weights;
+        ``quantize="int8"`` loads int8 layers for the CPU
+        (:mod:`bertkit.inference.fastpath.quantized`). A dtype that would run several times
+        slower on this CPU (bfloat16 without bf16 instructions) is refused with the reason,
+        unless ``force_dtype`` (then a warning says it). Other keyword arguments go to
+        :class:`Engine` (``batch_size``, ``truncate``, …).
         """
         path = Path(path)
         if not path.is_dir():
@@ -116,11 +122,17 @@ class Engine:
                              "config.json, model.safetensors and a tokenizer)")
         torch_dtype = resolve_dtype(dtype, allowed=ENGINE_DTYPES)
         target = resolve_device(device)
+        check_quantization(quantize, torch_dtype, target)
+        problem = cpu_precision_problem(torch_dtype) if target.type == "cpu" else None
+        if problem is not None and not force_dtype:
+            raise UsageError(f"dtype={dtype}: {problem}; force it with force_dtype=True "
+                             "(--force-dtype) to run it anyway")
         tokenizer = Tokenizer.from_pretrained(path)
         # The checkpoint's family picks the class: a RoBERTa folder loads as RobertaModel.
         model_class = model_class.for_family(BertConfig.from_pretrained(path).model_type)
         with _LoadWarnings() as held:
-            model, report = model_class.from_pretrained(path, output_loading_info=True)
+            model, report = model_class.from_pretrained(path, output_loading_info=True,
+                                                        quantize=quantize)
         # Inference never reads the pooler, and a checkpoint's unused heads (an MLM head when
         # embedding) are expected: say so quietly. Any other fresh weight is a real problem.
         fresh = [name for name in report.new if not name.startswith("bert.pooler.")]
@@ -130,10 +142,10 @@ class Engine:
         elif report.unused:
             logger.info("%s: checkpoint tensors not used for inference: %d (%s …)", path,
                         len(report.unused), report.unused[0])
-        problem = cpu_precision_problem(torch_dtype) if target.type == "cpu" else None
         if problem is not None:
-            logger.warning("dtype=%s: %s", dtype, problem)
-        model.to(device=target, dtype=torch_dtype)
+            logger.warning("dtype=%s (forced): %s", dtype, problem)
+        if quantize is None:  # an int8 model is loaded on the CPU in its fast form already
+            model.to(device=target, dtype=torch_dtype)
         return cls(to_fast_form(model.eval()), tokenizer, **options)
 
     # ------------------------------------------------------------------ properties

@@ -24,13 +24,14 @@ logger = logging.getLogger("bertkit.server")
 
 
 def serve(models: Sequence[tuple[str, str]], *, task: str = "auto", backend: str = "torch",
-          device: str | None = None, host: str = "127.0.0.1", port: int = 8080,
+          device: str | None = None, quantize: str | None = None, host: str = "127.0.0.1",
+          port: int = 8080,
           batch_limits: BatchLimits | None = None, limits: RequestLimits | None = None,
           api_key: str | None = None, log_level: str = "info") -> None:
     """Load every ``(name, directory)`` and serve them until interrupted.
 
     ``host`` is loopback unless the caller opens it; ``api_key`` (if any) is then required on
-    every route but ``/health``.
+    every route but ``/health``. ``quantize="int8"`` loads every model with int8 layers.
     """
     import uvicorn
 
@@ -43,7 +44,7 @@ def serve(models: Sequence[tuple[str, str]], *, task: str = "auto", backend: str
     try:
         for name, directory in models:
             served.append(ServedModel.load(name, directory, task=task, backend=backend,
-                                           device=device,
+                                           device=device, quantize=quantize,
                                            batch_size=batch_limits.max_batch_size))
             logger.info("model %s: %s", name, served[-1].describe())
         app = create_app(served, batch_limits=batch_limits, limits=limits, api_key=api_key)

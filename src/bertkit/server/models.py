@@ -74,14 +74,19 @@ class ServedModel:
     @classmethod
     def load(cls, name: str, directory: str | Path, *, task: str = "auto",
              backend: str = "torch", device: str | None = None,
-             batch_size: int = 32) -> ServedModel:
-        """Load ``directory`` for ``task`` (``auto``: from its config) on ``backend``."""
+             batch_size: int = 32, quantize: str | None = None) -> ServedModel:
+        """Load ``directory`` for ``task`` (``auto``: from its config) on ``backend``;
+        ``quantize="int8"`` with int8 layers (torch backend, encoders)."""
         directory = Path(directory)
         if not (directory / "config.json").is_file():
             raise UsageError(f"--model {name}={directory}: not a model directory (no "
                              "config.json)")
         if backend not in BACKENDS:
             raise UsageError(f"backend {backend!r}; expected one of {list(BACKENDS)}")
+        if quantize is not None and (backend != "torch" or is_seq2seq(directory)):
+            raise UsageError(f"--model {name}: quantize={quantize!r} runs on the torch backend "
+                             "and encoders only (for ONNX, quantise the exported graph with "
+                             "bertkit export quantize)")
         if is_seq2seq(directory):
             if backend != "torch":
                 raise UsageError("an encoder-decoder is served on the torch backend only")
@@ -99,16 +104,19 @@ class ServedModel:
             model, workdir = _onnx_model(directory, task)
         served = cls(name, directory, task, backend, tokenizer, (), 0, workdir=workdir)
         if task == "fill-mask":
-            served.engine = load_fill_mask(directory, device=target, batch_size=batch_size)
+            served.engine = load_fill_mask(directory, device=target, batch_size=batch_size,
+                                           quantize=quantize)
         elif task == "embeddings":
             if model is None:
                 served.engine = Engine.from_pretrained(directory, model_class=BertModel,
-                                                       device=target, batch_size=batch_size)
+                                                       device=target, batch_size=batch_size,
+                                                       quantize=quantize)
             else:
                 served.engine = Engine(model, tokenizer, batch_size=batch_size)
         else:
             served.predictor = Predictor.load(task, directory, model=model, batch_size=batch_size,
-                                              device=str(target) if model is None else "cpu")
+                                              device=str(target) if model is None else "cpu",
+                                              quantize=quantize)
             if backend == "torch":  # the fine-tuned encoder embeds too
                 served.engine = Engine(served.predictor.model, tokenizer, batch_size=batch_size)
         endpoints = [task] if task != "embeddings" else []

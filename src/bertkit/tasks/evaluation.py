@@ -23,10 +23,10 @@ def _infer(task: str, model_dir: str | Path, path: str | Path | None, *, labelle
            texts: Sequence[str] | None = None, text_column: str | None = None,
            text_pair_column: str | None = None, label_column: str | None = None,
            batch_size: int = 32, device: str = "auto", max_length: int | None = None,
-           ) -> Records:
+           quantize: str | None = None) -> Records:
     spec = finetuned_spec(task)
     loaded = Predictor.load(task, model_dir, device=device, batch_size=batch_size,
-                            max_length=max_length)
+                            max_length=max_length, quantize=quantize)
     source = Source(Path(path) if path is not None else None, texts,
                     {"text_column": text_column, "text_pair_column": text_pair_column,
                      "label_column": label_column})

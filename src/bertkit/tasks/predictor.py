@@ -54,15 +54,20 @@ class Predictor:
     @classmethod
     def load(cls, task: str, model_dir: str | Path, *, device: str = "auto",
              model: nn.Module | None = None, batch_size: int = 32,
-             max_length: int | None = None) -> Predictor:
+             max_length: int | None = None, quantize: str | None = None) -> Predictor:
         """Load ``model_dir`` as the task's model class (in the checkpoint's own family), or
-        use ``model`` (an ONNX stand-in) with the directory's tokenizer and run settings."""
+        use ``model`` (an ONNX stand-in) with the directory's tokenizer and run settings.
+        ``quantize="int8"`` loads it with int8 layers, for the CPU (``from_pretrained``)."""
         spec = finetuned_spec(task)
         directory = require_model_dir(model_dir)
-        if model is None:
-            model = family_class(spec.model_class, directory).from_pretrained(directory)
-        tokenizer, run = Tokenizer.from_pretrained(directory), run_config(directory)
         target = resolve_device(device)
+        if model is None:
+            model = family_class(spec.model_class, directory).from_pretrained(
+                directory, device=target, quantize=quantize)
+        elif quantize is not None:
+            raise UsageError(f"quantize={quantize!r} applies to a model loaded here, not to a "
+                             f"given {type(model).__name__}")
+        tokenizer, run = Tokenizer.from_pretrained(directory), run_config(directory)
         model.to(target).eval()
         return cls(task, model, tokenizer, run, target, batch_size, max_length)
 

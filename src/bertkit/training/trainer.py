@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from bertkit.errors import CheckpointError, UsageError
+from bertkit.inference.fastpath.quantized import is_quantized
 from bertkit.training.batches import (
     DataSource,
     LossFn,
@@ -110,6 +111,10 @@ class Trainer:
         generators: Mapping[str, torch.Generator] | None = None,
     ) -> None:
         self.config = config.validate()
+        if is_quantized(model):
+            raise UsageError(f"{type(model).__name__} holds int8 layers (loaded with "
+                             "quantize='int8'), which compute no gradients: train the float32 "
+                             "model (load it without quantize) and quantise it for inference")
         for method in ("state_dict", "load_state_dict"):
             if not callable(getattr(train_data, method, None)):
                 raise UsageError(

@@ -22,6 +22,11 @@ The feed-forward inputs (LayerNorm outputs with a few outlier channels, GELU out
 survive one int8 scale per tensor, so the feed-forward network stays float32 (prepacked).
 Per-token activation scales (``torch._int_mm``) kept every layer at 0.9975 mean cosine but ran
 25× slower than float32 on this build's CPU kernels, so they are not used.
+
+Speed depends on the CPU's int8 instructions. Without VNNI (an AVX2-only AMD EPYC, engine
+``x86``, one thread, CPU seconds; ``benchmarks/int8_gemm.py --threads 1``) each MiniLM layer
+shape ran at 0.92–0.99× its float32 prepacked time at 128 and 1,024 rows, FFN included, so
+there int8 saves memory, not time; AVX512-VNNI / AMX are where the kernels are faster.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from bertkit.inference.fastpath.form import to_fast_form
 
 QUANTIZATIONS = ("int8",)
 """What ``from_pretrained(quantize=...)`` accepts."""
+
+X86_ENGINES = ("x86", "fbgemm", "onednn")
+"""The ``torch.backends.quantized`` engines whose int8 linear kernels this path uses."""
 
 INT8_LAYERS = ("attention.qkv", "attention.output")
 """Linear layers of each encoder layer that run in int8 (the table above says why)."""
@@ -56,6 +64,10 @@ def check_quantization(quantize: str | None, dtype: torch.dtype,
         raise UsageError(f"quantize={quantize!r} runs on the CPU only (device {device})")
     if not hasattr(torch.ao, "quantization"):
         raise UsageError("this PyTorch build has no torch.ao.quantization (int8 kernels)")
+    engines = torch.backends.quantized.supported_engines
+    if not set(engines) & set(X86_ENGINES):
+        raise UsageError(f"quantize={quantize!r} needs one of the x86 int8 engines "
+                         f"{list(X86_ENGINES)}; this PyTorch build has {engines}")
 
 
 class FullRangeInt8Linear(torch.ao.nn.quantized.dynamic.Linear):
