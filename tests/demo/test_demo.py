@@ -17,8 +17,10 @@ from bertkit.cli import main
 from bertkit.data.readers import TextExample
 from bertkit.demo import DemoSettings, run_demo
 from bertkit.demo.budget import SHARES, Clock
-from bertkit.demo.pipeline import FILL_MASK_TEXTS, MARKER, prepare_output, spread, stratified
+from bertkit.demo.output import MARKER, prepare_output
 from bertkit.demo.report import FIGURES, SECTIONS
+from bertkit.demo.sampling import spread, stratified
+from bertkit.demo.showcase import FILL_MASK_TEXTS
 from bertkit.errors import UsageError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
