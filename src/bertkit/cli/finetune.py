@@ -9,7 +9,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bertkit.cli.flags import add_settings_flags, field_default, settings_values
+from bertkit.cli.flags import (
+    add_own_flags,
+    add_settings_flags,
+    field_default,
+    own_values,
+    settings_values,
+)
 from bertkit.runs.finetune import (
     FinetuneConfig,
     FinetuneResult,
@@ -30,10 +36,7 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
         "max_steps": "optimizer steps (overrides --epochs)",
         "warmup_steps": "linear warmup steps (overrides --warmup-ratio)",
         "compile": "torch.compile the model for training"})
-    for name, flag, kind, text in _OWN_FLAGS:
-        parser.add_argument(flag, dest=name, type=kind,
-                            default=field_default(FinetuneConfig, name),
-                            help=f"{text} (default: %(default)s)")
+    add_own_flags(parser, FinetuneConfig, _OWN_FLAGS)
     parser.add_argument("--max-length", type=int, default=max_length,
                         help=f"tokens per window; longer inputs are windowed (default "
                              f"{max_length})")
@@ -93,7 +96,7 @@ def _qa_options(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> FinetuneConfig:
     return FinetuneConfig(
-        **settings_values(args), **{name: getattr(args, name) for name, *_ in _OWN_FLAGS},
+        **settings_values(args), **own_values(args, _OWN_FLAGS),
         max_length=args.max_length, doc_stride=args.doc_stride, metric=args.metric,
         patience=args.patience,
         aggregate=getattr(args, "aggregate", field_default(FinetuneConfig, "aggregate")))

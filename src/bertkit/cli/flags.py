@@ -105,3 +105,19 @@ def settings_values(args: argparse.Namespace, fields: Iterable[str] = TRAIN_FIEL
                     ) -> dict[str, Any]:
     """The values of the settings flags that :func:`add_settings_flags` added, by field."""
     return {name: getattr(args, name) for name in fields if hasattr(args, name)}
+
+
+#: A command's own flag: (field, flag, type, help); its default comes from the dataclass.
+OwnFlag = tuple[str, str, Any, str]
+
+
+def add_own_flags(parser: argparse.ArgumentParser, cls: type, flags: Iterable[OwnFlag]) -> None:
+    """Add a command's own typed flags, each with its ``cls`` field default shown in help."""
+    for name, flag, kind, text in flags:
+        parser.add_argument(flag, dest=name, type=kind, default=field_default(cls, name),
+                            help=f"{text} (default: %(default)s)")
+
+
+def own_values(args: argparse.Namespace, flags: Iterable[OwnFlag]) -> dict[str, Any]:
+    """The values of :func:`add_own_flags`' flags, by field."""
+    return {name: getattr(args, name) for name, *_ in flags}

@@ -9,7 +9,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bertkit.cli.flags import add_settings_flags, field_default, settings_values
+from bertkit.cli.flags import (
+    add_own_flags,
+    add_settings_flags,
+    field_default,
+    own_values,
+    settings_values,
+)
 from bertkit.runs.pretrain import REGIMES, PretrainResult, PretrainSettings, pretrain
 from bertkit.variants import PRESETS
 
@@ -63,9 +69,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, cls: type, *,
     parser.add_argument("--model-override", action="append", default=[], metavar="FIELD=JSON",
                         help="change one model config field, e.g. hidden_size=64 (repeatable)")
     add_settings_flags(parser, cls, required=["output_dir"])
-    for name, flag, kind, text in _DATA_FLAGS:
-        parser.add_argument(flag, dest=name, type=kind, default=field_default(cls, name),
-                            help=f"{text} (default: %(default)s)")
+    add_own_flags(parser, cls, _DATA_FLAGS)
     parser.add_argument("--whole-word", action="store_true", help="whole-word masking")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest checkpoint")
@@ -90,7 +94,7 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         corpus=args.corpus, tokenizer=args.tokenizer,
         model_overrides=_overrides(args.model_override), corpus_format=args.corpus_format,
         whole_word=args.whole_word, **settings_values(args),
-        **{name: getattr(args, name) for name, *_ in _DATA_FLAGS})
+        **own_values(args, _DATA_FLAGS))
 
 
 def _overrides(items: list[str]) -> dict[str, object]:

@@ -8,7 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-from bertkit.cli.flags import add_settings_flags, field_default, settings_values
+from bertkit.cli.flags import (
+    add_own_flags,
+    add_settings_flags,
+    own_values,
+    settings_values,
+)
 from bertkit.errors import UsageError
 from bertkit.runs.seq2seq import Seq2SeqSettings
 
@@ -70,10 +75,7 @@ def _train_parser(actions: argparse._SubParsersAction) -> None:
                        "weights to the encoder's")
     _field_arguments(train)
     add_settings_flags(train, Seq2SeqSettings, required=["output_dir"])
-    for name, flag, kind, text in _TRAIN_FLAGS:
-        train.add_argument(flag, dest=name, type=kind,
-                           default=field_default(Seq2SeqSettings, name),
-                           help=f"{text} (default: %(default)s)")
+    add_own_flags(train, Seq2SeqSettings, _TRAIN_FLAGS)
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its newest checkpoint")
     train.set_defaults(handler=run_train)
@@ -114,7 +116,7 @@ def run_train(args: argparse.Namespace) -> int:
         train=args.train, dev=args.dev, encoder=args.encoder, decoder=args.decoder,
         random=args.random, share=args.share, source_field=args.source_field,
         target_field=args.target_field, **settings_values(args),
-        **{name: getattr(args, name) for name, *_ in _TRAIN_FLAGS})
+        **own_values(args, _TRAIN_FLAGS))
     result = train_seq2seq(settings, resume=args.resume)
     line = f"{result.output_dir}\tstep={result.step}\tstopped={result.stop_reason}"
     if result.final_metrics:
