@@ -36,7 +36,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from bertkit._fileio import write_json
+from bertkit._fileio import json_ready, write_json
 from bertkit.checkpoints.provenance import write_manifest
 from bertkit.data.readers import (
     LabelKind,
@@ -330,7 +330,7 @@ def finetune_classifier(
     run = {"task": spec.name, "base_model": str(model), "train": str(train),
            "eval": str(eval), "text_column": text_column, "text_pair_column": text_pair_column,
            "label_column": label_column, "label_kind": label_kind,
-           "label_separator": label_separator, "finetune": asdict(config),
+           "label_separator": label_separator, "finetune": json_ready(asdict(config)),
            "train_examples": len(train_ex), "train_windows": len(features)}
 
     def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -379,7 +379,7 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
     pad = tokenizer.pad_token_id
     device = resolve_device(config.device)
     run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
-           "label_all_pieces": label_all_pieces, "finetune": asdict(config),
+           "label_all_pieces": label_all_pieces, "finetune": json_ready(asdict(config)),
            "train_sentences": len(train_s), "train_windows": len(features)}
 
     def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -418,7 +418,7 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
     version = eval_data.version
     run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
            "version": version, "doc_stride": doc_stride, "max_answer_length": max_answer_length,
-           "finetune": asdict(config), "train_windows": len(features)}
+           "finetune": json_ready(asdict(config)), "train_windows": len(features)}
 
     def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         scores, records, _ = qa_run(m, tokenizer, eval_data.examples, version,
