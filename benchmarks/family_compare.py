@@ -49,14 +49,8 @@ import torch
 
 from benchtools import cpu_ticks, interleaved, load_note, table
 from bertkit.data.readers import read_classification
-from bertkit.demo.pipeline import (
-    CORPUS_SOURCE,
-    DATASETS,
-    TEST_FILE,
-    TRAIN_FILE,
-    spread,
-    stratified,
-)
+from bertkit.demo.data_steps import CORPUS_SOURCE, DATASETS, TEST_FILE, TRAIN_FILE
+from bertkit.demo.sampling import spread, stratified
 from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertModel, DistilBertModel
 from bertkit.resources.artifacts import cache_root, fetch

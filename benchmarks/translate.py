@@ -67,7 +67,7 @@ def main() -> None:
             train=train_file, output_dir=out, encoder=encoder, random=random,
             max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
             learning_rate=args.lr, warmup_steps=min(100, args.steps // 10), progress=False,
-            num_threads=args.threads, max_source_length=64 if args.field == "short" else 160,
+            threads=args.threads, max_source_length=64 if args.field == "short" else 160,
             max_target_length=48 if args.field == "short" else 128, device="cpu", **fields)
         result = train_seq2seq(settings)
         scores = evaluate_seq2seq(out, pairs_dir / "test.jsonl", limit=args.test,

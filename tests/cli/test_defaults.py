@@ -52,7 +52,47 @@ def test_finetune_defaults(task: str) -> None:
     config = _config(args)
     # The window is the task's own (QA reads 384 tokens), as the runner's default config is.
     assert config.max_length == task_spec(task).max_length
-    assert _mismatches(dataclasses.asdict(config), FinetuneConfig, skip={"max_length"}) == {}
+    assert str(config.output_dir) == "o"
+    assert _mismatches(dataclasses.asdict(config), FinetuneConfig,
+                       skip={"max_length", "output_dir"}) == {}
+
+
+def test_seq2seq_and_demo_defaults() -> None:
+    from bertkit.cli.seq2seq import run_train
+    from bertkit.demo import DemoSettings
+    from bertkit.runs.seq2seq import Seq2SeqSettings
+
+    made: list[Any] = []
+    args = build_parser().parse_args(["seq2seq", "train", "--train", "t", "--out", "o",
+                                      "--encoder", "e"])
+    with pytest.MonkeyPatch.context() as patch:  # catch the settings, train nothing
+        patch.setattr("bertkit.runs.seq2seq.train_seq2seq",
+                      lambda settings, resume: made.append(settings) or 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            run_train(args)
+    passed = dataclasses.asdict(made[0])
+    assert _mismatches(passed, Seq2SeqSettings, skip=set()) == {}
+    demo = build_parser().parse_args(["demo"])
+    assert _mismatches(vars(demo), DemoSettings, skip={"output_dir"}) == {}
+    assert str(demo.output_dir) == _defaults(DemoSettings)["output_dir"]
+
+
+@pytest.mark.parametrize("command", [["pretrain"], ["finetune", "ner"], ["seq2seq", "train"],
+                                     ["demo"]])
+def test_help_shows_the_dataclass_defaults(command: list[str],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from bertkit.demo import DemoSettings
+    from bertkit.runs.seq2seq import Seq2SeqSettings
+
+    cls = {"pretrain": PretrainSettings, "finetune": FinetuneConfig,
+           "seq2seq": Seq2SeqSettings, "demo": DemoSettings}[command[0]]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps long help lines
+    defaults = _defaults(cls)
+    for name in ("learning_rate", "warmup_steps", "seed", "max_minutes", "threads"):
+        if name in defaults:
+            assert f"(default: {defaults[name]})" in shown, name
 
 
 def test_compile_flag_reaches_the_run_settings() -> None:

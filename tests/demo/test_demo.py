@@ -17,8 +17,10 @@ from bertkit.cli import main
 from bertkit.data.readers import TextExample
 from bertkit.demo import DemoSettings, run_demo
 from bertkit.demo.budget import SHARES, Clock
-from bertkit.demo.pipeline import FILL_MASK_TEXTS, MARKER, prepare_output, spread, stratified
+from bertkit.demo.output import MARKER, prepare_output
 from bertkit.demo.report import FIGURES, SECTIONS
+from bertkit.demo.sampling import spread, stratified
+from bertkit.demo.showcase import FILL_MASK_TEXTS
 from bertkit.errors import UsageError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -105,7 +107,7 @@ def test_tiny_budget_runs_every_step_and_writes_the_report(
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "nothing is fetched"
     assert f"{summary['finetune']['minilm']['accuracy'] * 100:.1f} %" in page
     assert 'href="attention.html"' in page and (out / "attention.html").is_file()
-    assert json.loads((out / MARKER).read_text())["settings"]["minutes"] == 0.3
+    assert json.loads((out / MARKER).read_text())["settings"]["max_minutes"] == 0.3
 
 
 @pytest.mark.parametrize("minutes", ["-1", "0", "nan", "inf"])
@@ -131,7 +133,7 @@ def test_an_output_that_cannot_be_written_is_refused(
 def test_a_folder_with_other_files_is_refused(tmp_path: Path) -> None:
     (tmp_path / "thesis.tex").write_text("mine")
     with pytest.raises(UsageError, match="not an earlier demo's output"):
-        run_demo(DemoSettings(out=tmp_path, minutes=1))
+        run_demo(DemoSettings(output_dir=tmp_path, max_minutes=1))
     assert (tmp_path / "thesis.tex").read_text() == "mine"
 
 
@@ -143,13 +145,13 @@ def test_a_rerun_replaces_only_the_demos_own_files(tmp_path: Path) -> None:
     (tmp_path / "finetune-small" / "run_config.json").write_text("{}")
     (tmp_path / "report.html").write_text("old")
     (tmp_path / "notes.txt").write_text("the user's")
-    prepare_output(tmp_path, DemoSettings(minutes=2))
+    prepare_output(tmp_path, DemoSettings(max_minutes=2))
     assert not (tmp_path / "pretrain" / "checkpoints").exists()
     assert (tmp_path / "pretrain" / "data" / "abc" / "train").is_dir(), "shards are reused"
     assert not (tmp_path / "finetune-small").exists()
     assert not (tmp_path / "report.html").exists()
     assert (tmp_path / "notes.txt").read_text() == "the user's"
-    assert json.loads((tmp_path / MARKER).read_text())["settings"]["minutes"] == 2
+    assert json.loads((tmp_path / MARKER).read_text())["settings"]["max_minutes"] == 2
 
 
 def test_bad_settings_name_the_setting() -> None:
@@ -158,7 +160,7 @@ def test_bad_settings_name_the_setting() -> None:
     with pytest.raises(UsageError, match="seed=-1"):
         DemoSettings(seed=-1).validate()
     with pytest.raises(UsageError, match="minutes=True"):
-        DemoSettings(minutes=True).validate()
+        DemoSettings(max_minutes=True).validate()
 
 
 def test_spread_is_an_evenly_spaced_fixed_slice() -> None:

@@ -63,7 +63,7 @@ def distilled(language: dict[str, object], tmp_path_factory: pytest.TempPathFact
     root = tmp_path_factory.mktemp("distill")
     common = {"corpus": [language["corpus"]], "seq_len": SEQ_LEN, "batch_size": 32,
               "warmup_steps": 10, "eval_fraction": 0.1, "log_every": 10, "progress": False,
-              "device": "cpu", "num_threads": 1}
+              "device": "cpu", "threads": 1}
     before = torch.get_num_threads()
     try:
         teacher = pretrain(PretrainSettings(

@@ -44,7 +44,7 @@ def albert_run(small_corpus: Path, tokenizer_dir: Path,
         tokenizer=tokenizer_dir, preset="albert_base", model_overrides=ALBERT_TINY,
         regime="albert", seq_len=32, batch_size=8, dupe_factor=1, max_steps=6, eval_every=3,
         eval_fraction=0.1, learning_rate=1e-3, log_every=1, progress=False, device="cpu",
-        num_threads=1)
+        threads=1)
     return pretrain(settings)
 
 
@@ -80,7 +80,7 @@ def electra_run(reuters_corpus: Path, tokenizer_dir: Path,
         tokenizer=tokenizer_dir, preset="electra_small_discriminator",
         model_overrides=ELECTRA_TINY, regime="electra", seq_len=64, batch_size=32,
         max_steps=200, learning_rate=3e-3, warmup_steps=20, eval_every=100,
-        eval_fraction=0.1, log_every=10, progress=False, device="cpu", num_threads=1)
+        eval_fraction=0.1, log_every=10, progress=False, device="cpu", threads=1)
     return pretrain(settings)
 
 

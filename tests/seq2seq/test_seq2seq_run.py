@@ -65,7 +65,7 @@ def test_resume_reproduces_the_uninterrupted_losses(workspace, tmp_path):
 
 def test_random_init_same_size_and_bf16_accumulation(workspace, tmp_path):
     result = train_seq2seq(_settings(workspace, tmp_path / "rand", random=True, dev=None,
-                                     max_steps=3, grad_accum=2, precision="bf16"))
+                                     max_steps=3, grad_accum_steps=2, precision="bf16"))
     assert result.step == 3 and all(torch.isfinite(torch.tensor(result.train_losses)))
     config = json.loads((tmp_path / "rand" / "config.json").read_text())
     assert config["encoder"]["hidden_size"] == config["decoder"]["hidden_size"] == 32

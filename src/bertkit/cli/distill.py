@@ -36,7 +36,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="weight of the student's MLM loss")
     parser.add_argument("--alpha-cos", type=numbers.nonnegative_real, default=_DEFAULTS.alpha_cos,
                         help="weight of the hidden-state cosine loss")
-    add_run_arguments(parser, tokenizer_required=False,
+    add_run_arguments(parser, DistillSettings, tokenizer_required=False,
                       tokenizer_help="tokenizer directory (default: the teacher's directory)")
     parser.set_defaults(handler=run)
 

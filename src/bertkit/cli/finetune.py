@@ -10,6 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.flags import (
+    add_own_flags,
+    add_settings_flags,
+    field_default,
+    own_values,
+    settings_values,
+)
 from bertkit.runs.finetune import (
     FinetuneConfig,
     finetune_classifier,
@@ -26,31 +33,20 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
     parser.add_argument("--train", type=Path, required=True, metavar="FILE")
     parser.add_argument("--eval", type=Path, required=True, metavar="FILE",
                         help="held-out file, evaluated after every epoch")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="run directory (best model, metrics, predictions)")
-    parser.add_argument("--epochs", type=numbers.positive_real, default=3.0)
-    parser.add_argument("--max-steps", type=numbers.positive, default=None,
-                        help="optimizer steps (overrides --epochs)")
-    parser.add_argument("--lr", type=numbers.positive_real, default=5e-5, help="peak learning rate")
-    parser.add_argument("--weight-decay", type=numbers.nonnegative_real, default=0.01)
-    parser.add_argument("--warmup-ratio", type=numbers.fraction, default=0.1)
-    parser.add_argument("--batch-size", type=numbers.positive, default=16)
-    parser.add_argument("--eval-batch-size", type=numbers.positive, default=64)
+    add_settings_flags(parser, FinetuneConfig, required=["output_dir"], help={
+        "output_dir": "run directory (best model, metrics, predictions)",
+        "max_steps": "optimizer steps (overrides --epochs)",
+        "warmup_steps": "linear warmup steps (overrides --warmup-ratio)",
+        "compile": "torch.compile the model for training"})
+    add_own_flags(parser, FinetuneConfig, _OWN_FLAGS)
     parser.add_argument("--max-length", type=numbers.positive, default=max_length,
                         help=f"tokens per window; longer inputs are windowed (default "
                              f"{max_length})")
     parser.add_argument("--doc-stride", type=numbers.positive, default=None,
                         help="step between window starts (default: half a window)")
-    parser.add_argument("--seed", type=numbers.seed, default=42)
     parser.add_argument("--metric", default=None, help="metric that picks the best epoch")
     parser.add_argument("--patience", type=numbers.positive, default=None,
                         help="stop after this many epochs without improvement")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    parser.add_argument("--max-minutes", type=numbers.positive_real, default=None)
-    parser.add_argument("--progress", action="store_true", help="show a progress line")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the model for training")
     parser.add_argument("--search", type=numbers.positive, default=None, metavar="N",
                         help="hyperparameter search: N Optuna trials (lr, batch size, epochs, "
                              "warmup, weight decay, seed; median pruning) scored on --eval "
@@ -58,6 +54,15 @@ def _common(parser: argparse.ArgumentParser, max_length: int) -> None:
                              "search.json (needs bertkit[search])")
     parser.add_argument("--search-seed", type=numbers.seed, default=0,
                         help="the search sampler's seed (default 0)")
+
+
+#: Fine-tuning's own numeric flags: (field, flag, type, help).
+_OWN_FLAGS = (
+    ("epochs", "--epochs", numbers.positive_real, "passes over the training set"),
+    ("warmup_ratio", "--warmup-ratio", numbers.fraction, "share of the steps spent warming up"),
+    ("batch_size", "--batch-size", numbers.positive, "examples per step"),
+    ("eval_batch_size", "--eval-batch-size", numbers.positive, "examples per evaluation batch"),
+)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -84,7 +89,8 @@ def _classify_options(parser: argparse.ArgumentParser) -> None:
                         default="multiclass")
     parser.add_argument("--label-separator", default=None,
                         help="splits multi-label cells in CSV/TSV/.tab, e.g. '|'")
-    parser.add_argument("--aggregate", choices=("mean", "max"), default="mean",
+    parser.add_argument("--aggregate", choices=("mean", "max"),
+                        default=field_default(FinetuneConfig, "aggregate"),
                         help="how window logits combine into one answer per text")
 
 
@@ -99,22 +105,19 @@ def _qa_options(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> FinetuneConfig:
     return FinetuneConfig(
-        epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr,
-        weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
-        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
-        max_length=args.max_length, doc_stride=args.doc_stride, seed=args.seed,
-        metric=args.metric, patience=args.patience, device=args.device,
-        precision=args.precision, max_minutes=args.max_minutes, progress=args.progress,
-        aggregate=getattr(args, "aggregate", "mean"), compile=args.compile)
+        **settings_values(args), **own_values(args, _OWN_FLAGS),
+        max_length=args.max_length, doc_stride=args.doc_stride, metric=args.metric,
+        patience=args.patience,
+        aggregate=getattr(args, "aggregate", field_default(FinetuneConfig, "aggregate")))
 
 
 def _run(args: argparse.Namespace, runner: Runner) -> int:
     """One run, or with ``--search N`` the best of N trials; prints one JSON line."""
     extra: dict[str, object] = {}
     if args.search is None:
-        result = runner(_config(args), args.out)
+        result = runner(_config(args), args.output_dir)
     else:
-        found = search_finetune(runner, _config(args), args.out, trials=args.search,
+        found = search_finetune(runner, _config(args), args.output_dir, trials=args.search,
                                 seed=args.search_seed)
         result = found.best
         extra = {"best_trial": found.best_trial, "best_params": found.best_params,

@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from bertkit.cli import numbers
+from bertkit.cli.flags import (
+    add_own_flags,
+    add_settings_flags,
+    field_default,
+    own_values,
+    settings_values,
+)
 from bertkit.runs.pretrain import REGIMES, PretrainResult, PretrainSettings, pretrain
 from bertkit.variants import PRESETS
 
@@ -21,89 +28,83 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                     "checkpoints/ and metrics.jsonl make the run resumable and inspectable. "
                     "Under torchrun the same command trains with DDP.")
     model = parser.add_mutually_exclusive_group()
-    model.add_argument("--preset", choices=sorted(PRESETS), default="bert_tiny",
-                       help="model size (vocab_size follows the tokenizer); default bert_tiny")
+    model.add_argument("--preset", choices=sorted(PRESETS),
+                       default=field_default(PretrainSettings, "preset"),
+                       help="model size (vocab_size follows the tokenizer); default %(default)s")
     model.add_argument("--config", type=Path, default=None,
                        help="a config.json (its vocab_size must equal the tokenizer's)")
     parser.add_argument("--objective", "--regime", dest="regime", choices=REGIMES,
-                        default="bert",
+                        default=field_default(PretrainSettings, "regime"),
                         help="bert: MLM + NSP on static shards; roberta: packed, dynamic masks, "
                         "no NSP; albert: MLM + sentence order (an albert_* preset); electra: "
                         "generator + replaced-token discriminator (an electra_* preset)")
-    parser.add_argument("--rtd-weight", type=numbers.nonnegative_real, default=50.0,
-                        help="electra: weight λ of the discriminator loss (default 50)")
-    parser.add_argument("--generator-size", type=numbers.positive_real, default=0.25,
+    parser.add_argument("--rtd-weight", type=numbers.nonnegative_real,
+                        default=field_default(PretrainSettings, "rtd_weight"),
+                        help="electra: weight λ of the discriminator loss (default %(default)s)")
+    parser.add_argument("--generator-size", type=numbers.positive_real,
+                        default=field_default(PretrainSettings, "generator_size"),
                         help="electra: generator hidden size as a fraction of the "
-                        "discriminator's (default 0.25)")
-    parser.add_argument("--dupe-factor", type=numbers.positive, default=5,
-                        help="bert/albert: passes over the corpus, each masked afresh "
-                        "(default 5)")
-    parser.add_argument("--short-seq-prob", type=numbers.real(0, 1), default=0.1,
+                        "discriminator's (default %(default)s)")
+    parser.add_argument("--dupe-factor", type=numbers.positive,
+                        default=field_default(PretrainSettings, "dupe_factor"),
+                        help="copies of the corpus, each masked anew (default %(default)s)")
+    parser.add_argument("--short-seq-prob", type=numbers.real(0, 1),
+                        default=field_default(PretrainSettings, "short_seq_prob"),
                         help="bert/albert: share of instances cut to a random shorter length, "
-                        "so the model sees short inputs too (default 0.1, BERT's)")
-    add_run_arguments(parser)
+                        "so the model sees short inputs too (default %(default)s, BERT's)")
+    add_run_arguments(parser, PretrainSettings)
     parser.set_defaults(handler=run)
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, tokenizer_required: bool = True,
+def add_run_arguments(parser: argparse.ArgumentParser, cls: type, *,
+                      tokenizer_required: bool = True,
                       tokenizer_help: str = "tokenizer directory (from `bertkit tokenizer "
                                             "train`)") -> None:
     """The options every masked-LM training command shares (corpus, output, budget, data,
-    optimisation, evaluation, checkpoints); :func:`run_settings` reads them back."""
+    optimisation, evaluation, checkpoints), defaults from ``cls``; :func:`run_settings` reads
+    them back."""
     parser.add_argument("--corpus", nargs="+", required=True, metavar="PATH",
                         help="text files, directories or globs")
     parser.add_argument("--format", dest="corpus_format", choices=("lines", "free"),
-                        default="lines", help="'lines': one sentence per line, blank line "
+                        default=field_default(cls, "corpus_format"),
+                        help="'lines': one sentence per line, blank line "
                         "between documents (BERT); 'free': paragraphs of prose")
     parser.add_argument("--tokenizer", type=Path, required=tokenizer_required,
                         help=tokenizer_help)
     parser.add_argument("--model-override", action="append", default=[], metavar="FIELD=JSON",
                         help="change one model config field, e.g. hidden_size=64 (repeatable)")
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--max-steps", type=numbers.positive, default=1000)
-    parser.add_argument("--max-minutes", type=numbers.positive_real, default=None)
-    parser.add_argument("--batch-size", type=numbers.positive, default=32)
-    parser.add_argument("--seq-len", type=numbers.positive, default=128)
-    parser.add_argument("--mlm-rate", type=numbers.rate, default=0.15)
-    parser.add_argument("--max-predictions", type=numbers.positive, default=None)
+    add_settings_flags(parser, cls, required=["output_dir"])
+    add_own_flags(parser, cls, _DATA_FLAGS)
     parser.add_argument("--whole-word", action="store_true", help="whole-word masking")
-    parser.add_argument("--eval-fraction", type=numbers.fraction, default=0.05,
-                        help="share of documents held out for evaluation (default 0.05)")
-    parser.add_argument("--eval-max-examples", type=numbers.positive, default=1024,
-                        help="held-out sequences scored per evaluation (default 1024)")
-    parser.add_argument("--lr", type=numbers.positive_real, default=1e-4)
-    parser.add_argument("--warmup", type=numbers.nonnegative, default=0, help="warmup steps")
-    parser.add_argument("--weight-decay", type=numbers.nonnegative_real, default=0.01)
-    parser.add_argument("--grad-accum", type=numbers.positive, default=1)
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    parser.add_argument("--eval-every", type=numbers.nonnegative, default=0)
-    parser.add_argument("--checkpoint-every", type=numbers.nonnegative, default=0)
-    parser.add_argument("--log-every", type=numbers.nonnegative, default=10)
-    parser.add_argument("--seed", type=numbers.seed, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=numbers.positive, default=None,
-                        help="CPU threads for PyTorch")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the model (checkpoints hold the plain module)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest checkpoint")
+
+
+#: The pretraining commands' own numeric flags: (field, flag, type, help).
+_DATA_FLAGS = (
+    ("batch_size", "--batch-size", numbers.positive, "sequences per micro-batch and process"),
+    ("seq_len", "--seq-len", numbers.positive, "tokens per sequence"),
+    ("mlm_rate", "--mlm-rate", numbers.rate, "share of tokens masked"),
+    ("max_predictions", "--max-predictions", numbers.positive, "cap on masked tokens per sequence"),
+    ("eval_fraction", "--eval-fraction", numbers.fraction,
+     "share of documents held out for evaluation"),
+    ("eval_max_examples", "--eval-max-examples", numbers.positive,
+     "held-out sequences scored per evaluation"),
+    ("eval_every", "--eval-every", numbers.nonnegative,
+     "held-out evaluation every N steps (0: at the end)"),
+    ("checkpoint_every", "--checkpoint-every", numbers.nonnegative,
+     "checkpoint every N steps (0: at the end)"),
+    ("log_every", "--log-every", numbers.nonnegative, "progress record every N steps"),
+)
 
 
 def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`~bertkit.runs.pretrain.PretrainSettings` fields of :func:`add_run_arguments`."""
     return dict(
-        corpus=args.corpus, output_dir=args.out, tokenizer=args.tokenizer,
+        corpus=args.corpus, tokenizer=args.tokenizer,
         model_overrides=_overrides(args.model_override), corpus_format=args.corpus_format,
-        seq_len=args.seq_len, batch_size=args.batch_size, mlm_rate=args.mlm_rate,
-        max_predictions=args.max_predictions, whole_word=args.whole_word,
-        eval_fraction=args.eval_fraction, eval_max_examples=args.eval_max_examples,
-        weight_decay=args.weight_decay, max_steps=args.max_steps,
-        max_minutes=args.max_minutes, learning_rate=args.lr, warmup_steps=args.warmup,
-        grad_accum=args.grad_accum, precision=args.precision, eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, num_threads=args.threads, progress=not args.no_progress,
-        compile=args.compile)
+        whole_word=args.whole_word, **settings_values(args),
+        **own_values(args, _DATA_FLAGS))
 
 
 def _overrides(items: list[str]) -> dict[str, object]:

@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.flags import (
+    add_own_flags,
+    add_settings_flags,
+    own_values,
+    settings_values,
+)
 from bertkit.errors import UsageError
+from bertkit.runs.seq2seq import Seq2SeqSettings
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -60,7 +67,6 @@ def _train_parser(actions: argparse._SubParsersAction) -> None:
                     "with --dev, final_metrics.json (BLEU, chrF, copy baseline).")
     train.add_argument("--train", type=Path, required=True)
     train.add_argument("--dev", type=Path, default=None)
-    train.add_argument("--out", type=Path, required=True)
     train.add_argument("--encoder", type=Path, required=True,
                        help="BERT checkpoint for the encoder (and its tokenizer)")
     train.add_argument("--decoder", type=Path, default=None,
@@ -70,34 +76,28 @@ def _train_parser(actions: argparse._SubParsersAction) -> None:
     train.add_argument("--share", action="store_true", help="BERTShare: tie the decoder's "
                        "weights to the encoder's")
     _field_arguments(train)
-    train.add_argument("--max-source-length", type=numbers.positive, default=64)
-    train.add_argument("--max-target-length", type=numbers.positive, default=48)
-    train.add_argument("--batch-size", type=numbers.positive, default=32)
-    train.add_argument("--grad-accum", type=numbers.positive, default=1)
-    train.add_argument("--lr", type=numbers.positive_real, default=5e-5)
-    train.add_argument("--warmup", type=numbers.nonnegative, default=100, help="warmup steps")
-    train.add_argument("--label-smoothing", type=numbers.fraction, default=0.1)
-    train.add_argument("--max-steps", type=numbers.positive, default=1000)
-    train.add_argument("--max-minutes", type=numbers.positive_real, default=None)
-    train.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    train.add_argument("--eval-every", type=numbers.nonnegative, default=0,
-                       help="held-out loss every N steps")
-    train.add_argument("--eval-translations", type=numbers.nonnegative, default=None,
-                       help="translate at most N dev pairs at the end (default: all)")
-    train.add_argument("--checkpoint-every", type=numbers.nonnegative, default=0)
-    train.add_argument("--log-every", type=numbers.nonnegative, default=10)
-    train.add_argument("--seed", type=numbers.seed, default=0)
-    train.add_argument("--device", default="auto")
-    train.add_argument("--threads", type=numbers.positive, default=None,
-                       help="CPU threads for PyTorch")
-    train.add_argument("--num-beams", type=numbers.positive, default=1,
-                       help="for the dev translations")
-    train.add_argument("--max-new-tokens", type=numbers.positive, default=48,
-                       help="for the dev translations")
-    train.add_argument("--no-progress", action="store_true")
+    add_settings_flags(train, Seq2SeqSettings, required=["output_dir"])
+    add_own_flags(train, Seq2SeqSettings, _TRAIN_FLAGS)
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its newest checkpoint")
     train.set_defaults(handler=run_train)
+
+
+#: ``seq2seq train``'s own flags: (field, flag, type, help).
+_TRAIN_FLAGS = (
+    ("max_source_length", "--max-source-length", numbers.positive, "source tokens kept"),
+    ("max_target_length", "--max-target-length", numbers.positive, "target tokens kept"),
+    ("batch_size", "--batch-size", numbers.positive, "pairs per micro-batch and process"),
+    ("label_smoothing", "--label-smoothing", numbers.fraction, "label smoothing of the loss"),
+    ("eval_every", "--eval-every", numbers.nonnegative, "held-out loss every N steps (0: off)"),
+    ("eval_translations", "--eval-translations", numbers.nonnegative,
+     "translate at most N dev pairs at the end (None: all)"),
+    ("checkpoint_every", "--checkpoint-every", numbers.nonnegative,
+     "checkpoint every N steps (0: at the end)"),
+    ("log_every", "--log-every", numbers.nonnegative, "progress record every N steps"),
+    ("num_beams", "--num-beams", numbers.positive, "beams for the dev translations"),
+    ("max_new_tokens", "--max-new-tokens", numbers.positive, "token cap of the dev translations"),
+)
 
 
 def _field_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,21 +113,13 @@ def _generation_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from bertkit.runs.seq2seq import Seq2SeqSettings, train_seq2seq
+    from bertkit.runs.seq2seq import train_seq2seq
 
     settings = Seq2SeqSettings(
-        train=args.train, dev=args.dev, output_dir=args.out, encoder=args.encoder,
-        decoder=args.decoder, random=args.random, share=args.share,
-        source_field=args.source_field, target_field=args.target_field,
-        max_source_length=args.max_source_length, max_target_length=args.max_target_length,
-        batch_size=args.batch_size, grad_accum=args.grad_accum, learning_rate=args.lr,
-        warmup_steps=args.warmup, label_smoothing=args.label_smoothing,
-        max_steps=args.max_steps, max_minutes=args.max_minutes, precision=args.precision,
-        eval_every=args.eval_every, eval_translations=args.eval_translations,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, num_threads=args.threads, num_beams=args.num_beams,
-        max_new_tokens=args.max_new_tokens,
-        progress=not args.no_progress)
+        train=args.train, dev=args.dev, encoder=args.encoder, decoder=args.decoder,
+        random=args.random, share=args.share, source_field=args.source_field,
+        target_field=args.target_field, **settings_values(args),
+        **own_values(args, _TRAIN_FLAGS))
     result = train_seq2seq(settings, resume=args.resume)
     line = f"{result.output_dir}\tstep={result.step}\tstopped={result.stop_reason}"
     if result.final_metrics:

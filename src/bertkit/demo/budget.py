@@ -14,6 +14,7 @@ still stops a step that the estimate got wrong.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 #: Relative shares of the time left. ``reserve`` is what the showcase (fill-mask, similarity,
 #: attention) and the report keep for themselves; a fine-tuning share includes its evaluation.
 SHARES = {"pretrain": 0.45, "finetune-small": 0.13, "finetune-minilm": 0.34, "reserve": 0.08}
+MIN_STEP_SECONDS = 5.0  # a training step's floor when the budget is already spent
 
 
 class Clock:
@@ -63,3 +65,17 @@ def seconds_per_step(model: nn.Module, loss: Callable[[nn.Module], Tensor], *,
             times.append(time.perf_counter() - started)
     return sorted(times)[len(times) // 2]
 
+
+def idle_cores() -> int:
+    """CPU cores not busy with other work (cores minus the 1-minute load average, at least
+    1): on a shared machine, PyTorch threads beyond the idle cores spin and wait, and a small
+    model's step gets several times slower, not faster."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return cores
+    return max(1, min(cores, cores - round(load)))
+
+
+# --------------------------------------------------------------------------- steps

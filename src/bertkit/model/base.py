@@ -30,8 +30,9 @@ from bertkit.errors import CheckpointError, ConfigError, UsageError
 from bertkit.inference.fastpath import FastTwin, to_fast_form
 from bertkit.inference.fastpath.quantized import check_quantization, is_quantized, quantize_int8
 from bertkit.inference.fastpath.twin import inference_call
-from bertkit.model.bert import Bert, init_weights
+from bertkit.model.bert import Bert
 from bertkit.model.config import BertConfig
+from bertkit.model.init import init_weights
 from bertkit.model.inputs import check_inputs
 from bertkit.model.outputs import (
     EncoderOutput,

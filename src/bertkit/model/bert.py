@@ -23,8 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bertkit.errors import ConfigError, InputError
+from bertkit.errors import ConfigError
 from bertkit.model.config import ACTIVATIONS, BertConfig
+from bertkit.model.init import init_weights
+from bertkit.model.inputs import attention_layers
 from bertkit.model.outputs import EncoderOutput
 
 KeyValue = tuple[Tensor, Tensor]
@@ -44,13 +46,12 @@ class Embeddings(nn.Module):
         self.position = nn.Embedding(config.max_position_embeddings, width,
                                      config.pad_token_id if self.after_padding else None)
         self.sinusoidal = config.sinusoidal_pos_embds
-        self.token_type = (
-            nn.Embedding(config.type_vocab_size, width) if config.type_vocab_size > 0 else None
-        )
+        types = config.type_vocab_size
+        self.token_type = nn.Embedding(types, width) if types > 0 else None
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.projection = (nn.Linear(width, config.hidden_size)
-                           if config.projects_embeddings else None)
+        projects = config.projects_embeddings
+        self.projection = nn.Linear(width, config.hidden_size) if projects else None
 
     def forward(self, input_ids: Tensor | None, token_type_ids: Tensor | None,
                 inputs_embeds: Tensor | None = None, past_length: int = 0) -> Tensor:
@@ -73,18 +74,6 @@ class Embeddings(nn.Module):
         x = self.dropout(self.norm(x))
         return x if self.projection is None else self.projection(x)  # (B, T, H)
 
-    def reset_sinusoidal(self) -> None:
-        """DistilBERT's fixed sine/cosine positions (``sinusoidal_pos_embds``), not trained."""
-        table = self.position.weight
-        rows, width = table.shape
-        position = torch.arange(rows, dtype=torch.float64)[:, None]
-        exponent = 2 * (torch.arange(width, dtype=torch.float64) // 2) / width
-        angle = position / 10000 ** exponent                               # (P, E)
-        with torch.no_grad():
-            table[:, 0::2] = angle[:, 0::2].sin().to(table.dtype)
-            table[:, 1::2] = angle[:, 1::2].cos().to(table.dtype)
-        table.requires_grad_(False)
-
 
 class Attention(nn.Module):
     """Multi-head scaled dot-product attention with its output projection.
@@ -93,9 +82,8 @@ class Attention(nn.Module):
     from one sequence, keys and values from another); causal on request. ``past_key_value``
     carries keys and values from earlier decoding steps: self-attention prepends them to the
     new positions' own; cross-attention uses them as they are, since the source does not change
-    between steps (it is projected once). Query, key and value share one
-    fused (3H, H) projection; checkpoints store them apart and the name table splits and
-    joins them.
+    between steps (it is projected once). Query, key and value share one fused (3H, H)
+    projection; checkpoints store them apart and the name table splits and joins them.
     """
 
     def __init__(self, config: BertConfig):
@@ -276,25 +264,6 @@ def causal_bias(bias: Tensor | None, queries: int, keys: int, dtype: torch.dtype
     return bias.masked_fill(~allowed, torch.finfo(dtype).min)
 
 
-def init_weights(module: nn.Module, std: float) -> None:
-    """BERT's initialisation: N(0, std) weights, zero biases, unit LayerNorm, zero pad row
-    (and DistilBERT's sinusoidal positions where the config asks for them)."""
-    if isinstance(module, nn.Linear):
-        nn.init.normal_(module.weight, 0.0, std)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Embedding):
-        nn.init.normal_(module.weight, 0.0, std)
-        if module.padding_idx is not None:
-            with torch.no_grad():
-                module.weight[module.padding_idx].zero_()
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-    elif isinstance(module, Embeddings) and module.sinusoidal:
-        module.reset_sinusoidal()
-
-
 class Bert(nn.Module):
     """The BERT network: embeddings, ``num_hidden_layers`` encoder layers, optional pooler.
 
@@ -376,18 +345,3 @@ class Bert(nn.Module):
             hidden_states=tuple(hidden_states) if hidden_states is not None else None,
             attentions=tuple(attentions) if attentions is not None else None,
         )
-
-
-def attention_layers(request: bool | Collection[int], num_layers: int) -> frozenset[int]:
-    """Resolve ``output_attentions`` to a set of layer indices, checking the range."""
-    if request is True:
-        return frozenset(range(num_layers))
-    if request is False or request is None:
-        return frozenset()
-    resolved = set()
-    for index in request:
-        if not -num_layers <= index < num_layers:
-            raise InputError(f"attention layer index {index} is out of range for a model "
-                             f"with {num_layers} layers")
-        resolved.add(index % num_layers)
-    return frozenset(resolved)

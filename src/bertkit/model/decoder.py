@@ -20,16 +20,10 @@ from functools import partial
 from torch import Tensor, nn
 
 from bertkit.errors import ConfigError
-from bertkit.model.bert import (
-    Attention,
-    Embeddings,
-    FeedForward,
-    KeyValue,
-    attention_layers,
-    init_weights,
-    padding_bias,
-)
+from bertkit.model.bert import Attention, Embeddings, FeedForward, KeyValue, padding_bias
 from bertkit.model.config import BertConfig
+from bertkit.model.init import init_weights
+from bertkit.model.inputs import attention_layers
 from bertkit.model.outputs import DecoderOutput
 
 LayerCache = tuple[KeyValue, KeyValue | None]
@@ -82,24 +76,16 @@ class BertDecoder(nn.Module):
         if not config.is_decoder:
             raise ConfigError("the decoder needs is_decoder=True in its config")
         self.embeddings = Embeddings(config)
-        self.layers = nn.ModuleList(DecoderLayer(config)
-                                    for _ in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.num_hidden_layers))
         self.apply(partial(init_weights, std=config.initializer_range))
 
-    def forward(
-        self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        *,
-        inputs_embeds: Tensor | None = None,
-        encoder_hidden_states: Tensor | None = None,
-        encoder_attention_mask: Tensor | None = None,
-        past_key_values: tuple[LayerCache, ...] | None = None,
-        use_cache: bool = False,
-        output_hidden_states: bool = False,
-        output_attentions: bool | Collection[int] = False,
-    ) -> DecoderOutput:
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, *, inputs_embeds: Tensor | None = None,
+                encoder_hidden_states: Tensor | None = None,
+                encoder_attention_mask: Tensor | None = None,
+                past_key_values: tuple[LayerCache, ...] | None = None, use_cache: bool = False,
+                output_hidden_states: bool = False,
+                output_attentions: bool | Collection[int] = False) -> DecoderOutput:
         """Decode the new positions (B, T) given the cached earlier ones (P of them).
 
         ``attention_mask`` (B, P + T) masks target padding; ``encoder_attention_mask`` (B, S)

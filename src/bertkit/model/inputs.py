@@ -1,10 +1,13 @@
 """Validation of encoder inputs, done once where a public model class is called.
 
 It reads tensor values (the id ranges), which waits for the device; the encoder itself never
-does, so its forward pass runs without host synchronisation and compiles as one graph.
+does, so its forward pass runs without host synchronisation and compiles as one graph. Also
+here: :func:`attention_layers`, which resolves the ``output_attentions`` argument.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import torch
 from torch import Tensor
@@ -55,3 +58,18 @@ def _check_id_range(name: str, ids: Tensor, limit: int, limit_name: str, hint: s
     row, col = (ids == bad).nonzero()[0].tolist()
     raise InputError(f"{name} holds {bad} at (batch {row}, position {col}) but {limit_name} "
                      f"is {limit}: {hint}")
+
+
+def attention_layers(request: bool | Collection[int], num_layers: int) -> frozenset[int]:
+    """Resolve ``output_attentions`` to a set of layer indices, checking the range."""
+    if request is True:
+        return frozenset(range(num_layers))
+    if request is False or request is None:
+        return frozenset()
+    resolved = set()
+    for index in request:
+        if not -num_layers <= index < num_layers:
+            raise InputError(f"attention layer index {index} is out of range for a model "
+                             f"with {num_layers} layers")
+        resolved.add(index % num_layers)
+    return frozenset(resolved)

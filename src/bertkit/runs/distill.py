@@ -38,11 +38,13 @@ from bertkit.runs.pretrain import (
     run_training,
 )
 from bertkit.tokenization import Tokenizer
+from bertkit.training.settings import accepts_old_names
 
 #: Families a teacher may come from (the student's embeddings copy a BERT position table).
 TEACHER_FAMILIES = ("bert",)
 
 
+@accepts_old_names
 @dataclass(kw_only=True)
 class DistillSettings(PretrainSettings):
     """A pretraining run's settings (corpus, data, budget, evaluation, checkpoints) plus the

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from bertkit._fileio import write_json
+from bertkit._fileio import json_ready, write_json
 from bertkit.checkpoints.provenance import write_manifest
 from bertkit.data.readers import (
     LabelKind,
@@ -84,6 +84,7 @@ from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer
 from bertkit.training.device import resolve_device
 from bertkit.training.rng import seed_everything
+from bertkit.training.settings import TrainSettings
 
 __all__ = ["EPOCH_REPORT", "FinetuneConfig", "FinetuneResult", "finetune_classifier",
            "finetune_multiple_choice", "finetune_ner", "finetune_qa", "lower_is_better",
@@ -100,21 +101,25 @@ called with ``(epoch, metric value)`` after every evaluation; an exception it ra
 trial) ends the run. A context variable, so the runners' signatures stay the user's."""
 
 
-@dataclass
-class FinetuneConfig:
-    """How to fine-tune. Defaults follow the BERT paper's fine-tuning recipe (AdamW, lr in
-    2e-5…5e-5, 10 % warmup then linear decay, weight decay 0.01) at a CPU-friendly length.
+@dataclass(kw_only=True)
+class FinetuneConfig(TrainSettings):
+    """How to fine-tune: the shared training settings
+    (:class:`~bertkit.training.settings.TrainSettings`) plus epochs, evaluation and early
+    stopping. Defaults follow the BERT paper's fine-tuning recipe (AdamW, lr in 2e-5…5e-5,
+    10 % warmup then linear decay, weight decay 0.01) at a CPU-friendly length.
 
     ``max_steps`` (when set) overrides ``epochs``; evaluation then still runs every
-    ``steps_per_epoch`` steps and once at the end. ``metric`` picks the best epoch (default per
-    task: accuracy / micro_f1 / pearson for classification kinds, entity f1 for NER, f1 for
-    QA); ``patience`` epochs without improvement stop the run (None: never).
+    ``steps_per_epoch`` steps and once at the end. ``warmup_steps`` (when set) overrides
+    ``warmup_ratio``. ``metric`` picks the best epoch (default per task: accuracy / micro_f1 /
+    pearson for classification kinds, entity f1 for NER, f1 for QA); ``patience`` epochs
+    without improvement stop the run (None: never). ``output_dir`` is where the runner writes
+    when its ``out`` argument is None.
     """
 
     epochs: float = 3.0
-    max_steps: int | None = None
+    max_steps: int | None = None  # type: ignore[assignment]  # None: epochs decide
     learning_rate: float = 5e-5
-    weight_decay: float = 0.01
+    warmup_steps: int | None = None  # type: ignore[assignment]  # None: warmup_ratio decides
     warmup_ratio: float = 0.1
     batch_size: int = 16
     eval_batch_size: int = 64
@@ -124,11 +129,8 @@ class FinetuneConfig:
     metric: str | None = None
     patience: int | None = None
     aggregate: Literal["mean", "max"] = "mean"
-    device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    max_minutes: float | None = None
     progress: bool = False
-    compile: bool = False  # torch.compile the model for training (evaluation runs eagerly)
+    # compile: the model is compiled for training; evaluation runs eagerly.
 
     def validate(self) -> FinetuneConfig:
         """Raise :class:`ConfigError` naming the first field that cannot work."""
@@ -144,7 +146,10 @@ class FinetuneConfig:
             fail("learning_rate", "> 0")
         if not 0 <= self.warmup_ratio < 1:
             fail("warmup_ratio", "in [0, 1)")
-        for name in ("batch_size", "eval_batch_size", "max_length"):
+        if self.warmup_steps is not None and (not isinstance(self.warmup_steps, int)
+                                              or self.warmup_steps < 0):
+            fail("warmup_steps", "an integer >= 0 (or None)")
+        for name in ("batch_size", "eval_batch_size", "max_length", "grad_accum_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 fail(name, "an integer >= 1")
@@ -171,6 +176,12 @@ class FinetuneResult:
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller ``metric`` is the better one (mse, loss …)."""
     return metric in _LOWER_IS_BETTER
+def _run_dir(out: str | Path | None, config: FinetuneConfig) -> str | Path:
+    """The runner's ``out`` argument, else ``config.output_dir``."""
+    chosen = out if out is not None else config.output_dir
+    if chosen is None:
+        raise UsageError("no run directory: pass out= or set FinetuneConfig.output_dir")
+    return chosen
 
 
 def _is_better(value: float, best: float | None, metric: str) -> bool:
@@ -194,16 +205,14 @@ def _train(model: nn.Module, train_len: int, collate: Callable[[list[int]], dict
     """
     loader = ResumableLoader(range(train_len), config.batch_size, collate_fn=collate,
                              shuffle=True, seed=config.seed, drop_last=False)
-    steps_per_epoch = len(loader)
+    steps_per_epoch = max(1, len(loader) // config.grad_accum_steps)  # optimizer steps
     total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+    warmup = config.warmup_steps
     train_config = TrainConfig(
-        output_dir=None, max_steps=total, max_minutes=config.max_minutes,
-        learning_rate=config.learning_rate, weight_decay=config.weight_decay,
-        warmup_steps=round(config.warmup_ratio * total), seed=config.seed,
-        device=config.device, precision=config.precision,
+        **{**config.shared(), "output_dir": None, "max_steps": total,
+           "warmup_steps": round(config.warmup_ratio * total) if warmup is None else warmup},
         # The progress line is drawn on logging steps; with no output_dir nothing is written.
-        log_every=max(1, total // 50) if config.progress else 0,
-        progress=config.progress, eps=1e-8, compile=config.compile,
+        log_every=max(1, total // 50) if config.progress else 0, eps=1e-8,
     )
 
     def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
@@ -294,7 +303,7 @@ def _save_model(out: Path, tokenizer: Tokenizer, run: dict[str, Any]) -> Callabl
 
 
 def finetune_classifier(
-    model: str | Path, train: str | Path, eval: str | Path, out: str | Path, *,
+    model: str | Path, train: str | Path, eval: str | Path, out: str | Path | None, *,
     text_column: str = "text", text_pair_column: str | None = None,
     label_column: str = "label", label_kind: LabelKind = "multiclass",
     label_separator: str | None = None, config: FinetuneConfig | None = None,
@@ -318,7 +327,7 @@ def finetune_classifier(
         read_classification(train, **read)  # type: ignore[arg-type]
     eval_ex = list(eval_examples) if eval_examples is not None else \
         read_classification(eval, **read)  # type: ignore[arg-type]
-    out = prepare_run_dir(out)
+    out = prepare_run_dir(_run_dir(out, config))
     model_dir = require_model_dir(model)
     tokenizer = Tokenizer.from_pretrained(model_dir)
     label_map = None if label_kind == "regression" else LabelMap.from_examples(train_ex)
@@ -342,7 +351,7 @@ def finetune_classifier(
     run = {"task": spec.name, "base_model": str(model), "train": str(train),
            "eval": str(eval), "text_column": text_column, "text_pair_column": text_pair_column,
            "label_column": label_column, "label_kind": label_kind,
-           "label_separator": label_separator, "finetune": asdict(config),
+           "label_separator": label_separator, "finetune": json_ready(asdict(config)),
            "train_examples": len(train_ex), "train_windows": len(features)}
 
     def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -362,7 +371,7 @@ def finetune_classifier(
 # --------------------------------------------------------------------------- NER
 
 
-def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: str | Path, *,
+def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: str | Path | None, *,
                  config: FinetuneConfig | None = None, label_all_pieces: bool = False,
                  train_sentences: Sequence[NerSentence] | None = None,
                  eval_sentences: Sequence[NerSentence] | None = None) -> FinetuneResult:
@@ -375,7 +384,7 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
         raise DataFormatError("no sentences; expected CoNLL lines 'token<TAB>tag'", train)
     if not eval_s:
         raise DataFormatError("no sentences; expected CoNLL lines 'token<TAB>tag'", eval)
-    out = prepare_run_dir(out)
+    out = prepare_run_dir(_run_dir(out, config))
     model_dir = require_model_dir(model)
     tokenizer = Tokenizer.from_pretrained(model_dir)
     label_map = LabelMap.from_sentences(train_s)
@@ -391,7 +400,7 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
     pad = tokenizer.pad_token_id
     device = resolve_device(config.device)
     run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
-           "label_all_pieces": label_all_pieces, "finetune": asdict(config),
+           "label_all_pieces": label_all_pieces, "finetune": json_ready(asdict(config)),
            "train_sentences": len(train_s), "train_windows": len(features)}
 
     def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -410,7 +419,7 @@ def finetune_ner(model: str | Path, train: str | Path, eval: str | Path, out: st
 # --------------------------------------------------------------------------- QA
 
 
-def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str | Path, *,
+def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str | Path | None, *,
                 config: FinetuneConfig | None = None, doc_stride: int = 128,
                 max_answer_length: int = 30) -> FinetuneResult:
     """Fine-tune extractive QA on SQuAD 1.1/2.0 JSON; for 2.0 the null-score threshold is
@@ -418,7 +427,7 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
     spec = task_spec("qa")
     config = (config or FinetuneConfig(max_length=spec.max_length)).validate()
     train_data, eval_data = read_squad(train), read_squad(eval)
-    out = prepare_run_dir(out)
+    out = prepare_run_dir(_run_dir(out, config))
     model_dir = require_model_dir(model)
     tokenizer = Tokenizer.from_pretrained(model_dir)
     seed_everything(config.seed)
@@ -430,7 +439,7 @@ def finetune_qa(model: str | Path, train: str | Path, eval: str | Path, out: str
     version = eval_data.version
     run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
            "version": version, "doc_stride": doc_stride, "max_answer_length": max_answer_length,
-           "finetune": asdict(config), "train_windows": len(features)}
+           "finetune": json_ready(asdict(config)), "train_windows": len(features)}
 
     def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         scores, records, _ = qa_run(m, tokenizer, eval_data.examples, version,

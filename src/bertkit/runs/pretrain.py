@@ -58,7 +58,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -96,6 +96,7 @@ from bertkit.objectives import (
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed
 from bertkit.training.checkpointing import list_checkpoints
+from bertkit.training.settings import TRAINING_RENAMED, TrainSettings, accepts_old_names
 from bertkit.variants import PRESETS
 
 logger = logging.getLogger(__name__)
@@ -116,14 +117,20 @@ _DATA_FIELDS = ("regime", "corpus_format", "seq_len", "mlm_rate", "max_predictio
                 "whole_word", "dupe_factor", "short_seq_prob", "eval_fraction", "seed")
 
 
-@dataclass
-class PretrainSettings:
-    """Everything one pretraining run needs. Defaults follow BERT where it has one (masking
-    rate 15 %, short-sequence probability 0.1); ``dupe_factor`` is 5, not Google's 10, to halve
-    the shard size on small machines."""
+@accepts_old_names
+@dataclass(kw_only=True)
+class PretrainSettings(TrainSettings):
+    """Everything one pretraining run needs: the shared training settings
+    (:class:`~bertkit.training.settings.TrainSettings`) plus the corpus, the model and the
+    masking. Defaults follow BERT where it has one (masking rate 15 %, short-sequence
+    probability 0.1); ``dupe_factor`` is 5, not Google's 10, to halve the shard size on small
+    machines. ``grad_accum`` and ``num_threads`` are the old names of ``grad_accum_steps`` and
+    ``threads`` (accepted, with a warning, for one release)."""
+
+    renamed: ClassVar[Mapping[str, str]] = TRAINING_RENAMED
 
     corpus: Sequence[str | Path]  # files, directories, globs
-    output_dir: str | Path
+    output_dir: str | Path = field()  # required (field(): not the inherited None)
     tokenizer: str | Path  # tokenizer directory or tokenizer.json / vocab.txt
     preset: str | None = "bert_tiny"  # a name in PRESETS; ignored when config_path is given
     config_path: str | Path | None = None  # a config.json (vocab_size must match the tokenizer)
@@ -141,23 +148,11 @@ class PretrainSettings:
     short_seq_prob: float = 0.1
     eval_fraction: float = 0.05  # share of documents held out (0 = no evaluation)
     eval_max_examples: int = 1024
-    # Training (see TrainConfig).
-    max_steps: int = 1000
-    max_minutes: float | None = None
-    learning_rate: float = 1e-4
-    warmup_steps: int = 0
-    weight_decay: float = 0.01
-    grad_accum: int = 1
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # The loop's cadence (see TrainConfig).
     eval_every: int = 0
     checkpoint_every: int = 0
     keep_checkpoints: int = 3
     log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
-    num_threads: int | None = None  # CPU threads for PyTorch (None: PyTorch's default)
-    progress: bool = True
-    compile: bool = False  # torch.compile the model (checkpoints still hold the plain module)
 
     def validate(self) -> PretrainSettings:
         """Raise :class:`ConfigError` naming the first setting that cannot work."""
@@ -545,10 +540,7 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
     """
     configs = {"model_config": config, **(extra_configs or {})}
     identity = dict(identity or {})
-    if settings.num_threads:
-        # On a shared CPU, more threads than free cores make every step many times slower
-        # (threads spin waiting for each other); a user can pin it.
-        torch.set_num_threads(settings.num_threads)
+    settings.apply_threads()
     out = Path(settings.output_dir)
     # Complete checkpoints only: a run killed in its first save leaves just a hidden temporary,
     # and must be restartable.
@@ -576,13 +568,10 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
         loader = ResumableLoader(data.train, settings.batch_size, collate_fn=data.collate_fn,
                                  seed=settings.seed)
         train_config = TrainConfig(
-            output_dir=out, max_steps=settings.max_steps, max_minutes=settings.max_minutes,
-            learning_rate=settings.learning_rate, warmup_steps=settings.warmup_steps,
-            weight_decay=settings.weight_decay, grad_accum_steps=settings.grad_accum,
-            precision=settings.precision, device=settings.device, seed=settings.seed,
+            **{**settings.shared(), "output_dir": out},
             eval_every=settings.eval_every if data.eval_batches else 0,
             checkpoint_every=settings.checkpoint_every, keep_checkpoints=settings.keep_checkpoints,
-            log_every=settings.log_every, progress=settings.progress, compile=settings.compile,
+            log_every=settings.log_every,
             # RoBERTa has no NSP labels: the pooler and NSP head get no gradient.
             ddp_find_unused_parameters=settings.regime == "roberta",
         )

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -58,6 +59,7 @@ from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed
 from bertkit.training.batches import TOKENS_METRIC
 from bertkit.training.device import resolve_device
 from bertkit.training.rng import seed_everything
+from bertkit.training.settings import TRAINING_RENAMED, TrainSettings, accepts_old_names
 
 __all__ = ["Seq2SeqResult", "Seq2SeqSettings", "build_seq2seq_model", "evaluate_seq2seq",
            "load_seq2seq", "train_seq2seq"]
@@ -70,19 +72,25 @@ PREDICTIONS = "predictions.jsonl"
 #: Settings that decide the data, the model or the optimisation; a resumed run must keep them.
 _RESUME_FIELDS = ("train", "source_field", "target_field", "encoder", "decoder", "random",
                   "share", "max_source_length", "max_target_length", "batch_size",
-                  "grad_accum", "learning_rate", "warmup_steps", "weight_decay",
+                  "grad_accum_steps", "learning_rate", "warmup_steps", "weight_decay",
                   "label_smoothing", "precision", "seed")
 
 
-@dataclass
-class Seq2SeqSettings:
-    """One seq2seq run. ``encoder`` is a BERT checkpoint directory (its tokenizer is used for
-    both sides); ``decoder`` defaults to the same checkpoint. Defaults follow Rothe et al.'s
-    BERT2BERT recipe scaled to a CPU (their lr 0.05 with Adafactor becomes AdamW 5e-5 and
-    warmup; label smoothing 0.1 as in the Transformer)."""
+@accepts_old_names
+@dataclass(kw_only=True)
+class Seq2SeqSettings(TrainSettings):
+    """One seq2seq run: the shared training settings
+    (:class:`~bertkit.training.settings.TrainSettings`) plus the pairs and the models.
+    ``encoder`` is a BERT checkpoint directory (its tokenizer is used for both sides);
+    ``decoder`` defaults to the same checkpoint. Defaults follow Rothe et al.'s BERT2BERT
+    recipe scaled to a CPU (their lr 0.05 with Adafactor becomes AdamW 5e-5 and warmup; label
+    smoothing 0.1 as in the Transformer). ``grad_accum`` and ``num_threads`` are the old names
+    of ``grad_accum_steps`` and ``threads`` (accepted, with a warning, for one release)."""
+
+    renamed: ClassVar[Mapping[str, str]] = TRAINING_RENAMED
 
     train: str | Path
-    output_dir: str | Path
+    output_dir: str | Path = field()  # required (field(): not the inherited None)
     encoder: str | Path
     decoder: str | Path | None = None
     dev: str | Path | None = None
@@ -93,16 +101,9 @@ class Seq2SeqSettings:
     max_source_length: int = 64
     max_target_length: int = 48
     batch_size: int = 32
-    grad_accum: int = 1
     learning_rate: float = 5e-5
     warmup_steps: int = 100
-    weight_decay: float = 0.01
     label_smoothing: float = 0.1
-    max_steps: int = 1000
-    max_minutes: float | None = None
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    device: str = "auto"
-    seed: int = 0
     eval_every: int = 0
     checkpoint_every: int = 0
     keep_checkpoints: int | None = 2
@@ -111,13 +112,12 @@ class Seq2SeqSettings:
     num_beams: int = 1  # for the final dev translations
     max_new_tokens: int = 48
     eval_translations: int | None = None  # translate at most this many dev pairs (None: all)
-    num_threads: int | None = None
 
     def validate(self) -> Seq2SeqSettings:
         def fail(name: str, expected: str) -> None:
             raise ConfigError(f"Seq2SeqSettings.{name} must be {expected}, got "
                               f"{getattr(self, name)!r}")
-        for name in ("max_source_length", "max_target_length", "batch_size", "grad_accum",
+        for name in ("max_source_length", "max_target_length", "batch_size", "grad_accum_steps",
                      "max_steps", "num_beams", "max_new_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -202,7 +202,7 @@ def _check_resume(out: Path, recorded: dict[str, Any]) -> None:
     if not path.is_file():
         raise UsageError(f"--resume: {out} holds no {RUN_FILE}; it is not a bertkit seq2seq "
                          "run (start a fresh run without --resume)")
-    before = _fileio.read_json(path).get("settings", {})
+    before = Seq2SeqSettings.upgrade_recorded(_fileio.read_json(path).get("settings", {}))
     for key in _RESUME_FIELDS:
         if before.get(key) != recorded[key]:
             raise CheckpointError(f"--resume: the run in {out} was made with {key}="
@@ -219,8 +219,7 @@ def train_seq2seq(settings: Seq2SeqSettings, *, resume: bool = False) -> Seq2Seq
         the decoder, a resume into another configuration.
     """
     settings.validate()
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
+    settings.apply_threads()
     out = Path(settings.output_dir)
     recorded = _fileio.json_ready(dataclasses.asdict(settings))
     if resume:
@@ -259,14 +258,10 @@ def train_seq2seq(settings: Seq2SeqSettings, *, resume: bool = False) -> Seq2Seq
                                                       len(dev.sources)))), dev)
                             for i in range(0, len(dev.sources), settings.batch_size)]
         config = TrainConfig(
-            output_dir=out, max_steps=settings.max_steps, max_minutes=settings.max_minutes,
-            learning_rate=settings.learning_rate, warmup_steps=settings.warmup_steps,
-            weight_decay=settings.weight_decay, grad_accum_steps=settings.grad_accum,
-            precision=settings.precision, device=settings.device, seed=settings.seed,
+            **{**settings.shared(), "output_dir": out},
             eval_every=settings.eval_every if eval_batches else 0,
             checkpoint_every=settings.checkpoint_every,
             keep_checkpoints=settings.keep_checkpoints, log_every=settings.log_every,
-            progress=settings.progress,
             # BERTShare: tied weights get gradients once; a decoder pooler gets none
             ddp_find_unused_parameters=True)
         trainer = Trainer(model, loss_fn, loader, config, eval_data=eval_batches, dist=ctx)

@@ -1,6 +1,7 @@
 """One generic training loop; nothing in this package knows about BERT.
 
-Read in this order: ``config`` (TrainConfig) → ``schedule`` and ``optim`` (AdamW without decay
+Read in this order: ``settings`` (what every run shares: RunSettings, TrainSettings) →
+``config`` (TrainConfig) → ``schedule`` and ``optim`` (AdamW without decay
 on biases and norms, warmup + decay) → ``sampler`` (resumable, sharded batches) → ``rng`` and
 ``checkpointing`` (what a checkpoint holds, written atomically) → ``distributed`` (torchrun +
 DDP) → ``progress`` (status line, metrics.jsonl) → ``batches`` (the data and loss_fn contract),
@@ -36,6 +37,7 @@ from bertkit.training.progress import MetricsLog, ProgressLine
 from bertkit.training.rng import capture_rng, restore_rng, seed_everything
 from bertkit.training.sampler import ResumableLoader
 from bertkit.training.schedule import build_scheduler, lr_factor
+from bertkit.training.settings import RunSettings, TrainSettings
 from bertkit.training.trainer import FitResult, Trainer
 
 __all__ = [
@@ -47,7 +49,9 @@ __all__ = [
     "MetricsLog",
     "ProgressLine",
     "ResumableLoader",
+    "RunSettings",
     "TrainConfig",
+    "TrainSettings",
     "Trainer",
     "build_optimizer",
     "build_scheduler",

@@ -4,27 +4,31 @@ Everything that decides *how* a model is trained (optimizer, schedule, precision
 often to log, evaluate and checkpoint) lives here; *what* is trained (the model, the loss, the
 data) is handed to :class:`~bertkit.training.trainer.Trainer` directly. Defaults follow BERT's
 pretraining recipe where one exists (AdamW, β = (0.9, 0.999), ε = 1e-6, weight decay 0.01,
-linear warmup then linear decay, gradient clipping at 1.0).
+linear warmup then linear decay, gradient clipping at 1.0). The knobs every training run
+shares (budget, learning rate, schedule, device, precision, …) are declared once, in
+:class:`~bertkit.training.settings.TrainSettings`; this class adds the loop's own.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from bertkit.errors import ConfigError
+from bertkit.training.settings import (
+    PRECISIONS,
+    SCHEDULES,
+    Precision,
+    Schedule,
+    TrainSettings,
+)
 
-Schedule = Literal["linear", "cosine", "constant"]
-Precision = Literal["fp32", "bf16", "fp16"]
-
-SCHEDULES: tuple[str, ...] = ("linear", "cosine", "constant")
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+__all__ = ["PRECISIONS", "SCHEDULES", "Precision", "Schedule", "TrainConfig"]
 
 
-@dataclass
-class TrainConfig:
+@dataclass(kw_only=True)
+class TrainConfig(TrainSettings):
     """How to train: optimizer, schedule, precision, budgets and bookkeeping.
 
     Steps count *optimizer* updates; one update consumes ``grad_accum_steps`` micro-batches
@@ -32,35 +36,15 @@ class TrainConfig:
     ``micro-batch size × grad_accum_steps × world size``.
     """
 
-    # Where checkpoints (``checkpoints/step-XXXXXXXX/``) and ``metrics.jsonl`` go. None keeps
-    # everything in memory: handy for experiments and tests, but nothing can be resumed.
-    output_dir: str | Path | None = None
+    # output_dir: where checkpoints (``checkpoints/step-XXXXXXXX/``) and ``metrics.jsonl`` go;
+    # None keeps everything in memory (handy for tests), but nothing can then be resumed.
+    # Training stops at max_steps or max_minutes, whichever comes first, and always saves.
 
-    # Budgets: training stops at whichever comes first, and always saves a checkpoint.
-    max_steps: int = 1000
-    max_minutes: float | None = None  # wall-clock budget of this invocation (resume restarts it)
-
-    # Optimizer (AdamW; no weight decay on biases and normalisation weights, see optim.py).
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.01
+    # AdamW details (no weight decay on biases and normalisation weights, see optim.py).
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-6  # BERT's value; PyTorch's default 1e-8 is for fp32-only training
     max_grad_norm: float | None = 1.0  # global-norm clipping; None turns it off
-
-    # Learning-rate schedule: linear warmup over warmup_steps, then decay to
-    # min_lr_ratio × learning_rate at max_steps ("constant" keeps the peak after warmup).
-    schedule: Schedule = "linear"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-
-    # Micro-batches per optimizer step: trades time for memory at a fixed global batch.
-    grad_accum_steps: int = 1
-
-    # Numerics and placement.
-    precision: Precision = "fp32"  # bf16: autocast (CPU or GPU); fp16: autocast + GradScaler (GPU)
-    compile: bool = False  # torch.compile the model; checkpoints still hold the plain module
-    device: str = "auto"  # "auto" = cuda:LOCAL_RANK when CUDA is present, else cpu
-    seed: int = 0  # seeds python, numpy and torch at the start of a fresh (not resumed) run
+    min_lr_ratio: float = 0.0  # the schedule decays to min_lr_ratio × learning_rate
     ddp_find_unused_parameters: bool = False  # needed when some parameters get no gradient
 
     # Bookkeeping. 0 turns a periodic action off.
@@ -69,7 +53,6 @@ class TrainConfig:
     eval_max_batches: int | None = None  # cap each evaluation (None = the whole eval source)
     checkpoint_every: int = 0  # steps between checkpoints (one is also saved when training stops)
     keep_checkpoints: int | None = 3  # keep the newest K checkpoint directories (None = all)
-    progress: bool = True  # a one-line progress display on stderr (rank 0 only)
 
     def validate(self) -> TrainConfig:
         """Raise :class:`ConfigError` naming the first field that cannot work; return self."""
@@ -115,6 +98,8 @@ class TrainConfig:
         if not isinstance(self.device, str) or not self.device:
             fail("device", 'a device string such as "auto", "cpu" or "cuda"')
         positive_int("seed", allow_zero=True)
+        if self.threads is not None:
+            positive_int("threads")
         for field in ("log_every", "eval_every", "checkpoint_every"):
             positive_int(field, allow_zero=True)
         if self.eval_max_batches is not None:

@@ -115,6 +115,7 @@ class Trainer:
             raise UsageError(f"{type(model).__name__} holds int8 layers (loaded with "
                              "quantize='int8'), which compute no gradients: train the float32 "
                              "model (load it without quantize) and quantise it for inference")
+        config.apply_threads()
         for method in ("state_dict", "load_state_dict"):
             if not callable(getattr(train_data, method, None)):
                 raise UsageError(

@@ -24,7 +24,8 @@ from torch import Tensor
 
 from bertkit.inference.fastpath.packing import Packing, packing_for
 from bertkit.inference.fastpath.prepacked import PrepackedLinear, residual_projection
-from bertkit.model.bert import Bert, EncoderLayer, FeedForward, attention_layers, padding_bias
+from bertkit.model.bert import Bert, EncoderLayer, FeedForward, padding_bias
+from bertkit.model.inputs import attention_layers
 from bertkit.model.outputs import EncoderOutput
 
 BUFFER_BYTES = 24 * 2**20
