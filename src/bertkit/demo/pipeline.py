@@ -1,4 +1,4 @@
-"""The demo's steps: real data → WordPiece vocabulary → a small BERT pretrained with MLM + NSP →
+"""The demo's steps: real data → WordPiece vocabulary → a small BERT pretrained with masked LM →
 two classifiers fine-tuned on Reuters R8 (that small BERT, and the real all-MiniLM-L6-v2) →
 fill-mask, sentence similarity and attention maps → one report.
 
@@ -79,20 +79,35 @@ OWN_ENTRIES = ("pretrain", "finetune-small", "finetune-minilm", "report.html", "
 #: minutes sees each sequence about once, so there is nothing to regularise against.
 SMALL_MODEL = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 SEQ_LEN, PRETRAIN_BATCH, PRETRAIN_LR = 128, 16, 1.5e-3
+#: The pretraining objective: MLM alone on documents packed into full 128-token sequences
+#: (RoBERTa's recipe, Cramming's for small budgets), not MLM + NSP on sentence pairs: every
+#: step predicts words from full-length context, and no capacity goes to NSP. Measured in the
+#: README's ablation (benchmarks/time_to_accuracy.py).
+PRETRAIN_REGIME = "roberta"
+OBJECTIVES = {"bert": "masked-LM + next-sentence prediction",
+              "roberta": "masked-LM on packed full-length sequences (no NSP)"}
 FINETUNE_LENGTH, FINETUNE_BATCH = 128, 16  # = SEQ_LEN: no position the pretraining never saw
 EVAL_SHARE = 0.2  # of the fine-tuning time, for scoring the test slice
 MIN_STEP_SECONDS = 5.0  # a training step's floor when the budget is already spent
 FINETUNE_LR = {"small": 5e-4, "minilm": 2e-4}
 FULL_CORPUS_MINUTES = 5.0  # below this budget the corpus is cut (shards and vocab build faster)
 
-#: In the pretraining corpus' style: lowercase, no punctuation, numbers removed.
-FILL_MASK_TEXTS = (
-    "the company said its net [MASK] rose to mln dlrs",
-    "the bank of [MASK] said it provided the money market with assistance",
-    "oil [MASK] rose sharply after the opec meeting",
-    "the company said it agreed to [MASK] the remaining shares",
-    "shareholders will vote on the [MASK] at the annual meeting",
+#: Fixed before any run (never picked after seeing the answers): texts in the pretraining
+#: corpus' style (lowercase, no punctuation, numbers removed), each with the word a Reuters
+#: writer would put in the blank. Most blanks are content words (outside the 100 most frequent
+#: tokens), which a model that learned only function words cannot rank high; the report gives
+#: the rank of the original word among the whole-word candidates.
+FILL_MASK_EXAMPLES = (
+    ("the company said its net [MASK] rose to mln dlrs", "profit"),
+    ("the bank of [MASK] said it provided the money market with assistance", "england"),
+    ("oil [MASK] rose sharply after the opec meeting", "prices"),
+    ("the company said it agreed to [MASK] the remaining shares", "acquire"),
+    ("shareholders will vote on the [MASK] at the annual meeting", "merger"),
+    ("the central bank raised its discount [MASK] by half a point", "rate"),
+    ("wheat and corn [MASK] fell on the chicago board of trade", "futures"),
+    ("the [MASK] said it expects earnings to improve this year", "company"),
 )
+FILL_MASK_TEXTS = tuple(text for text, _ in FILL_MASK_EXAMPLES)
 ATTENTION_TEXT = "The cat sat on the mat because it was tired."
 
 
@@ -231,7 +246,8 @@ def _windows_per_example(tokenizer: Any, examples: Sequence[TextExample]) -> flo
 
 
 def _synthetic_pretraining_batch(config: BertConfig, generator: torch.Generator) -> Batch:
-    """A batch of the pretraining shape (15 % of positions labelled, NSP labels) for timing."""
+    """A batch of the pretraining shape (15 % of positions labelled; NSP labels when the
+    regime has NSP) for timing."""
     shape = (PRETRAIN_BATCH, SEQ_LEN)
     ids = torch.randint(5, config.vocab_size, shape, generator=generator)
     labels = torch.where(torch.rand(shape, generator=generator) < 0.15, ids,
@@ -239,7 +255,8 @@ def _synthetic_pretraining_batch(config: BertConfig, generator: torch.Generator)
     types = (torch.arange(SEQ_LEN) >= SEQ_LEN // 2).long().expand(shape)
     return Batch(input_ids=ids, token_type_ids=types, attention_mask=torch.ones_like(ids),
                  mlm_labels=labels,
-                 next_sentence_labels=torch.randint(0, 2, (PRETRAIN_BATCH,), generator=generator))
+                 next_sentence_labels=torch.randint(0, 2, (PRETRAIN_BATCH,), generator=generator)
+                 if PRETRAIN_REGIME == "bert" else None)
 
 
 def _finetune_step_seconds(model_dir: Path, num_labels: int) -> float:
@@ -328,7 +345,7 @@ def _pretrain(run: _Run) -> str:
     settings = PretrainSettings(
         corpus=[run.summary["data"]["corpus"]["path"]], output_dir=run.out / "pretrain",
         tokenizer=tokenizer_dir, preset="bert_tiny", model_overrides=dict(SMALL_MODEL),
-        regime="bert", seq_len=SEQ_LEN, batch_size=PRETRAIN_BATCH, dupe_factor=3,
+        regime=PRETRAIN_REGIME, seq_len=SEQ_LEN, batch_size=PRETRAIN_BATCH, dupe_factor=3,
         eval_fraction=0.02, eval_max_examples=256, learning_rate=PRETRAIN_LR,
         seed=run.settings.seed, device="cpu", progress=run.settings.progress)
     config = model_config(settings, load_tokenizer(tokenizer_dir))
@@ -354,6 +371,7 @@ def _pretrain(run: _Run) -> str:
         "model": {"layers": config.num_hidden_layers, "hidden": config.hidden_size,
                   "heads": config.num_attention_heads, "vocab": config.vocab_size,
                   "parameters": params},
+        "objective": OBJECTIVES[PRETRAIN_REGIME], "regime": PRETRAIN_REGIME,
         "seq_len": SEQ_LEN, "batch_size": PRETRAIN_BATCH, "learning_rate": PRETRAIN_LR,
         "budget_seconds": round(budget, 1), "seconds_per_step_estimate": round(step_s, 4),
         "planned_steps": planned, "steps": result.step, "stop_reason": result.stop_reason,
@@ -363,10 +381,12 @@ def _pretrain(run: _Run) -> str:
     }
     final = result.eval or {}
     return (f"{result.step:,} steps of {PRETRAIN_BATCH}×{SEQ_LEN} tokens "
-            f"({result.stop_reason.replace('_', ' ')}); shards {'cached' if reused else 'built'}; "
-            f"held-out MLM accuracy {final.get('mlm_accuracy', float('nan')):.3f} "
-            f"vs unigram {final.get('unigram_baseline', float('nan')):.3f}, "
-            f"NSP accuracy {final.get('nsp_accuracy', float('nan')):.3f}")
+            f"({result.stop_reason.replace('_', ' ')})"
+            + (f"; shards {'cached' if reused else 'built'}" if PRETRAIN_REGIME == "bert" else "")
+            + f"; held-out MLM accuracy {final.get('mlm_accuracy', float('nan')):.3f} "
+            f"vs unigram {final.get('unigram_baseline', float('nan')):.3f}, content tokens "
+            f"{final.get('content_accuracy', float('nan')):.3f}"
+            + (f", NSP accuracy {final['nsp_accuracy']:.3f}" if "nsp_accuracy" in final else ""))
 
 
 def _train_log(path: Path) -> list[dict[str, float]]:
@@ -450,10 +470,7 @@ def _finetune(run: _Run, name: str, label: str) -> str:
 def _showcase(run: _Run) -> str:
     """Fill-mask with the pretrained model; similarity and attention with MiniLM."""
     engine = load_fill_mask(run.out / "pretrain", device="cpu")
-    results = fill_mask(engine, None, list(FILL_MASK_TEXTS), top_k=5)
-    run.summary["fill_mask"] = [
-        {"text": r.text, "filled": r.filled,
-         "candidates": [[c.word, c.score] for c in r.masks[0].candidates]} for r in results]
+    run.summary["fill_mask"] = fill_mask_examples(engine)
     similarity = embed_sentences(SENTENCES, quiet=True)
     run.summary["similarity"] = {"sentences": list(similarity.sentences),
                                  "matrix": similarity.similarity.tolist()}
@@ -473,10 +490,30 @@ def _showcase(run: _Run) -> str:
                          title="all-MiniLM-L6-v2 attention — bertkit demo", layer=layer, head=head)
     run.summary["attention"] = {"text": ATTENTION_TEXT, "tokens": maps.tokens, "layer": layer,
                                 "head": head, "it_to_cat": weight, "lift": lift}
-    best = run.summary["fill_mask"][0]["candidates"][0]
-    return (f"fill-mask on {len(results)} texts (first: {best[0]!r} {best[1]:.3f}); "
+    examples = run.summary["fill_mask"]
+    best = examples[0]["candidates"][0]
+    top5 = sum(1 for e in examples if e["answer_rank"] is not None and e["answer_rank"] <= 5)
+    return (f"fill-mask on {len(examples)} texts (first: {best[0]!r} {best[1]:.3f}; original "
+            f"word in the top 5 for {top5}); "
             f"similarity of {len(SENTENCES)} sentences; attention map: layer {layer}, head "
             f"{head}, where 'it' attends to 'cat' ({weight:.2f}) most above the other tokens")
+
+
+def fill_mask_examples(engine: Engine, top_k: int = 5) -> list[dict[str, Any]]:
+    """The top ``top_k`` of each :data:`FILL_MASK_EXAMPLES` text, and where the original word
+    ranks among all whole-word candidates (1 = first; a word of several pieces is ranked by
+    its first piece, as fill-mask's targets are; ``None`` if the vocabulary lacks it)."""
+    tokenizer = engine.tokenizer
+    every = fill_mask(engine, None, list(FILL_MASK_TEXTS), top_k=tokenizer.vocab_size)
+    rows = []
+    for (text, answer), result in zip(FILL_MASK_EXAMPLES, every, strict=True):
+        ranked = result.masks[0].candidates
+        pieces = tokenizer.tokenize(answer)
+        rank = next((index + 1 for index, c in enumerate(ranked) if c.token == pieces[0]), None)
+        rows.append({"text": text, "filled": result.filled, "answer": answer,
+                     "answer_pieces": pieces, "answer_rank": rank,
+                     "candidates": [[c.word, c.score] for c in ranked[:top_k]]})
+    return rows
 
 
 def _report(run: _Run) -> str:
@@ -488,7 +525,7 @@ def _report(run: _Run) -> str:
 STEPS: tuple[tuple[str, Callable[[_Run], str]], ...] = (
     ("fetch and prepare the real data", _data),
     ("train a WordPiece vocabulary", _tokenizer),
-    ("pretrain a small BERT (MLM + NSP)", _pretrain),
+    ("pretrain a small BERT (masked LM)", _pretrain),
     ("choose the R8 test slice", _choose_test),
     ("fine-tune the small BERT on Reuters R8",
      lambda run: _finetune(run, "small", "small BERT (pretrained here)")),
