@@ -365,7 +365,7 @@ def _pretrain(run: _Run) -> str:
     result = pretrain(settings)
     if result.stop_reason == "interrupted":  # Ctrl-C: the trainer saved and returned; stop here
         raise KeyboardInterrupt
-    reused = bool(before & {p.name for p in shards.iterdir()})
+    reused = shards.is_dir() and bool(before & {p.name for p in shards.iterdir()})
     params = model.num_parameters()
     run.summary["pretrain"] = {
         "model": {"layers": config.num_hidden_layers, "hidden": config.hidden_size,

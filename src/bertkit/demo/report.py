@@ -82,8 +82,9 @@ def plot_mlm_accuracy(summary: dict[str, Any], path: Path) -> None:
                   label="MLM accuracy, content tokens")
     axes.plot(steps, [h["unigram_baseline"] for h in history], "--",
               label="MLM: always the most frequent token")
-    axes.plot(steps, [h["nsp_accuracy"] for h in history], "s-", label="NSP accuracy")
-    axes.axhline(0.5, linestyle=":", color="grey", label="NSP: chance")
+    if all("nsp_accuracy" in h for h in history):
+        axes.plot(steps, [h["nsp_accuracy"] for h in history], "s-", label="NSP accuracy")
+        axes.axhline(0.5, linestyle=":", color="grey", label="NSP: chance")
     axes.set(title="Held-out accuracy during pretraining", xlabel="step", ylabel="accuracy",
              ylim=(0, 1))
     axes.legend()
