@@ -79,7 +79,7 @@ MASK_ID = 103
 LEARNING_RATE = 1e-4
 BASELINE = "hf fp32"
 SYSTEMS = ["hf", "hf-masked", "bertkit"]
-ABLATIONS = ["bertkit no-vocab-pad", "bertkit fused-adamw"]
+ABLATIONS = ["bertkit fused-adamw"]
 TARGETS = {"fp32": 3.0, "bf16": 4.5}  # bertkit tok/s ÷ HF fp32 tok/s (issue 3)
 MEMORY_TARGET = 0.6  # bertkit peak RSS ÷ HF peak RSS, same precision
 CEILING_GEMMS = [  # (label, M, K, N), as perf-baselines §1 measured them
@@ -193,14 +193,13 @@ def hf_step(model: Any, inputs: dict[str, torch.Tensor], *, masked_only: bool,
 
 
 def bertkit_step(model: Any, inputs: dict[str, torch.Tensor], *, bf16: bool,
-                 pad_vocab: bool = True, fused_adamw: bool = False) -> Step:
+                 fused_adamw: bool = False) -> Step:
     """One bertkit step: the pretraining objective and bertkit's optimizer builder."""
     from bertkit.data.batch import Batch
     from bertkit.objectives import PreTrainingObjective
     from bertkit.training import build_optimizer
 
-    objective = PreTrainingObjective(
-        model, pad_vocab_to_multiple_of=64 if pad_vocab else None).train()
+    objective = PreTrainingObjective(model).train()
     if fused_adamw:  # the change proposed for training/optim.py: fused AdamW on CPU too
         from bertkit.training import param_groups
 
@@ -239,7 +238,6 @@ def make_variant(name: str, inputs: dict[str, torch.Tensor], hf_init: Any | None
         torch.manual_seed(0)
         model = BertForPreTraining(BertConfig(**CONFIG))
     return bertkit_step(model.train(), inputs, bf16=bf16,
-                        pad_vocab=system != "bertkit no-vocab-pad",
                         fused_adamw=system == "bertkit fused-adamw")
 
 

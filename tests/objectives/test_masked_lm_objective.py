@@ -29,7 +29,7 @@ from bertkit.objectives import (
     summarize,
 )
 
-VOCAB = 1000  # not a multiple of 64: the padded decoder path is exercised by default
+VOCAB = 1000  # not a multiple of 64: the old padded decoder would have padded it
 
 
 @pytest.fixture(autouse=True)
@@ -82,22 +82,20 @@ def model() -> BertForPreTraining:
 # ---- equality with the dense computation -------------------------------------------------
 
 
-@pytest.mark.parametrize("pad", [None, 64, 7])
-def test_sparse_loss_equals_dense_loss(model, pad):
+def test_sparse_loss_equals_dense_loss(model):
     batch = make_batch()
-    loss, metrics = pretraining_loss(model, batch, pad_vocab_to_multiple_of=pad)
+    loss, metrics = pretraining_loss(model, batch)
     expected = dense_loss(model, batch)
     assert abs(loss.item() - expected.item()) < 1e-5
     assert abs((metrics["mlm_loss"] + metrics["nsp_loss"]).item() - expected.item()) < 1e-5
 
 
-@pytest.mark.parametrize("pad", [None, 64])
-def test_gradients_equal_dense_gradients(model, pad):
+def test_gradients_equal_dense_gradients(model):
     batch = make_batch(seed=1)
     dense_loss(model, batch).backward()
     dense = {name: p.grad.clone() for name, p in model.named_parameters()}
     model.zero_grad(set_to_none=True)
-    loss, _ = PreTrainingObjective(model, pad_vocab_to_multiple_of=pad)(batch)
+    loss, _ = PreTrainingObjective(model)(batch)
     loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None, name
@@ -139,14 +137,13 @@ def fixed_output_model(mlm_probs: list[float], nsp_probs: list[float]) -> BertFo
     return model
 
 
-@pytest.mark.parametrize("pad", [None, 64])
-def test_hand_computed_loss_and_accuracy(pad):
+def test_hand_computed_loss_and_accuracy():
     model = fixed_output_model([0.5, 0.25, 0.125, 0.125], [0.8, 0.2])
     ids = torch.tensor([[1, 3, 2, 3, 1], [1, 3, 2, 2, 0]])
     labels = torch.tensor([[-100, 0, -100, 1, -100], [-100, 0, -100, -100, -100]])
     attention = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
     batch = Batch(ids, torch.zeros_like(ids), attention, labels, torch.tensor([0, 1]))
-    loss, m = pretraining_loss(model, batch, pad_vocab_to_multiple_of=pad)
+    loss, m = pretraining_loss(model, batch)
 
     ln2 = math.log(2)
     # MLM: labels 0, 1, 0 under p = (1/2, 1/4, …): -ln p = ln2, 2 ln2, ln2; argmax is 0.
@@ -228,21 +225,68 @@ def test_errors_name_what_is_wrong(model):
         PreTrainingObjective(model, pad_vocab_to_multiple_of=0)
 
 
-# ---- the padded decoder ---------------------------------------------------------------------
+# ---- the decoder: the model's MLM head, no padded copy of the table --------------------------
 
 
-def test_padded_logits_extend_the_true_ones(model):
+def padded_loss_before(model: BertForPreTraining, batch: Batch, multiple: int) -> torch.Tensor:
+    """The loss as the objective computed it before: the (V, H) table and the bias padded per
+    step to a multiple of ``multiple`` rows (bias with PAD_LOGIT), the head re-implemented."""
+    labels = batch.mlm_labels.reshape(-1)
+    positions = (labels != -100).nonzero().squeeze(1)
+    out = model.bert(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+    hidden = out.last_hidden_state
+    rows = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)
+    head, table = model.mlm, model.bert.embeddings.word.weight
+    extra = -table.shape[0] % multiple
+    logits = F.linear(head.norm(head.act(head.dense(rows))), F.pad(table, (0, 0, 0, extra)),
+                      F.pad(head.bias, (0, extra), value=PAD_LOGIT))
+    mlm = F.cross_entropy(logits.float(), labels.index_select(0, positions))
+    return mlm + F.cross_entropy(model.nsp(out.pooler_output).float(), batch.next_sentence_labels)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_loss_equals_the_padded_computation_before(model, seed):
+    batch = make_batch(seed=seed)
+    loss, _ = pretraining_loss(model, batch)
+    assert abs(loss.item() - padded_loss_before(model, batch, 64).item()) < 1e-6
+
+
+def test_decoder_is_the_head_and_copies_no_table(model):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
     rows = torch.randn(5, 32)
     weight = model.bert.embeddings.word.weight
-    plain = masked_lm_logits(model.mlm, rows, weight, None)
-    padded = masked_lm_logits(model.mlm, rows, weight, 64)
-    assert plain.shape == (5, VOCAB) and padded.shape == (5, 1024)
-    torch.testing.assert_close(padded[:, :VOCAB], plain, rtol=1e-5, atol=1e-5)
-    assert (padded[:, VOCAB:] == PAD_LOGIT).all()
-    torch.testing.assert_close(plain, model.mlm(rows, weight))
-    # Padded columns hold no probability: the softmax over V' restricted to V sums to 1.
-    probs = padded.softmax(-1)
-    assert probs[:, VOCAB:].sum().item() == 0.0
+    table = weight.untyped_storage().data_ptr()
+
+    class LargestOutput(TorchDispatchMode):
+        """The largest tensor an op made, views of the table itself (its transpose) aside."""
+        largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for item in out if isinstance(out, (tuple, list)) else [out]:
+                if (isinstance(item, torch.Tensor)
+                        and item.untyped_storage().data_ptr() != table):
+                    LargestOutput.largest = max(LargestOutput.largest, item.numel())
+            return out
+
+    logits = masked_lm_logits(model.mlm, rows, weight)
+    assert logits.shape == (5, VOCAB)
+    torch.testing.assert_close(logits, model.mlm(rows, weight), rtol=0, atol=0)
+    batch = make_batch(seed=5, rate=0.05)  # M = 4 to 8 masked rows: (M, V) logits < (V, H)
+    with LargestOutput():
+        pretraining_loss(model, batch)
+    assert LargestOutput.largest < weight.numel()  # nothing as big as the (V, H) table was made
+
+
+def test_vocab_padding_is_deprecated_and_has_no_effect(model):
+    batch = make_batch(seed=4)
+    reference, _ = pretraining_loss(model, batch)
+    with pytest.warns(DeprecationWarning, match="pad_vocab_to_multiple_of has no effect"):
+        objective = PreTrainingObjective(model, pad_vocab_to_multiple_of=64)
+    with pytest.warns(DeprecationWarning):
+        loss, _ = objective(batch)
+    assert loss.item() == reference.item()
 
 
 # ---- exact aggregation ------------------------------------------------------------------------
@@ -359,7 +403,8 @@ def test_content_accuracy_counts_only_content_targets() -> None:
     _, metrics = objective(batch)
     # Oracle: the dense model's argmax at every labelled position, split by the table.
     with torch.no_grad():
-        logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids).prediction_logits
+        logits = model(batch.input_ids, batch.attention_mask,
+                       batch.token_type_ids).prediction_logits
     labelled = batch.mlm_labels != -100
     targets = batch.mlm_labels[labelled]
     hits = logits[labelled].argmax(-1) == targets

@@ -209,7 +209,7 @@ class DistillationObjective(nn.Module):
 
     def __init__(self, student: PreTrainedModel, teacher: PreTrainedModel,
                  loss: DistillationLoss | None = None, *,
-                 pad_vocab_to_multiple_of: int | None = 64) -> None:
+                 pad_vocab_to_multiple_of: int | None = None) -> None:
         super().__init__()
         for role, model in (("student", student), ("teacher", teacher)):
             if not (isinstance(getattr(model, "bert", None), nn.Module)

@@ -6,13 +6,11 @@ every position it is ~70 % of the FLOPs of a 4-layer, hidden-256 model and its (
 logits dominate peak memory. So the M labelled rows are gathered *before* the MLM transform and
 the tied decoder, as Google's original ``gather_indexes`` did; the loss is the same number.
 
-Why the vocabulary is padded at compute time. A 30,522-wide float32 GEMM is slower on CPU than
-a 30,528-wide one (a multiple of 64): measured on 608 rows × 256, the forward GEMM takes ~20 %
-less time and the whole decoder + cross-entropy forward and backward ~6 % less, copy of the
-padded matrix included (a small, not a large, share of a step). The padding is made per step —
-``pad_vocab_to_multiple_of`` zero rows appended to the tied matrix, the bias padded with a large
-negative value so the extra columns get zero probability and zero gradient — so parameters,
-checkpoints and the Hugging Face format keep the true vocabulary size.
+Why no compute-time vocabulary padding. Earlier versions padded the tied (V × H) decoder matrix
+to a multiple of 64 rows on every step (``F.pad``) for a slightly faster GEMM; that copied the
+whole table each step and re-implemented the MLM head. The M gathered rows now go through the
+model's own :class:`~bertkit.model.heads.MaskedLMHead`; ``pad_vocab_to_multiple_of`` is accepted
+for one release and has no effect.
 
 Why a module, not just a function. The training loop (``bertkit.training``) calls
 ``loss_fn(model, batch)`` and requires ``model(...)`` to be called on the object it passes, which
@@ -34,12 +32,13 @@ and knows no words. Given a (V,) ``content_tokens`` table (True outside the corp
 frequent tokens), the objective also counts the masked targets that are content tokens and how
 many it got right; :func:`summarize` reports their accuracy as ``content_accuracy``.
 
-Legend: B batch, T tokens, H hidden, V vocabulary, V' padded vocabulary, M masked positions.
+Legend: B batch, T tokens, H hidden, V vocabulary, M masked positions.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -55,8 +54,8 @@ from bertkit.model.heads import MaskedLMHead, PairHead
 from bertkit.model.losses import IGNORE_INDEX
 from bertkit.model.outputs import EncoderOutput
 
-#: Added to the bias of padded vocabulary columns: exp(-1e9 - max) is exactly 0 in float32 and
-#: bfloat16, so padded columns carry no probability and no gradient, with no inf arithmetic.
+#: A logit with exactly zero probability in float32 and bfloat16 (exp(-1e9 - max) = 0), for
+#: callers that pad logits themselves; the objectives no longer pad (kept for one release).
 PAD_LOGIT = -1e9
 
 #: Sums and counts per batch; :func:`summarize` turns (sums of) them into exact metrics.
@@ -99,8 +98,8 @@ class PreTrainingObjective(nn.Module):
     Args:
         model: a :class:`~bertkit.model.pretrained.BertForPreTraining` or anything with ``.bert``,
             ``.mlm`` and (for NSP) ``.nsp``. Its submodules are shared, not copied.
-        pad_vocab_to_multiple_of: pad the decoder's vocabulary dimension to this multiple at
-            compute time (speed only; the loss is unchanged). ``None`` or 1 turns it off.
+        pad_vocab_to_multiple_of: deprecated, no effect (the decoder is no longer padded);
+            a value other than ``None`` or 1 warns. Removed in the next release.
         pair_task: the name the pair head's metrics carry: ``"nsp"`` or ``"sop"`` (ALBERT's
             sentence order; the loss is the same two-way cross-entropy).
         content_tokens: (V,) bool, True for the tokens whose accuracy is also reported as
@@ -109,7 +108,7 @@ class PreTrainingObjective(nn.Module):
 
     content_tokens: Tensor | None
 
-    def __init__(self, model: nn.Module, *, pad_vocab_to_multiple_of: int | None = 64,
+    def __init__(self, model: nn.Module, *, pad_vocab_to_multiple_of: int | None = None,
                  pair_task: str = "nsp", content_tokens: Tensor | None = None) -> None:
         super().__init__()
         missing = [name for name in ("bert", "mlm") if not isinstance(getattr(model, name, None),
@@ -118,9 +117,7 @@ class PreTrainingObjective(nn.Module):
             raise UsageError(f"PreTrainingObjective needs a model with .bert and .mlm modules "
                              f"(e.g. BertForPreTraining); {type(model).__name__} lacks "
                              f"{', '.join('.' + m for m in missing)}")
-        if pad_vocab_to_multiple_of is not None and pad_vocab_to_multiple_of < 1:
-            raise UsageError(f"pad_vocab_to_multiple_of must be >= 1 or None, "
-                             f"got {pad_vocab_to_multiple_of}")
+        check_vocab_padding(pad_vocab_to_multiple_of)
         if pair_task not in PAIR_TASKS:
             raise UsageError(f"pair_task must be one of {PAIR_TASKS}, got {pair_task!r}")
         self.pair_task = pair_task
@@ -151,7 +148,7 @@ def pretraining_loss(
     model: PreTrainingModel | nn.Module,
     batch: Batch,
     *,
-    pad_vocab_to_multiple_of: int | None = 64,
+    pad_vocab_to_multiple_of: int | None = None,
     pair_task: str = "nsp",
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """MLM loss over the masked rows only, plus NSP loss when ``batch.next_sentence_labels``
@@ -187,11 +184,11 @@ def pretraining_loss(
 @dataclass
 class SparseMaskedLM:
     """What :func:`sparse_masked_lm` computed: the encoder's output, the M masked rows' logits
-    (over the padded vocabulary V'), their targets and flat positions in the (B·T) batch, the
+    (over the vocabulary V), their targets and flat positions in the (B·T) batch, the
     mean loss and the ``mlm_*`` metrics (plus ``tokens``)."""
 
     encoded: EncoderOutput
-    logits: Tensor       # (M, V')
+    logits: Tensor       # (M, V)
     targets: Tensor      # (M,)
     positions: Tensor    # (M,) indices into the flattened (B·T) batch
     loss: Tensor
@@ -199,8 +196,9 @@ class SparseMaskedLM:
 
 
 def sparse_masked_lm(model: PreTrainingModel | nn.Module, batch: Batch, *,
-                     pad_vocab_to_multiple_of: int | None = 64) -> SparseMaskedLM:
-    """The MLM half of :func:`pretraining_loss`: encode, gather the masked rows, decode them.
+                     pad_vocab_to_multiple_of: int | None = None) -> SparseMaskedLM:
+    """The MLM half of :func:`pretraining_loss`: encode, gather the masked rows, decode them
+    with the model's MLM head (``pad_vocab_to_multiple_of``: deprecated, no effect).
 
     Separate so that an objective that needs the logits themselves (ELECTRA samples its
     replacements from them) shares the one sparse forward pass and its label checks.
@@ -215,10 +213,10 @@ def sparse_masked_lm(model: PreTrainingModel | nn.Module, batch: Batch, *,
     hidden = encoded.last_hidden_state                                   # (B, T, H)
     rows = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # (M, H)
     logits = masked_lm_logits(model.mlm, rows, model.bert.embeddings.word.weight,
-                              pad_vocab_to_multiple_of)                  # (M, V')
+                              pad_vocab_to_multiple_of)                  # (M, V)
     # Loss and accuracy both read the float32 copy: under bf16 autocast, argmax over the bf16
     # logits is ~3× slower on CPU than over float32 (36 vs 13 ms for 608 × 30,528).
-    scores = logits.float()                                              # (M, V')
+    scores = logits.float()                                              # (M, V)
     mlm_loss_sum = F.cross_entropy(scores, targets, reduction="sum")
     count = positions.numel()
     with torch.no_grad():
@@ -237,21 +235,23 @@ def sparse_masked_lm(model: PreTrainingModel | nn.Module, batch: Batch, *,
 
 def masked_lm_logits(head: MaskedLMHead, rows: Tensor, word_embeddings: Tensor,
                      pad_vocab_to_multiple_of: int | None = None) -> Tensor:
-    """(M, H) rows → (M, V') logits of the tied decoder, the vocabulary padded at compute time.
+    """(M, H) rows → (M, V) logits of the tied decoder: ``head(rows, word_embeddings)``.
 
-    Padded columns have logit :data:`PAD_LOGIT` (zero probability; never the argmax), so a
-    cross-entropy over all V' columns equals the one over the V true columns. Without padding
-    this is exactly ``head(rows, word_embeddings)``.
+    ``pad_vocab_to_multiple_of`` is deprecated and has no effect (see the module docstring).
     """
-    vocab = word_embeddings.shape[0]
-    multiple = pad_vocab_to_multiple_of or 1
-    extra = -vocab % multiple
-    if extra == 0:
-        return head(rows, word_embeddings)
-    transformed = head.norm(head.act(head.dense(rows)))                  # (M, H)
-    weight = F.pad(word_embeddings, (0, 0, 0, extra))                    # (V', H)
-    bias = F.pad(head.bias, (0, extra), value=PAD_LOGIT)                 # (V',)
-    return F.linear(transformed, weight, bias)                           # (M, V')
+    check_vocab_padding(pad_vocab_to_multiple_of)
+    return head(rows, word_embeddings)
+
+
+def check_vocab_padding(pad_vocab_to_multiple_of: int | None) -> None:
+    """Refuse an invalid ``pad_vocab_to_multiple_of``; warn that a valid one no longer acts."""
+    if pad_vocab_to_multiple_of is None or pad_vocab_to_multiple_of == 1:
+        return
+    if pad_vocab_to_multiple_of < 1:
+        raise UsageError(f"pad_vocab_to_multiple_of must be >= 1 or None, "
+                         f"got {pad_vocab_to_multiple_of}")
+    warnings.warn("pad_vocab_to_multiple_of has no effect (the MLM decoder is no longer padded) "
+                  "and will be removed in the next release", DeprecationWarning, stacklevel=3)
 
 
 def summarize(sums: Mapping[str, float | Tensor]) -> dict[str, float]:

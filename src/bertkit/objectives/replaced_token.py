@@ -134,7 +134,7 @@ class ElectraObjective(nn.Module):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *,
                  rtd_weight: float = 50.0, temperature: float = 1.0,
-                 pad_vocab_to_multiple_of: int | None = 64, eval_seed: int = 0) -> None:
+                 pad_vocab_to_multiple_of: int | None = None, eval_seed: int = 0) -> None:
         super().__init__()
         for role, model, parts in (("generator", generator, ("bert", "mlm")),
                                    ("discriminator", discriminator, ("bert", "discriminator"))):
