@@ -17,7 +17,8 @@ from bertkit.cli import main
 from bertkit.data.readers import TextExample
 from bertkit.demo import DemoSettings, run_demo
 from bertkit.demo.budget import SHARES, Clock
-from bertkit.demo.pipeline import FILL_MASK_TEXTS, MARKER, prepare_output, spread, stratified
+from bertkit.demo.examples import FILL_MASK_TEXTS
+from bertkit.demo.pipeline import MARKER, prepare_output, spread, stratified
 from bertkit.demo.report import FIGURES, SECTIONS
 from bertkit.errors import UsageError
 

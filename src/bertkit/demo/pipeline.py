@@ -45,6 +45,7 @@ from bertkit.data.batch import Batch
 from bertkit.data.masking import IGNORE_INDEX
 from bertkit.data.readers import TextExample, read_classification
 from bertkit.demo.budget import Clock, seconds_per_step
+from bertkit.demo.examples import fill_mask_examples
 from bertkit.demo.quickstart import SENTENCES, embed_sentences
 from bertkit.errors import BertkitError, UsageError
 from bertkit.inference.attention_maps import (
@@ -54,7 +55,7 @@ from bertkit.inference.attention_maps import (
     write_attention_html,
 )
 from bertkit.inference.engine import Engine
-from bertkit.inference.fill_mask import fill_mask, load_fill_mask
+from bertkit.inference.fill_mask import load_fill_mask
 from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertForPreTraining, BertForSequenceClassification
 from bertkit.objectives import PreTrainingObjective
@@ -92,22 +93,6 @@ MIN_STEP_SECONDS = 5.0  # a training step's floor when the budget is already spe
 FINETUNE_LR = {"small": 5e-4, "minilm": 2e-4}
 FULL_CORPUS_MINUTES = 5.0  # below this budget the corpus is cut (shards and vocab build faster)
 
-#: Fixed before any run (never picked after seeing the answers): texts in the pretraining
-#: corpus' style (lowercase, no punctuation, numbers removed), each with the word a Reuters
-#: writer would put in the blank. Most blanks are content words (outside the 100 most frequent
-#: tokens), which a model that learned only function words cannot rank high; the report gives
-#: the rank of the original word among the whole-word candidates.
-FILL_MASK_EXAMPLES = (
-    ("the company said its net [MASK] rose to mln dlrs", "profit"),
-    ("the bank of [MASK] said it provided the money market with assistance", "england"),
-    ("oil [MASK] rose sharply after the opec meeting", "prices"),
-    ("the company said it agreed to [MASK] the remaining shares", "acquire"),
-    ("shareholders will vote on the [MASK] at the annual meeting", "merger"),
-    ("the central bank raised its discount [MASK] by half a point", "rate"),
-    ("wheat and corn [MASK] fell on the chicago board of trade", "futures"),
-    ("the [MASK] said it expects earnings to improve this year", "company"),
-)
-FILL_MASK_TEXTS = tuple(text for text, _ in FILL_MASK_EXAMPLES)
 ATTENTION_TEXT = "The cat sat on the mat because it was tired."
 
 
@@ -497,23 +482,6 @@ def _showcase(run: _Run) -> str:
             f"word in the top 5 for {top5}); "
             f"similarity of {len(SENTENCES)} sentences; attention map: layer {layer}, head "
             f"{head}, where 'it' attends to 'cat' ({weight:.2f}) most above the other tokens")
-
-
-def fill_mask_examples(engine: Engine, top_k: int = 5) -> list[dict[str, Any]]:
-    """The top ``top_k`` of each :data:`FILL_MASK_EXAMPLES` text, and where the original word
-    ranks among all whole-word candidates (1 = first; a word of several pieces is ranked by
-    its first piece, as fill-mask's targets are; ``None`` if the vocabulary lacks it)."""
-    tokenizer = engine.tokenizer
-    every = fill_mask(engine, None, list(FILL_MASK_TEXTS), top_k=tokenizer.vocab_size)
-    rows = []
-    for (text, answer), result in zip(FILL_MASK_EXAMPLES, every, strict=True):
-        ranked = result.masks[0].candidates
-        pieces = tokenizer.tokenize(answer)
-        rank = next((index + 1 for index, c in enumerate(ranked) if c.token == pieces[0]), None)
-        rows.append({"text": text, "filled": result.filled, "answer": answer,
-                     "answer_pieces": pieces, "answer_rank": rank,
-                     "candidates": [[c.word, c.score] for c in ranked[:top_k]]})
-    return rows
 
 
 def _report(run: _Run) -> str:
