@@ -17,10 +17,10 @@ from bertkit.cli import main
 from bertkit.data.readers import TextExample
 from bertkit.demo import DemoSettings, run_demo
 from bertkit.demo.budget import SHARES, Clock
+from bertkit.demo.examples import FILL_MASK_TEXTS
 from bertkit.demo.output import MARKER, prepare_output
 from bertkit.demo.report import FIGURES, SECTIONS
 from bertkit.demo.sampling import spread, stratified
-from bertkit.demo.showcase import FILL_MASK_TEXTS
 from bertkit.errors import UsageError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -92,6 +92,10 @@ def test_tiny_budget_runs_every_step_and_writes_the_report(
 
     assert [r["text"] for r in summary["fill_mask"]] == list(FILL_MASK_TEXTS)
     assert all(len(r["candidates"]) == 5 for r in summary["fill_mask"])
+    assert 0 <= pre["eval"]["content_accuracy"] <= 1
+    for row in summary["fill_mask"]:  # whole-word blanks: no ## piece, the answer ranked
+        assert not any(word.startswith("##") for word, _ in row["candidates"]), row
+        assert row["answer_rank"] is None or row["answer_rank"] >= 1
     matrix = summary["similarity"]["matrix"]
     assert all(row[i] == pytest.approx(1.0, abs=1e-5) for i, row in enumerate(matrix))
     tokens = summary["attention"]["tokens"]

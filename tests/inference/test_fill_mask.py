@@ -12,7 +12,14 @@ import torch
 from bertkit import BertForMaskedLM, BertModel, CheckpointError, InputError, Tokenizer, UsageError
 from bertkit.cli import main
 from bertkit.inference.engine import Engine
-from bertkit.inference.fill_mask import _fill, _whole_word, fill_mask, load_fill_mask
+from bertkit.inference.fill_mask import (
+    _fill,
+    _whole_word,
+    _whole_word_blanks,
+    continuation_ids,
+    fill_mask,
+    load_fill_mask,
+)
 
 from .conftest import COLOURS
 
@@ -38,9 +45,12 @@ def test_scores_are_probabilities_over_the_vocabulary(planted_mlm: BertForMasked
     (result,) = fill_mask(planted_mlm, tiny_tokenizer, ["the sky is [MASK] ."], top_k=500)
     candidates = result.masks[0].candidates
     specials = set(tiny_tokenizer.all_special_ids)
+    pieces = set(continuation_ids(tiny_tokenizer))
+    assert pieces, "the vocabulary has ## pieces to leave out"
     assert not specials & {c.token_id for c in candidates}, "special tokens are never proposed"
-    assert len(candidates) == len(tiny_tokenizer) - len(specials)
-    # Every non-special token's probability; the specials' share is what is missing from 1.
+    assert not pieces & {c.token_id for c in candidates}, "a whole-word blank gets no ## piece"
+    assert len(candidates) == len(tiny_tokenizer) - len(specials) - len(pieces)
+    # Every whole word's probability; the specials' and pieces' share is what is missing.
     assert 0.95 < sum(c.score for c in candidates) <= 1.0 + 1e-5
 
 
@@ -93,14 +103,41 @@ def test_unknown_target_is_rejected(planted_mlm: BertForMaskedLM,
         fill_mask(planted_mlm, tiny_tokenizer, ["the sky is [MASK] ."], targets=["zebra"])
 
 
+def test_continuation_pieces_never_glue_across_a_space(planted_mlm: BertForMaskedLM,
+                                                        tiny_tokenizer: Tokenizer) -> None:
+    # "play [MASK]" asks for a word: no ## piece at all (transformers' pipeline would show
+    # "##ing" and decode the sequence as "i like playing ."). "play[MASK]" continues "play".
+    spaced, attached = fill_mask(planted_mlm, tiny_tokenizer,
+                                 ["i like play [MASK] .", "i like play[MASK] ."], top_k=500)
+    assert not any(c.token.startswith("##") for c in spaced.masks[0].candidates)
+    assert all(c.sequence.startswith("i like play ") for c in spaced.masks[0].candidates)
+    by_token = {c.token: c for c in attached.masks[0].candidates}
+    assert by_token["##ing"].word == "playing"
+    assert by_token["##ing"].sequence == "i like playing ."
+    assert by_token["cat"].sequence == "i like playcat ."
+
+
+def test_whole_word_blanks_follow_the_text() -> None:
+    # [CLS] a [MASK] , [MASK] b[MASK] [MASK][MASK] [SEP]
+    text = "a [MASK] ,[MASK] b[MASK] [MASK][MASK]"
+    ids = [1, 7, 4, 8, 4, 9, 4, 4, 4, 2]
+    offsets = [(0, 0), (0, 1), (2, 8), (9, 10), (10, 16), (17, 18), (18, 24), (25, 31),
+               (31, 37), (0, 0)]
+    row = {"input_ids": ids, "offset_mapping": offsets}
+    # after a space / after punctuation / against a word / after a space / against a mask
+    assert _whole_word_blanks(text, row, 4) == [True, True, False, True, False]
+
+
 def test_pieces_join_into_whole_words() -> None:
-    # "i like play [MASK] ." with the candidate "##ing": the piece continues "play".
-    text = "i like play [MASK] ."
+    # "i like play[MASK] ." with the candidate "##ing": the piece continues "play".
+    text = "i like play[MASK] ."
     tokens = ["[CLS]", "i", "like", "play", "[MASK]", ".", "[SEP]"]
-    offsets = [(0, 0), (0, 1), (2, 6), (7, 11), (12, 18), (19, 20), (0, 0)]
+    offsets = [(0, 0), (0, 1), (2, 6), (7, 11), (11, 17), (18, 19), (0, 0)]
     special = {0, 6}
     assert _whole_word(text, tokens, offsets, special, 4, "##ing") == "playing"
     assert _fill(text, offsets, [(4, "##ing")]) == "i like playing ."
+    text = "i like play [MASK] ."
+    offsets = [(0, 0), (0, 1), (2, 6), (7, 11), (12, 18), (19, 20), (0, 0)]
     assert _whole_word(text, tokens, offsets, special, 4, "cats") == "cats"
     assert _fill(text, offsets, [(4, "cats")]) == "i like play cats ."
     # A mask followed by a continuation piece: "[MASK]##s" → the candidate plus "s".

@@ -390,3 +390,30 @@ def test_trainer_runs_the_objective(tmp_path):
     fresh = BertForPreTraining(tiny_config())
     load_model_weights(result.checkpoint, fresh)
     torch.testing.assert_close(fresh.mlm.bias, objective.mlm.bias)
+
+
+def test_content_accuracy_counts_only_content_targets() -> None:
+    torch.manual_seed(0)
+    model = BertForPreTraining(tiny_config())
+    batch = make_batch(seed=3)
+    content = torch.zeros(VOCAB, dtype=torch.bool)
+    content[VOCAB // 2:] = True  # the upper half of the vocabulary is "content"
+    objective = PreTrainingObjective(model, content_tokens=content)
+    assert "content_tokens" not in objective.state_dict(), "the table is not saved"
+    _, metrics = objective(batch)
+    # Oracle: the dense model's argmax at every labelled position, split by the table.
+    with torch.no_grad():
+        logits = model(batch.input_ids, batch.attention_mask,
+                       batch.token_type_ids).prediction_logits
+    labelled = batch.mlm_labels != -100
+    targets = batch.mlm_labels[labelled]
+    hits = logits[labelled].argmax(-1) == targets
+    is_content = content[targets]
+    assert 0 < is_content.sum() < targets.numel()
+    assert metrics["mlm_content_count"].item() == is_content.sum().item()
+    assert metrics["mlm_content_correct"].item() == (hits & is_content).sum().item()
+    exact = summarize(metrics)
+    assert exact["content_accuracy"] == pytest.approx(
+        (hits & is_content).sum().item() / is_content.sum().item())
+    # Without a table there is no content figure.
+    assert "content_accuracy" not in summarize(PreTrainingObjective(model)(batch)[1])

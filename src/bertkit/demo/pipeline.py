@@ -1,4 +1,4 @@
-"""The demo's steps: real data → WordPiece vocabulary → a small BERT pretrained with MLM + NSP →
+"""The demo's steps: real data → WordPiece vocabulary → a small BERT pretrained with masked LM →
 two classifiers fine-tuned on Reuters R8 (that small BERT, and the real all-MiniLM-L6-v2) →
 fill-mask, sentence similarity and attention maps → one report.
 

@@ -65,7 +65,8 @@ def pretrain_small_bert(run: DemoRun) -> str:
     return (f"{result.step:,} steps of {PRETRAIN_BATCH}×{SEQ_LEN} tokens "
             f"({result.stop_reason.replace('_', ' ')}); shards {'cached' if reused else 'built'}; "
             f"held-out MLM accuracy {final.get('mlm_accuracy', float('nan')):.3f} "
-            f"vs unigram {final.get('unigram_baseline', float('nan')):.3f}, "
+            f"vs unigram {final.get('unigram_baseline', float('nan')):.3f}, content tokens "
+            f"{final.get('content_accuracy', float('nan')):.3f}, "
             f"NSP accuracy {final.get('nsp_accuracy', float('nan')):.3f}")
 
 

@@ -49,8 +49,9 @@ def plot_losses(summary: dict[str, Any], path: Path) -> None:
     left, right = figure.subplots(1, 2)
     log = summary["pretrain"]["train_log"]
     steps = [r["step"] for r in log]
+    with_nsp = bool(log) and all("nsp_loss" in r for r in log)  # else the total is the MLM loss
     for key, label in (("loss", "total (MLM + NSP)"), ("mlm_loss", "MLM"), ("nsp_loss", "NSP")):
-        if all(key in r for r in log):
+        if all(key in r for r in log) and (with_nsp or key == "mlm_loss"):
             left.plot(steps, [r[key] for r in log], label=f"train {label}")
     history = summary["pretrain"]["history"]
     left.plot([h["step"] for h in history], [h["mlm_loss"] for h in history], "o--",
@@ -76,10 +77,14 @@ def plot_mlm_accuracy(summary: dict[str, Any], path: Path) -> None:
     history = summary["pretrain"]["history"]
     steps = [h["step"] for h in history]
     axes.plot(steps, [h["mlm_accuracy"] for h in history], "o-", label="MLM accuracy")
+    if all("content_accuracy" in h for h in history):
+        axes.plot(steps, [h["content_accuracy"] for h in history], "s-",
+                  label="MLM accuracy, content tokens")
     axes.plot(steps, [h["unigram_baseline"] for h in history], "--",
               label="MLM: always the most frequent token")
-    axes.plot(steps, [h["nsp_accuracy"] for h in history], "s-", label="NSP accuracy")
-    axes.axhline(0.5, linestyle=":", color="grey", label="NSP: chance")
+    if all("nsp_accuracy" in h for h in history):
+        axes.plot(steps, [h["nsp_accuracy"] for h in history], "s-", label="NSP accuracy")
+        axes.axhline(0.5, linestyle=":", color="grey", label="NSP: chance")
     axes.set(title="Held-out accuracy during pretraining", xlabel="step", ylabel="accuracy",
              ylim=(0, 1))
     axes.legend()
@@ -138,8 +143,11 @@ def _claims(summary: dict[str, Any]) -> str:
         f"<b>Measured here:</b> held-out MLM accuracy {final.get('mlm_accuracy', math.nan):.3f} "
         f"on {pre['eval_examples']} held-out sequences (documents kept out of pretraining, "
         f"masked once with a fixed seed) against {final.get('unigram_baseline', math.nan):.3f} "
-        f"for always predicting the most frequent masked token; NSP accuracy "
-        f"{final.get('nsp_accuracy', math.nan):.3f} against 0.5 for chance.",
+        f"for always predicting the most frequent masked token, and "
+        f"{final.get('content_accuracy', math.nan):.3f} on the masked content tokens (those "
+        "outside the 100 most frequent, which function words cannot earn)"
+        + (f"; NSP accuracy {final['nsp_accuracy']:.3f} against 0.5 for chance."
+           if "nsp_accuracy" in final else "."),
         f"<b>Measured here:</b> each classifier was trained for one pass over a class-stratified "
         f"subset of the R8 training split and scored once on the same {test['examples']:,} "
         f"test documents (evenly spaced over the {test['of']:,} of the test split); no choice "
@@ -178,15 +186,19 @@ def render_html(out: Path, summary: dict[str, Any]) -> str:
             f"<p>A BERT with {model['layers']} layers, hidden size {model['hidden']}, "
             f"{model['heads']} heads and a {model['vocab']:,}-piece WordPiece vocabulary "
             f"({model['parameters'] / 1e6:.2f} M parameters), trained from random weights with "
-            f"masked-LM + next-sentence prediction on the Reuters R52 training split: "
+            f"{pre.get('objective', 'masked-LM + next-sentence prediction')} on the Reuters "
+            f"R52 training split: "
             f"{pre['steps']:,} steps (planned {pre['planned_steps']:,}, stopped by "
             f"{pre['stop_reason'].replace('_', ' ')}) of {pre['batch_size']} sequences × "
             f"{pre['seq_len']} tokens, {pre['train_examples']:,} training sequences.</p>"
             + _table(("held-out metric", "value"), [
                 ("MLM accuracy", f"{final.get('mlm_accuracy', math.nan):.4f}"),
+                ("MLM accuracy on content tokens (outside the 100 most frequent)",
+                 f"{final.get('content_accuracy', math.nan):.4f}"),
                 ("unigram baseline", f"{final.get('unigram_baseline', math.nan):.4f}"),
                 ("MLM perplexity", f"{final.get('perplexity', math.nan):.1f}"),
-                ("NSP accuracy", f"{final.get('nsp_accuracy', math.nan):.4f}")])
+                *([("NSP accuracy", f"{final['nsp_accuracy']:.4f}")]
+                  if "nsp_accuracy" in final else [])])
             + _image(out, "loss_curves.png", "loss curves")
             + _image(out, "mlm_accuracy.png", "held-out MLM accuracy", 640)),
         "Fine-tuning on Reuters R8": (
@@ -201,9 +213,12 @@ def render_html(out: Path, summary: dict[str, Any]) -> str:
             + _image(out, "confusion_matrix.png", "confusion matrices")),
         "Fill-mask": (
             "<p>The small BERT pretrained above, top 5 for each [MASK] (the corpus is "
-            "lowercase with numbers and punctuation removed, so are these texts).</p>"
-            + _table(("text", "top-5 (probability)"),
-                     [(r["text"], ", ".join(f"{w} ({p:.3f})" for w, p in r["candidates"]))
+            "lowercase with numbers and punctuation removed, so are these texts). The texts and "
+            "their original words were fixed before any run; the rank is the original word's "
+            "among all whole-word candidates (1 = the model's first choice).</p>"
+            + _table(("text", "original word (rank)", "top-5 (probability)"),
+                     [(r["text"], f"{r['answer']} ({r['answer_rank'] or 'not in vocabulary'})",
+                       ", ".join(f"{w} ({p:.3f})" for w, p in r["candidates"]))
                       for r in summary["fill_mask"]])),
         "Sentence similarity": (
             "<p>all-MiniLM-L6-v2 as released (not fine-tuned), mean-pooled sentence vectors, "
@@ -280,8 +295,10 @@ def render_summary(summary: dict[str, Any], out: Path) -> str:
     lines += [f"  {s['seconds']:7.1f} s  {s['name']}" for s in summary["steps"]]
     lines += ["", f"pretraining ({pre['steps']:,} steps): held-out MLM accuracy "
                   f"{final.get('mlm_accuracy', math.nan):.3f} (unigram baseline "
-                  f"{final.get('unigram_baseline', math.nan):.3f}), NSP accuracy "
-                  f"{final.get('nsp_accuracy', math.nan):.3f}",
+                  f"{final.get('unigram_baseline', math.nan):.3f}), content tokens "
+                  f"{final.get('content_accuracy', math.nan):.3f}"
+                  + (f", NSP accuracy {final['nsp_accuracy']:.3f}"
+                     if "nsp_accuracy" in final else ""),
               f"Reuters R8, {test['examples']:,} test documents (majority class "
               f"{test['majority_accuracy']:.3f}):"]
     lines += [f"  {run['model']:<30} accuracy {run['accuracy']:.3f}  macro-F1 "

@@ -10,6 +10,16 @@ Results are given at three levels, because a WordPiece vocabulary predicts *piec
 pieces (``playing``), ``sequence`` the text with this one mask filled; a text's ``filled`` has
 every mask replaced by its best candidate.
 
+Continuation pieces (``##s``) and whole-word blanks. ``transformers``' fill-mask pipeline ranks
+the whole vocabulary and shows a ``##`` candidate as the piece (``token_str`` "##s"), but its
+``sequence`` is ``tokenizer.decode``, which glues the piece to the word before the blank: "the
+price of [MASK] rose" becomes "the price ofs rose". A blank that stands apart from the previous
+word (whitespace, punctuation or the start of the text before it) asks for a word, and a
+continuation piece there contradicts the text, so bertkit leaves ``##`` pieces out of such a
+blank's candidates (as it leaves out special tokens); the scores stay probabilities over the
+whole vocabulary, unrenormalised. A blank written against a word ("play[MASK]") continues it:
+there ``##`` pieces are proposed and join that word (``playing``), as the text asks.
+
 Shape legend: B batch, T tokens, H hidden, V vocabulary, M masks in the batch, K candidates.
 """
 
@@ -148,7 +158,9 @@ def fill_mask(model: nn.Module | Engine, tokenizer: Tokenizer | None, texts: str
     target that the vocabulary splits into several pieces is scored by its **first piece** (as
     the reference pipeline does; a warning names it) — its probability is then that of the
     word's beginning, not of the whole word. A target that is unknown to the vocabulary is an
-    error. Texts are batched by length; results come back in the order of ``texts``.
+    error. A blank that stands apart from the word before it is never offered a ``##``
+    continuation piece (see the module doc). Texts are batched by length; results come back in
+    the order of ``texts``.
     """
     engine = as_engine(model, tokenizer, batch_size=batch_size, truncate=truncate)
     _mlm_parts(engine.model)
@@ -168,25 +180,25 @@ def fill_mask(model: nn.Module | Engine, tokenizer: Tokenizer | None, texts: str
                              f"each {tokenizer.mask_token}")
     target_ids, target_words = _target_ids(tokenizer, targets) if targets is not None else (
         None, None)
-    excluded = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
-    k = min(top_k, engine.model.config.vocab_size - len(excluded))
+    special = sorted(set(tokenizer.all_special_ids))
+    pieces = continuation_ids(tokenizer)
+    excluded = torch.tensor(special, dtype=torch.long)                          # every blank
+    excluded_at_word = torch.tensor(sorted(set(special) | set(pieces)), dtype=torch.long)
+    whole_word = [_whole_word_blanks(text, row, mask_id)
+                  for text, row in zip(text_list, rows, strict=True)]
 
     def step(batch: TextBatch) -> list[list[tuple[list[int], list[float]]]]:
         where = (batch.input_ids == mask_id).nonzero()                          # (M, 2)
         logits = mask_logits(engine.model, batch.input_ids, batch.attention_mask,
                              mask_id).float()                                    # (M, V)
         probs = logits.softmax(dim=-1)                                           # (M, V)
-        if target_ids is not None:
-            chosen = torch.tensor(target_ids, device=probs.device)
-            scores, order = probs[:, chosen].sort(dim=-1, descending=True)      # (M, targets)
-            ids = chosen[order]
-        else:
-            probs[:, excluded.to(probs.device)] = 0.0
-            scores, ids = probs.topk(k, dim=-1)                                  # (M, K)
+        # Which masks are whole-word blanks, in the row-major order of ``where``.
+        at_word = [flag for index in batch.indices for flag in whole_word[index]]
         per_text: list[list[tuple[list[int], list[float]]]] = [[] for _ in batch.indices]
-        for (row, _), row_ids, row_scores in zip(where.tolist(), ids.tolist(),
-                                                 scores.tolist(), strict=True):
-            per_text[row].append((row_ids, row_scores))
+        for (row, _), mask_probs, word_blank in zip(where.tolist(), probs, at_word,
+                                                    strict=True):
+            per_text[row].append(_ranked(mask_probs, target_ids,
+                                         excluded_at_word if word_blank else excluded, top_k))
         return per_text
 
     predictions = engine.map(rows, step)
@@ -194,6 +206,46 @@ def fill_mask(model: nn.Module | Engine, tokenizer: Tokenizer | None, texts: str
         _assemble(tokenizer, text, row, preds, mask_id, target_words)
         for text, row, preds in zip(text_list, rows, predictions, strict=True)
     ]
+
+
+def _ranked(probs: Tensor, target_ids: list[int] | None, excluded: Tensor,
+            top_k: int) -> tuple[list[int], list[float]]:
+    """One mask's candidates from its (V,) probabilities: the targets ranked (all of them), or
+    the ``top_k`` most likely tokens outside ``excluded``."""
+    if target_ids is not None:
+        chosen = torch.tensor(target_ids, device=probs.device)
+        scores, order = probs[chosen].sort(descending=True)                     # (targets,)
+        return chosen[order].tolist(), scores.tolist()
+    probs = probs.clone()
+    probs[excluded.to(probs.device)] = -1.0  # below every probability: never chosen
+    k = min(top_k, probs.shape[0] - excluded.numel())
+    scores, ids = probs.topk(k)                                                  # (K,)
+    return ids.tolist(), scores.tolist()
+
+
+def continuation_ids(tokenizer: Tokenizer) -> list[int]:
+    """Ids of the vocabulary's continuation pieces (``##…``)."""
+    return sorted(index for token, index in tokenizer.get_vocab().items()
+                  if token.startswith(CONTINUATION) and len(token) > len(CONTINUATION))
+
+
+def _whole_word_blanks(text: str, row: dict[str, Any], mask_id: int) -> list[bool]:
+    """Per ``[MASK]`` of an encoded text (in order): whether it is a whole-word blank. A mask
+    continues the token before it only when that token ends where the mask starts and is
+    another mask or ends in a letter or digit (BERT splits punctuation off as its own word);
+    after [CLS], a space or punctuation the blank is a word of its own."""
+    ids: list[int] = row["input_ids"]
+    offsets: list[tuple[int, int]] = row["offset_mapping"]
+    flags = []
+    for position, token in enumerate(ids):
+        if token != mask_id:
+            continue
+        before_start, before_end = offsets[position - 1] if position > 1 else (0, 0)
+        touches = before_end > before_start and before_end == offsets[position][0]
+        continues = touches and (ids[position - 1] == mask_id
+                                 or text[before_end - 1:before_end].isalnum())
+        flags.append(not continues)
+    return flags
 
 
 def _target_ids(tokenizer: Tokenizer, targets: Sequence[str]) -> tuple[list[int], dict[int, str]]:
@@ -268,14 +320,11 @@ def _surface(piece: str) -> str:
 
 def _fill(text: str, offsets: list[tuple[int, int]], fills: list[tuple[int, str]]) -> str:
     """``text`` with the mask at each token position replaced by a piece, right to left so the
-    earlier character offsets stay valid. A ``##`` piece joins the text before it (the
-    whitespace in between is dropped)."""
+    earlier character offsets stay valid. A ``##`` piece is only ever proposed for a blank
+    written against a word, so dropping its ``##`` joins it to that word and nothing else."""
     out = text
     for position, piece in sorted(fills, reverse=True):
         start, end = offsets[position]
-        if piece.startswith(CONTINUATION) and position > 1:
-            while start > 0 and out[start - 1].isspace():
-                start -= 1
         out = out[:start] + _surface(piece) + out[end:]
     return out
 

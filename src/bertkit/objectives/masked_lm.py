@@ -26,6 +26,12 @@ evaluation over many batches can be exact — ``Σ loss_sum / Σ count``, not a 
 means, which over-weights batches with few masked tokens. :func:`summarize` turns sums (or the
 trainer's batch-averaged sums: the ratio is the same) into losses, accuracies and perplexity.
 
+Why a content-token accuracy. Most masked targets of running text are a few function words
+("the", "of", "said"): a model that has learned only those reaches a respectable MLM accuracy
+and knows no words. Given a (V,) ``content_tokens`` table (True outside the corpus's most
+frequent tokens), the objective also counts the masked targets that are content tokens and how
+many it got right; :func:`summarize` reports their accuracy as ``content_accuracy``.
+
 Legend: B batch, T tokens, H hidden, V vocabulary, M masked positions.
 """
 
@@ -56,6 +62,7 @@ PAD_LOGIT = -1e9
 #: ``sop_*`` replace ``nsp_*`` for sentence order; ``rtd_*`` are ELECTRA's discriminator
 #: (counted over real tokens; ``rtd_replaced`` is how many of them the generator replaced).
 SUM_METRICS = ("mlm_loss_sum", "mlm_correct", "mlm_count",
+               "mlm_content_correct", "mlm_content_count",
                "nsp_loss_sum", "nsp_correct", "nsp_count",
                "sop_loss_sum", "sop_correct", "sop_count",
                "rtd_loss_sum", "rtd_correct", "rtd_count", "rtd_replaced")
@@ -95,10 +102,14 @@ class PreTrainingObjective(nn.Module):
             a value other than ``None`` or 1 warns. Removed in the next release.
         pair_task: the name the pair head's metrics carry: ``"nsp"`` or ``"sop"`` (ALBERT's
             sentence order; the loss is the same two-way cross-entropy).
+        content_tokens: (V,) bool, True for the tokens whose accuracy is also reported as
+            ``content_accuracy`` (see the module doc); not saved with the model.
     """
 
+    content_tokens: Tensor | None
+
     def __init__(self, model: nn.Module, *, pad_vocab_to_multiple_of: int | None = None,
-                 pair_task: str = "nsp") -> None:
+                 pair_task: str = "nsp", content_tokens: Tensor | None = None) -> None:
         super().__init__()
         missing = [name for name in ("bert", "mlm") if not isinstance(getattr(model, name, None),
                                                                        nn.Module)]
@@ -116,6 +127,8 @@ class PreTrainingObjective(nn.Module):
         # Kept outside the module tree (no duplicate state_dict keys): for save_pretrained.
         self.__dict__["model"] = model
         self.pad_vocab_to_multiple_of = pad_vocab_to_multiple_of
+        # Not persistent: the state_dict keeps exactly the pretraining model's keys.
+        self.register_buffer("content_tokens", content_tokens, persistent=False)
 
     model: nn.Module
 
@@ -207,8 +220,14 @@ def sparse_masked_lm(model: PreTrainingModel | nn.Module, batch: Batch, *,
     mlm_loss_sum = F.cross_entropy(scores, targets, reduction="sum")
     count = positions.numel()
     with torch.no_grad():
-        mlm_correct = (scores.detach().argmax(dim=-1) == targets).sum().float()
+        hits = scores.detach().argmax(dim=-1) == targets                 # (M,)
+        mlm_correct = hits.sum().float()
     metrics = task_metrics("mlm", mlm_loss_sum, mlm_correct, count)
+    content = getattr(model, "content_tokens", None)
+    if content is not None:
+        is_content = content.index_select(0, targets)                    # (M,)
+        metrics["mlm_content_correct"] = (hits & is_content).sum().float()
+        metrics["mlm_content_count"] = is_content.sum().float()
     metrics["tokens"] = batch.attention_mask.sum().float()
     return SparseMaskedLM(encoded, logits, targets, positions, mlm_loss_sum / max(count, 1),
                           metrics)
@@ -243,7 +262,8 @@ def summarize(sums: Mapping[str, float | Tensor]) -> dict[str, float]:
     ``mlm_loss``, ``mlm_accuracy``, ``perplexity`` (= exp(mlm_loss)) and, for each pair or
     replaced-token task with non-zero counts, ``<task>_loss`` and ``<task>_accuracy``; with
     replaced-token counts also ``replaced_fraction`` (share of real tokens the generator
-    replaced) and ``rtd_baseline`` (the accuracy of always answering "original").
+    replaced) and ``rtd_baseline`` (the accuracy of always answering "original"); with
+    content-token counts ``content_accuracy``.
     """
     def value(name: str) -> float:
         item = sums.get(name, 0.0)
@@ -255,6 +275,8 @@ def summarize(sums: Mapping[str, float | Tensor]) -> dict[str, float]:
         if count > 0:
             result[f"{task}_loss"] = value(f"{task}_loss_sum") / count
             result[f"{task}_accuracy"] = value(f"{task}_correct") / count
+    if value("mlm_content_count") > 0:
+        result["content_accuracy"] = value("mlm_content_correct") / value("mlm_content_count")
     if "rtd_loss" in result:
         result["replaced_fraction"] = value("rtd_replaced") / value("rtd_count")
         result["rtd_baseline"] = 1.0 - result["replaced_fraction"]

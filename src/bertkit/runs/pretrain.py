@@ -30,7 +30,9 @@ Held-out evaluation: a fixed, evenly spaced set of *documents* is kept out of tr
 turned into batches with a fixed mask once, so every evaluation of a run scores the same
 predictions. Each evaluation appends a ``"kind": "pretrain_eval"`` record to
 ``OUT/metrics.jsonl`` with exact MLM accuracy, perplexity, NSP (or SOP) accuracy and the
-unigram baseline (always predicting the most frequent masked target of the held-out set); for
+unigram baseline (always predicting the most frequent masked target of the held-out set), and
+``content_accuracy``: the MLM accuracy on targets outside the training data's 100 most frequent
+tokens (:func:`~bertkit.runs.pretrain_data.content_table`), which function words cannot earn; for
 ELECTRA the MLM figures are the generator's, plus the discriminator's ``rtd_accuracy``, the
 ``replaced_fraction`` and ``rtd_baseline`` (the accuracy of answering "original" everywhere).
 
@@ -49,34 +51,20 @@ Output directory layout::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
-import os
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
-import torch.distributed as torch_dist
 from torch import nn
 
 from bertkit import _fileio
-from bertkit.checkpoints.provenance import write_manifest
-from bertkit.data.batch import Batch, DynamicMaskingCollator, collate
-from bertkit.data.corpus import CorpusFormat, expand_sources, read_documents
-from bertkit.data.instances import (
-    ShardDataset,
-    build_nsp_shards,
-    pack_sequences,
-    tokenize_documents,
-)
-from bertkit.data.masking import IGNORE_INDEX, MaskingConfig
-from bertkit.errors import BertkitError, CheckpointError, ConfigError, UsageError
+from bertkit.data.corpus import CorpusFormat, expand_sources
+from bertkit.data.masking import MaskingConfig
+from bertkit.errors import ConfigError, UsageError
 from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import (
     AlbertForPreTraining,
@@ -93,6 +81,15 @@ from bertkit.objectives import (
     pretraining_loss_fn,
     summarize,
 )
+from bertkit.runs.pretrain_data import PAIR_TASK as _PAIR_TASK
+from bertkit.runs.pretrain_data import (
+    barrier,
+    content_table,
+    dynamic_data,
+    static_data,
+    unigram_baseline,
+)
+from bertkit.runs.pretrain_output import RUN_FILE, check_resume, save_final
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed
 from bertkit.training.checkpointing import list_checkpoints
@@ -105,13 +102,8 @@ Regime = Literal["bert", "roberta", "albert", "electra"]
 REGIMES = ("bert", "roberta", "albert", "electra")
 #: The model family (``model_type``) each regime trains.
 REGIME_FAMILY = {"bert": "bert", "roberta": "roberta", "albert": "albert", "electra": "electra"}
-#: Regimes with sentence pairs written to static shards, and the pair task each predicts.
-_PAIR_TASK = {"bert": "nsp", "albert": "sop"}
 #: What ``build()`` returns to be saved: one model (saved in OUT) or several by sub-folder.
 Saved = PreTrainedModel | Mapping[str, PreTrainedModel]
-RUN_FILE = "pretrain.json"
-DATA_DIR = "data"
-_DATA_VERSION = 1
 #: Settings that decide the training data or the model; a resumed run must keep them.
 _DATA_FIELDS = ("regime", "corpus_format", "seq_len", "mlm_rate", "max_predictions",
                 "whole_word", "dupe_factor", "short_seq_prob", "eval_fraction", "seed")
@@ -300,185 +292,6 @@ def word_continuation_table(tokenizer: Tokenizer) -> torch.Tensor:
     return table
 
 
-# --------------------------------------------------------------------------- data
-
-
-def _fingerprint(settings: PretrainSettings, files: list[Path], tokenizer: Tokenizer) -> str:
-    """Names a data build: the corpus files (path, size, mtime), the vocabulary and the data
-    settings. Equal fingerprints mean the shards on disk are the ones this run would build."""
-    digest = hashlib.sha256()
-    for path in files:
-        stat = path.stat()
-        digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-    digest.update(json.dumps(vocab).encode())
-    digest.update(json.dumps({"v": _DATA_VERSION, **settings.data_recipe()},
-                             sort_keys=True).encode())
-    return digest.hexdigest()[:16]
-
-
-def _tokenized_documents(settings: PretrainSettings, files: list[Path],
-                         tokenizer: Tokenizer) -> list[list[Any]]:
-    """Every document as sentences of token ids (no special tokens)."""
-    def tokenize(sentences: list[str]) -> list[list[int]]:
-        return tokenizer(sentences, add_special_tokens=False)["input_ids"]
-
-    documents = read_documents(files, fmt=settings.corpus_format)
-    return list(tokenize_documents(documents, tokenize))
-
-
-def _split_documents(documents: list[Any], settings: PretrainSettings,
-                     corpus: str) -> tuple[list[Any], list[Any]]:
-    """Hold out an evenly spaced ``eval_fraction`` of the documents (deterministic, spread over
-    the whole corpus rather than its tail, which is often one source)."""
-    minimum = 2 if settings.regime == "bert" else 1  # NSP negatives need another document
-    n = len(documents)
-    if n == 0:
-        raise UsageError(f"corpus {corpus} holds no text that tokenizes to anything")
-    n_eval = 0 if settings.eval_fraction == 0 else max(minimum,
-                                                        round(n * settings.eval_fraction))
-    if n - n_eval < minimum:
-        raise UsageError(
-            f"corpus {corpus} has {n} document(s); the {settings.regime} regime needs at least "
-            f"{minimum} for training plus {n_eval} held out (blank line between documents, or "
-            "set eval_fraction=0)")
-    held = set(np.linspace(0, n - 1, n_eval).round().astype(int).tolist()) if n_eval else set()
-    train = [doc for i, doc in enumerate(documents) if i not in held]
-    held_out = [doc for i, doc in enumerate(documents) if i in held]
-    return train, held_out
-
-
-def _is_main() -> bool:
-    return not (torch_dist.is_available() and torch_dist.is_initialized()) or \
-        torch_dist.get_rank() == 0
-
-
-def _barrier() -> None:
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.barrier()
-
-
-@dataclass
-class _Data:
-    train: Sequence[Any]
-    collate_fn: Any
-    eval_batches: list[Batch]
-    generators: dict[str, torch.Generator]
-
-
-def _static_data(settings: PretrainSettings, files: list[Path], tokenizer: Tokenizer,
-                 masking: MaskingConfig, continuation: torch.Tensor | None, out: Path,
-                 corpus: str) -> _Data:
-    """BERT (ALBERT): NSP (SOP) shards built once by rank 0 (cached by fingerprint), read by
-    every rank."""
-    root = out / DATA_DIR / _fingerprint(settings, files, tokenizer)
-    train_dir, eval_dir = root / "train", root / "eval"
-    if _is_main() and not (train_dir / "manifest.json").is_file():
-        documents = _tokenized_documents(settings, files, tokenizer)
-        train_docs, eval_docs = _split_documents(documents, settings, corpus)
-        common = {"cls_id": tokenizer.cls_token_id, "sep_id": tokenizer.sep_token_id,
-                  "objective": _PAIR_TASK[settings.regime],
-                  "masking": masking, "max_seq_length": settings.seq_len,
-                  "short_seq_prob": settings.short_seq_prob, "word_continuation": continuation}
-        if eval_docs:
-            build_nsp_shards(eval_docs, eval_dir, dupe_factor=1, seed=settings.seed + 1,
-                             **common)
-        build_nsp_shards(train_docs, train_dir, dupe_factor=settings.dupe_factor,
-                         seed=settings.seed, **common)
-    _barrier()
-    train = ShardDataset(train_dir)
-    pad = tokenizer.pad_token_id
-
-    def collate_fn(examples: list[Any]) -> Batch:
-        return collate(examples, pad_id=pad, pad_to_multiple_of=8)
-
-    eval_batches: list[Batch] = []
-    if (eval_dir / "manifest.json").is_file():
-        held = ShardDataset(eval_dir)
-        count = min(len(held), settings.eval_max_examples)
-        eval_batches = [collate_fn([held[i] for i in range(start, min(start +
-                                    settings.batch_size, count))])
-                        for start in range(0, count, settings.batch_size)]
-    return _Data(train, collate_fn, eval_batches, {})
-
-
-def _dynamic_data(settings: PretrainSettings, files: list[Path], tokenizer: Tokenizer,
-                  masking: MaskingConfig, continuation: torch.Tensor | None,
-                  corpus: str) -> _Data:
-    """RoBERTa: packed full-length sequences, masked afresh per draw (generator checkpointed);
-    the held-out sequences are masked once with their own seed."""
-    documents = _tokenized_documents(settings, files, tokenizer)
-    train_docs, eval_docs = _split_documents(documents, settings, corpus)
-
-    def pack(docs: list[Any]) -> list[np.ndarray]:
-        flat = (np.concatenate([np.asarray(s, dtype=np.int32) for s in doc]) for doc in docs)
-        return [np.asarray(seq, dtype=np.int32) for seq in pack_sequences(
-            flat, settings.seq_len, tokenizer.sep_token_id, cls_id=tokenizer.cls_token_id,
-            sep_id=tokenizer.sep_token_id)]
-
-    collator = DynamicMaskingCollator(masking, pad_id=tokenizer.pad_token_id, seed=settings.seed,
-                                      word_continuation=continuation, pad_to_multiple_of=8)
-    eval_batches: list[Batch] = []
-    if eval_docs:
-        held = pack(eval_docs)[: settings.eval_max_examples]
-        fixed = DynamicMaskingCollator(masking, pad_id=tokenizer.pad_token_id,
-                                       seed=settings.seed + 1, word_continuation=continuation,
-                                       pad_to_multiple_of=8)
-        eval_batches = [fixed(held[i:i + settings.batch_size])
-                        for i in range(0, len(held), settings.batch_size)]
-    return _Data(pack(train_docs), collator, eval_batches, {"masking": collator.generator})
-
-
-def unigram_baseline(batches: Iterable[Batch]) -> float:
-    """Accuracy of always predicting the most frequent masked target of ``batches``."""
-    counts: Counter[int] = Counter()
-    for batch in batches:
-        if batch.mlm_labels is not None:
-            labels = batch.mlm_labels[batch.mlm_labels != IGNORE_INDEX]
-            counts.update(labels.tolist())
-    total = sum(counts.values())
-    return counts.most_common(1)[0][1] / total if total else 0.0
-
-
-# --------------------------------------------------------------------------- resume checks
-
-
-def _check_resume(out: Path, settings: PretrainSettings, configs: Mapping[str, BertConfig],
-                  identity: Mapping[str, str]) -> None:
-    """Refuse ``--resume`` into a run made with another model or data recipe, naming the first
-    field that differs (the trainer would only see mismatched tensor shapes, or none at all when
-    e.g. the dropout or the masking rate changed)."""
-    path = out / RUN_FILE
-    if not path.is_file():
-        raise UsageError(f"--resume: {out} holds no {RUN_FILE}; it is not a bertkit "
-                         "pretraining run (start a fresh run without --resume)")
-    saved = _fileio.read_json(path)
-    for name, config in configs.items():
-        before_model = saved.get(name, {})
-        now_model = config.to_dict()
-        what = name.replace("_", " ")
-        for key in sorted(set(before_model) | set(now_model)):
-            if key == "architectures":
-                continue
-            if before_model.get(key) != now_model.get(key):
-                raise CheckpointError(
-                    f"--resume: the checkpoint in {out} was trained with {what} "
-                    f"{key}={before_model.get(key)!r}, this run has {key}={now_model.get(key)!r}")
-    before_identity = saved.get("identity", {})
-    for key in sorted(set(before_identity) | set(identity)):
-        if before_identity.get(key) != identity.get(key):
-            raise CheckpointError(
-                f"--resume: the run in {out} was made with {key.replace('_', ' ')} "
-                f"{before_identity.get(key)!r}, this run has {identity.get(key)!r}; resume "
-                "with the same inputs")
-    before_data = saved.get("data", {})
-    for key, value in settings.data_recipe().items():
-        if key in before_data and before_data[key] != value:
-            raise CheckpointError(
-                f"--resume: the run in {out} was made with {key}={before_data[key]!r}, this run "
-                f"has {key}={value!r}; keep the data settings to resume")
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -548,7 +361,7 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
         raise UsageError(f"{out} already holds checkpoints of an earlier run: pass --resume to "
                          "continue it, or choose another output directory")
     if resume:
-        _check_resume(out, settings, configs, identity)
+        check_resume(out, settings, configs, identity)
     files = expand_sources(list(settings.corpus))
     corpus = ", ".join(str(p) for p in settings.corpus)
     masking = masking_config(settings, tokenizer)
@@ -556,9 +369,9 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
 
     with distributed(settings.device) as ctx:
         if settings.regime in _PAIR_TASK:
-            data = _static_data(settings, files, tokenizer, masking, continuation, out, corpus)
+            data = static_data(settings, files, tokenizer, masking, continuation, out, corpus)
         else:
-            data = _dynamic_data(settings, files, tokenizer, masking, continuation, corpus)
+            data = dynamic_data(settings, files, tokenizer, masking, continuation, corpus)
         global_batch = settings.batch_size * ctx.world_size
         if len(data.train) < global_batch:
             raise UsageError(
@@ -578,6 +391,8 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
         torch.manual_seed(settings.seed)  # the initial weights, identical on every rank
         saved, objective = build()
         models = {"": saved} if isinstance(saved, PreTrainedModel) else dict(saved)
+        if isinstance(objective, PreTrainingObjective):  # content_accuracy in every evaluation
+            objective.content_tokens = content_table(data.train, tokenizer)
         trainer = Trainer(objective, pretraining_loss_fn, loader, train_config,
                           eval_data=data.eval_batches or None, dist=ctx,
                           generators=data.generators)
@@ -605,30 +420,9 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
             record_eval(trainer, {"step": result.step, "metrics": trainer.evaluate()})
             trainer.metrics_log.close()
         if ctx.is_main:
-            _save_final(models, tokenizer, out, training_data=files, seed=settings.seed,
+            save_final(models, tokenizer, out, training_data=files, seed=settings.seed,
                         extra={"regime": settings.regime, **identity})
-        _barrier()
+        barrier()
     return PretrainResult(out, result.step, result.stop_reason, result.checkpoint,
                           history[-1] if history else None, history, len(data.train),
                           sum(len(b) for b in data.eval_batches), out / next(iter(models)))
-
-
-def _save_final(models: Mapping[str, PreTrainedModel], tokenizer: Tokenizer, out: Path,
-                **provenance: Any) -> None:
-    """Write each model with the tokenizer beside it in the Hugging Face layout, in ``out`` or
-    its sub-folder, and its provenance manifest (``provenance``: the corpus files to
-    fingerprint, the seed, extra fields); a failed write (full disk, read-only folder) becomes
-    one CheckpointError naming the folder — the atomic writes leave the previous files
-    intact."""
-    try:
-        for folder, model in models.items():
-            model.save_pretrained(out / folder)
-            tokenizer.save_pretrained(out / folder)
-            # last: it lists every file already in the folder
-            write_manifest(out / folder, **provenance)
-    except BertkitError:
-        raise
-    except OSError as err:
-        reason = os.strerror(err.errno) if err.errno else str(err)
-        raise CheckpointError(f"could not save the pretrained model to {out}: {reason}; the "
-                              "training checkpoints under checkpoints/ are intact") from None
