@@ -21,9 +21,14 @@ from bertkit.analysis.linear_probe import ProbeSettings
 from bertkit.analysis.probe_report import format_table, plot_probe
 from bertkit.analysis.probing import ProbeResult, probe
 from bertkit.analysis.tasks import build_task
+from bertkit.demo.budget import MIN_STEP_SECONDS
+from bertkit.demo.data_steps import ENCODER
+from bertkit.demo.run import DemoRun
 from bertkit.inference.attention_maps import figures_skipped_note, viz_available
+from bertkit.resources.artifacts import fetch
 
 CACHE_NAME, FIGURE_NAME = "layers.json", "layers.png"
+LAYERS_DIR = "layers"  # the step's folder in the demo output
 DEMO_SETTINGS = ProbeSettings(epochs=4)
 
 
@@ -99,3 +104,20 @@ def layer_probes(models: Mapping[str, str | Path], out_dir: str | Path, *,
     }
     _fileio.write_json(cache, {"key": key, "section": section})
     return {**section, "cached": False, "seconds": time.perf_counter() - start}
+
+
+def probe_layers(run: DemoRun) -> str:
+    """The demo step: probe the small BERT pretrained here and all-MiniLM-L6-v2 (in that
+    order, within the step's share of the budget) on Brown POS; ``summary["layers"]``."""
+    models = {"small BERT (pretrained here)": run.out / "pretrain",
+              "all-MiniLM-L6-v2": fetch(ENCODER, quiet=True)}
+    section = layer_probes(models, run.out / LAYERS_DIR,
+                           budget_seconds=max(MIN_STEP_SECONDS, run.clock.allot("layers")),
+                           device="cpu")
+    run.summary["layers"] = section
+    best = {c["name"]: max(zip(c["accuracy"], c["layers"], strict=True))
+            for c in section["curves"] if c["kind"] == "trained"}
+    shown = "; ".join(f"{name}: best layer {layer} ({accuracy:.3f})"
+                      for name, (accuracy, layer) in best.items())
+    return (f"POS probes on {section['test_items']:,} held-out Brown words: {shown} "
+            f"(per-word baseline {section['baselines']['per-word']:.3f})")

@@ -26,8 +26,9 @@ from bertkit.inference.attention_maps import (
 )
 
 SECTIONS = ("Run", "Pretraining", "Fine-tuning on Reuters R8", "Fill-mask",
-            "Sentence similarity", "Attention", "Measured vs claimed")
-FIGURES = ("loss_curves.png", "mlm_accuracy.png", "confusion_matrix.png", "attention.png")
+            "Sentence similarity", "Attention", "What the layers know", "Measured vs claimed")
+FIGURES = ("loss_curves.png", "mlm_accuracy.png", "confusion_matrix.png", "attention.png",
+           "layers/layers.png")
 NAMES = {"small": "small BERT (pretrained here)", "minilm": "all-MiniLM-L6-v2"}
 
 
@@ -128,6 +129,20 @@ def _image(out: Path, name: str, alt: str, width: int | None = None) -> str:
     data = base64.b64encode((out / name).read_bytes()).decode("ascii")
     style = f' style="width: {width}px"' if width else ""
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"{style}>'
+
+
+def _layers(out: Path, layers: dict[str, Any]) -> str:
+    """The probing section: per-layer POS accuracy and selectivity (accuracy minus the control
+    task's, Hewitt & Liang 2019) of each model beside a random-init model of its shape."""
+    notes = "".join(f"<p>{html.escape(note)}</p>" for note in layers["notes"])
+    return (f"<p>A linear probe per layer predicts each word's part of speech (Brown corpus, "
+            f"coarse tags, {layers['train_items']:,} training / {layers['test_items']:,} held-out "
+            f"words, split by document) from the frozen model's vectors; the control task gives "
+            f"each word type a fixed random tag. Baselines: majority tag "
+            f"{_pct(layers['baselines']['majority'])}, most frequent tag per word "
+            f"{_pct(layers['baselines']['per-word'])}.</p>"
+            f"<pre>{html.escape(layers['table'])}</pre>" + notes
+            + _image(out, "layers/layers.png", "probe accuracy per layer", 640))
 
 
 def _pct(value: float) -> str:
@@ -236,6 +251,7 @@ def render_html(out: Path, summary: dict[str, Any]) -> str:
             "shows what the model computes, not that it resolves pronouns. Every layer and head: "
             '<a href="attention.html">attention.html</a>.</p>'
             + _image(out, "attention.png", "attention heatmap", 640)),
+        "What the layers know": _layers(out, summary["layers"]),
         "Measured vs claimed": _claims(summary),
     }
     body = "".join(f'<section><h2>{html.escape(title)}</h2>{content}</section>'
