@@ -17,7 +17,7 @@ from bertkit.cli import build_parser
 NEGATIVE_ALLOWED = {"--layer"}  # an index: -1 is the last layer
 # Checked by the command itself with its own one-line error (exit status 2, nothing written),
 # which tests/demo/test_demo.py pins.
-CHECKED_BY_THE_COMMAND = {("demo", "--minutes"), ("prune", "--fraction")}  # own one-line errors
+CHECKED_BY_THE_COMMAND = {("prune", "--fraction")}  # own one-line errors
 MUST_BE_POSITIVE = ("batch-size", "top-k", "max-steps", "threads", "num-beams", "grad-accum",
                     "max-length", "vocab-size", "max-new-tokens", "seq-len", "epochs", "lr",
                     "minutes", "max-texts", "max-queue", "temperature")

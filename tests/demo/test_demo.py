@@ -118,8 +118,10 @@ def test_tiny_budget_runs_every_step_and_writes_the_report(
 def test_a_budget_that_is_not_a_positive_number_is_refused(
         minutes: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--minutes", minutes]) == 2
-    assert "expected a positive number of minutes" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse, from the flag's declared range
+        main(["demo", "--out", str(out), "--minutes", minutes])
+    assert refused.value.code == 2
+    assert "--minutes: expected a finite number > 0" in capsys.readouterr().err
     assert not out.exists(), "refused before anything was written"
 
 
