@@ -189,8 +189,10 @@ def test_search_bad_input_is_one_line(run, tmp_path, capsys, monkeypatch):
     root, _ = run
     base = ["finetune", "multiple-choice", "--model", str(root / "base"), "--train",
             str(root / "train.jsonl"), "--eval", str(root / "dev.jsonl"), "--device", "cpu"]
-    assert main([*base, "--out", str(tmp_path / "a"), "--search", "0"]) == 2
-    assert "search trials must be an integer >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse, from the flag's declared range
+        main([*base, "--out", str(tmp_path / "a"), "--search", "0"])
+    assert refused.value.code == 2
+    assert "--search: expected an integer from 1" in capsys.readouterr().err
     monkeypatch.setitem(__import__("sys").modules, "optuna", None)  # not installed
     assert main([*base, "--out", str(tmp_path / "b"), "--search", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

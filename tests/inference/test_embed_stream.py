@@ -83,7 +83,6 @@ def test_the_cli_streams_and_rejects_bad_input(corpus, encoder_dir, tmp_path, ca
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine\n\nalso fine\n\xff\xfe broken\n")
     for args, message in [
-        ([*base, "--output", str(tmp_path / "a"), "--shard-size", "0"], "shard_size=0"),
         ([*base, "--output", str(tmp_path / "b"), "--shard-size", "4", "--pooling", "none"],
          "choose --pooling mean|cls|max"),
         (["embed", "--model", str(encoder_dir), "--input", "-", "--output",
@@ -94,6 +93,10 @@ def test_the_cli_streams_and_rejects_bad_input(corpus, encoder_dir, tmp_path, ca
         assert main(args) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+    with pytest.raises(SystemExit) as refused:  # argparse, from the flag's declared range
+        main([*base, "--output", str(tmp_path / "a"), "--shard-size", "0"])
+    assert refused.value.code == 2
+    assert "--shard-size: expected an integer from 1" in capsys.readouterr().err
     with pytest.raises(UsageError, match="rank 2 of world size 2"):
         embed_stream(None, path, tmp_path / "e", rank=2, world_size=2)  # type: ignore[arg-type]
     (tmp_path / "blank.txt").write_text("\n \n", encoding="utf-8")

@@ -196,7 +196,7 @@ def test_bpe_tokenizer_from_the_cli_pretrains_a_roberta(small_corpus: Path, tmp_
 @pytest.mark.parametrize(("args", "message"), [
     (["tokenizer", "train", "--kind", "bpe", "--lowercase"], "--lowercase: byte-level BPE"),
     (["tokenizer", "train", "--add-prefix-space"], "--add-prefix-space is a byte-level BPE"),
-    (["pretrain", "--short-seq-prob", "1.5"], "short_seq_prob must be in [0, 1]"),
+    (["pretrain", "--short-seq-prob", "1.5"], "--short-seq-prob: expected a finite number"),
 ])
 def test_new_flags_reject_bad_values(small_corpus: Path, tmp_path: Path, args: list[str],
                                      message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,5 +204,9 @@ def test_new_flags_reject_bad_values(small_corpus: Path, tmp_path: Path, args: l
         args = [*args, "--files", str(small_corpus), "--out", str(tmp_path / "t")]
     else:
         args = [*_pretrain(small_corpus, tmp_path / "none", tmp_path / "o"), *args[1:]]
+        with pytest.raises(SystemExit) as refused:  # argparse, from the flag's declared range
+            main(args)
+        assert refused.value.code == 2 and message in capsys.readouterr().err
+        return
     assert main(args) == 2
     assert message in _one_error_line(capsys)

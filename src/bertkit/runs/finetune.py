@@ -479,7 +479,7 @@ def finetune_multiple_choice(model: str | Path, train: str | Path, eval: str | P
     pad = tokenizer.pad_token_id
     device = resolve_device(config.device)
     run = {"task": spec.name, "base_model": str(model), "train": str(train), "eval": str(eval),
-           "finetune": asdict(config), "train_examples": len(train_ex),
+           "finetune": json_ready(asdict(config)), "train_examples": len(train_ex),
            "choices": len(train_ex[0].choices)}
 
     def evaluate_fn(m: nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
