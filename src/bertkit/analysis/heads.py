@@ -205,8 +205,8 @@ def head_statistics(engine: Engine, sentences: Iterable[str], *, source: str = "
     L, N = len(encoder.layers), config.num_attention_heads
     alive = np.ones((L, N), dtype=bool)
     heads_of = []
-    for layer, module in enumerate(encoder.layers):
-        pruned = module.attention.pruned_heads
+    for layer in range(L):
+        pruned = config.pruned_heads.get(layer, [])
         heads_of.append([h for h in range(N) if h not in pruned])
         alive[layer, sorted(pruned)] = False
     punctuation = punctuation_table(tokenizer.convert_ids_to_tokens(
