@@ -50,15 +50,23 @@ def check_inputs(config: BertConfig, input_ids: Tensor | None, token_type_ids: T
 def _check_id_range(name: str, ids: Tensor, limit: int, limit_name: str, hint: str) -> None:
     if ids.dtype.is_floating_point or ids.dtype == torch.bool:
         raise InputError(f"{name} must be an integer tensor, got {ids.dtype}")
-    if ids.numel() == 0:
+    bad = out_of_range(ids, limit)
+    if bad is None:
         return
-    low, high = int(ids.min()), int(ids.max())
-    if low >= 0 and high < limit:
-        return
-    bad = high if high >= limit else low
     row, col = (ids == bad).nonzero()[0].tolist()
     raise InputError(f"{name} holds {bad} at (batch {row}, position {col}) but {limit_name} "
                      f"is {limit}: {hint}")
+
+
+def out_of_range(ids: Tensor, limit: int) -> int | None:
+    """A value of ``ids`` outside ``[0, limit)`` (the largest if one is too large, else the
+    smallest), or ``None`` when all are ids of a table of ``limit`` rows."""
+    if ids.numel() == 0:
+        return None
+    low, high = int(ids.min()), int(ids.max())
+    if low >= 0 and high < limit:
+        return None
+    return high if high >= limit else low
 
 
 def attention_layers(request: bool | Collection[int], num_layers: int) -> frozenset[int]:
