@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import shutil
 import tarfile
 from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from bertkit.resources import downloads
+from bertkit.resources.artifacts import ARTIFACTS, Artifact
 
 
 def tar_bytes(files: dict[str, bytes], links: dict[str, str] | None = None, *,
@@ -27,3 +35,14 @@ def tar_bytes(files: dict[str, bytes], links: dict[str, str] | None = None, *,
             info.linkname = target
             archive.addfile(info)
     return buffer.getvalue()
+
+
+def register_local_artifact(monkeypatch: pytest.MonkeyPatch, name: str, source: str, pin: str,
+                            package: Path, member: str) -> None:
+    """Register artifact ``name`` (checksum of ``package`` as it is now) whose ``source``
+    downloader copies ``package`` instead of fetching it."""
+    digest = hashlib.sha256(package.read_bytes()).hexdigest()
+    monkeypatch.setitem(ARTIFACTS, name, Artifact(name, source, pin, package.name, digest,
+                                                  member, "test double"))
+    monkeypatch.setitem(downloads.DOWNLOADERS, source,
+                        lambda artifact, dest: shutil.copy(package, dest / artifact.filename))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from archives import tar_bytes
+from archives import register_local_artifact, tar_bytes
 from bertkit.errors import ArtifactError
 from bertkit.resources import downloads, unpacking
 from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, fetch
@@ -56,12 +56,9 @@ def fake_deb(tmp_path, monkeypatch):
 
     def make(files=FILES, links=None, data_name="data.tar.xz"):
         package = tmp_path / "example_1.0-1_all.deb"
-        digest = build_deb(package, files, links, data_name)
-        artifact = Artifact("fakedeb", "debian", "example=1.0-1", package.name, digest, MEMBER,
-                            "test double")
-        monkeypatch.setitem(ARTIFACTS, "fakedeb", artifact)
-        monkeypatch.setitem(downloads.DOWNLOADERS, "debian",
-                            lambda a, dest: shutil.copy(package, dest / a.filename))
+        build_deb(package, files, links, data_name)
+        register_local_artifact(monkeypatch, "fakedeb", "debian", "example=1.0-1", package,
+                                MEMBER)
         return tmp_path / "cache"
 
     return make

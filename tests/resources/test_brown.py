@@ -6,16 +6,14 @@ the counts the artifact survey computed from it (needs_artifacts).
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from pathlib import Path
 
 import pytest
 
-from archives import tar_bytes
+from archives import register_local_artifact, tar_bytes
 from bertkit.errors import ArtifactError, DataFormatError
 from bertkit.resources import downloads
-from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, fetch
+from bertkit.resources.artifacts import ARTIFACTS, MARKER, fetch
 from bertkit.resources.brown import (
     brown_sentences,
     coarse_tag,
@@ -35,12 +33,8 @@ def fake_npm(tmp_path, monkeypatch):
     def make(files: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
         package = tmp_path / "fake-1.0.0.tgz"
         package.write_bytes(tar_bytes(files, links))
-        digest = hashlib.sha256(package.read_bytes()).hexdigest()
-        artifact = Artifact("fakenpm", "npm", "fake@1.0.0", package.name, digest, "package",
-                            "test double")
-        monkeypatch.setitem(ARTIFACTS, "fakenpm", artifact)
-        monkeypatch.setitem(downloads.DOWNLOADERS, "npm",
-                            lambda a, dest: shutil.copy(package, dest / a.filename))
+        register_local_artifact(monkeypatch, "fakenpm", "npm", "fake@1.0.0", package,
+                                "package")
         return tmp_path / "cache"
 
     return make

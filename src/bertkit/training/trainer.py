@@ -125,20 +125,13 @@ class Trainer:
         self.eval_data = eval_data
         self.generators = dict(generators or {})
 
-        self.optimizer = build_optimizer(
-            self.module,
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            betas=config.betas,
-            eps=config.eps,
-        )
-        self.scheduler = build_scheduler(
-            self.optimizer,
-            schedule=config.schedule,
-            warmup_steps=config.warmup_steps,
-            total_steps=config.max_steps,
-            min_ratio=config.min_lr_ratio,
-        )
+        self.optimizer = build_optimizer(self.module, learning_rate=config.learning_rate,
+                                         weight_decay=config.weight_decay, betas=config.betas,
+                                         eps=config.eps)
+        self.scheduler = build_scheduler(self.optimizer, schedule=config.schedule,
+                                         warmup_steps=config.warmup_steps,
+                                         total_steps=config.max_steps,
+                                         min_ratio=config.min_lr_ratio)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
 
         wrapped = wrap_model(
