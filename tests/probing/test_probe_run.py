@@ -115,3 +115,18 @@ def test_ner_task_from_a_conll_file(probe_model_dir, tmp_path):
     data.write_text("the\tO\ndog\tO\n\na\tO\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"ner\.conll: .*(no items|label 'O')"):
         probe([probe_model_dir], "ner", data=data, random_baseline=False)
+
+
+@pytest.mark.needs_artifacts
+def test_wnut16_entities_as_a_probe_target(artifact):
+    """A fine-tuned task head's data (the real WNUT-16 NER file) as a word-level probe task."""
+    from bertkit.analysis import build_task
+
+    artifact("wnut16")
+    task = build_task("ner-wnut16", max_train=200, max_test=50)
+    assert task.level == "word" and "O" in task.label_names
+    assert {"person", "geo-loc", "company"} <= set(task.label_names)  # BIO prefixes dropped
+    assert not any(name.startswith(("B-", "I-")) for name in task.label_names)
+    assert len(task.train.sentences) == 200 and len(task.test.sentences) == 50
+    assert not set(task.train.sentences) & set(task.test.sentences)
+    assert len(task.train.labels) == sum(map(len, task.train.sentences))
