@@ -15,6 +15,7 @@ from bertkit.errors import DataFormatError, UsageError
 from bertkit.inference.attention_maps import viz_available
 
 FAST = ProbeSettings(epochs=3)
+OBJECTS = ["dog", "cat", "run", "walk", "man", "park"]
 
 
 def test_cli_writes_table_json_html_and_figure(probe_model_dir, brown_dir, tmp_path, capsys):
@@ -102,10 +103,10 @@ def test_minilm_middle_layers_know_part_of_speech(minilm_dir, artifact, tmp_path
 
 
 def test_ner_task_from_a_conll_file(probe_model_dir, tmp_path):
-    rows = []
+    rows = []  # 60 different sentences (a split keeps each sentence's repeats together)
     for i in range(60):
         rows += ["the\tO", f"{'man' if i % 2 else 'park'}\tB-{'person' if i % 2 else 'loc'}",
-                 "saw\tO", "a\tO", "dog\tO", ""]
+                 "saw\tO", "a\tO", f"{OBJECTS[i // 2 % 6]}\tO", *[".\tO"] * (i // 12), ""]
     data = tmp_path / "ner.conll"
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = probe([probe_model_dir], "ner", data=data, layers=[0], random_baseline=False,
