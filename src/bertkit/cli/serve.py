@@ -23,6 +23,8 @@ from bertkit.tasks.registry import ROUTES
 EXTRA_HINT = "bertkit serve needs the optional server extra: pip install 'bertkit[server]'"
 TASK_CHOICES = ("auto", *ROUTES)
 
+# The limit flags: (field, flag, type, help); defaults from the server.limits dataclasses,
+# which import without the server extra.
 _BATCH_FLAGS: list[OwnFlag] = [
     ("max_batch_size", "--max-batch-size", numbers.positive,
      "items per model batch (1 turns batching off)"),
@@ -64,9 +66,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if any)")
     quantize_option(parser)
     batching = parser.add_argument_group("dynamic batching")
-    add_own_flags(batching, BatchLimits, _BATCH_FLAGS[:2], metavar="N")
-    add_own_flags(batching, BatchLimits, _BATCH_FLAGS[2:3], metavar="MS")
-    add_own_flags(batching, BatchLimits, _BATCH_FLAGS[3:], metavar="N")
+    for flag in _BATCH_FLAGS:  # counts take N, the wait milliseconds
+        metavar = "MS" if flag[0] == "max_wait_ms" else "N"
+        add_own_flags(batching, BatchLimits, [flag], metavar=metavar)
     add_own_flags(parser.add_argument_group("request limits"), RequestLimits, _REQUEST_FLAGS,
                   metavar="N")
     parser.set_defaults(handler=run)
