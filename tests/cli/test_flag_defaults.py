@@ -36,6 +36,8 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     **{f"finetune {task}": (FinetuneConfig,) for task in FINETUNED},
     "serve": (BatchLimits, RequestLimits),
     "seq2seq train": (Seq2SeqSettings,),
+    "seq2seq evaluate": (Seq2SeqSettings,),
+    "seq2seq generate": (Seq2SeqSettings,),
     "probe": (ProbeSettings,),
 }
 
@@ -45,8 +47,7 @@ NO_SETTINGS = {
     "embed", "similar", "attention", "audit manifest", "audit verify", "audit confidence",
     "audit backdoor", "audit shift", "audit membership", "audit consistency",
     "audit adversarial", "audit all", "export onnx", "export quantize", "tokenizer train",
-    "predict", "evaluate", "seq2seq evaluate", "seq2seq generate", "seq2seq align", "heads",
-    "prune",
+    "predict", "evaluate", "seq2seq align", "heads", "prune",
 }
 
 #: Flags named like a field that set something else.
@@ -55,6 +56,8 @@ OTHER_MEANING = {
     **{f"finetune {task}": {"max_length"} for task in FINETUNED},
     # extraction's batch, device and control-task seed; the probe trainer keeps its own
     "probe": {"batch_size", "device", "seed"},
+    # translation batches, not training micro-batches
+    "seq2seq evaluate": {"batch_size"}, "seq2seq generate": {"batch_size"},
 }
 
 

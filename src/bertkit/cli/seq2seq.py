@@ -101,11 +101,17 @@ def _field_arguments(parser: argparse.ArgumentParser) -> None:
     add_own_flags(parser, Seq2SeqSettings, _FIELD_FLAGS)
 
 
+#: ``evaluate`` and ``generate`` translate as a training run's final dev translations do.
+_GENERATION_FLAGS = (
+    ("num_beams", "--num-beams", numbers.positive, "beams (1: greedy)"),
+    ("max_new_tokens", "--max-new-tokens", numbers.positive, "token cap of each translation"),
+)
+
+
 def _generation_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num-beams", type=numbers.positive, default=1)
-    parser.add_argument("--max-new-tokens", type=numbers.positive, default=48)
+    add_own_flags(parser, Seq2SeqSettings, _GENERATION_FLAGS)
     parser.add_argument("--batch-size", type=numbers.positive, default=32)
-    parser.add_argument("--device", default="auto")
+    add_settings_flags(parser, Seq2SeqSettings, fields=["device"])
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -137,8 +143,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_seq2seq(args.model, args.pairs, out=args.out, limit=args.limit,
                               **own_values(args, _FIELD_FLAGS), device=args.device,
-                              num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
-                              batch_size=args.batch_size)
+                              **own_values(args, _GENERATION_FLAGS), batch_size=args.batch_size)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
@@ -152,9 +157,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if not texts:
         raise UsageError("no source texts: pass them as arguments or on stdin")
     model, tokenizer, device = load_seq2seq(args.model, device=args.device)
-    for text in translate(model, tokenizer, texts, num_beams=args.num_beams,
-                          max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                          device=device):
+    for text in translate(model, tokenizer, texts, **own_values(args, _GENERATION_FLAGS),
+                          batch_size=args.batch_size, device=device):
         print(text)
     return 0
 
