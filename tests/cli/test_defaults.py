@@ -106,7 +106,6 @@ def test_compile_flag_reaches_the_run_settings() -> None:
     assert _config(args).compile
 
 
-
 def test_serve_flags_come_from_the_limits_without_the_server_extra(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """``bertkit serve``'s limit flags are read off the limit dataclasses, which import without
@@ -123,3 +122,19 @@ def test_serve_flags_come_from_the_limits_without_the_server_extra(
               for f in dataclasses.fields(cls) if f.name != "max_top_k"]  # no flag: per route
     assert {f.name: (args[f.name], f.default) for f in fields
             if args[f.name] != f.default} == {}
+
+
+@pytest.mark.parametrize(("flags", "host"), [([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")])
+def test_serve_binds_loopback_unless_told_otherwise(flags: list[str], host: str, monkeypatch):
+    """What ``bertkit serve`` hands the server: loopback by default, another address only
+    when ``--host`` names it (no port is opened: the server function is replaced)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    import bertkit.server
+    from bertkit.cli import main
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(bertkit.server, "serve", lambda models, **options: seen.update(options))
+    monkeypatch.delenv("BERTKIT_API_KEY", raising=False)
+    assert main(["serve", "--model", "some-dir", *flags]) == 0
+    assert seen["host"] == host and seen["api_key"] is None
