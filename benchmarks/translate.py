@@ -11,7 +11,7 @@ Then each translates the test split greedily, and the table, sacreBLEU's signatu
 translations and the cross-attention alignment of one test sentence by (c) (PNG + HTML) are
 written. ``--minutes`` is only a safety cap: a model it stopped is marked in the table.
 
-    .venv/bin/python benchmarks/translate.py --steps 600 --work /tmp/translate
+    .venv/bin/python benchmarks/translate.py --steps 250 --work /tmp/translate
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", type=Path, default=None,
                         help="BERT checkpoint (default: the bert-tiny MLM artifact)")
-    parser.add_argument("--steps", type=int, default=600, help="fixed optimizer steps per model")
+    parser.add_argument("--steps", type=int, default=250, help="fixed optimizer steps per model")
     parser.add_argument("--minutes", type=float, default=90.0, help="safety cap per model")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
