@@ -101,3 +101,19 @@ def test_compile_flag_reaches_the_run_settings() -> None:
     args = parser.parse_args(["finetune", "ner", "--model", "m", "--train", "t", "--eval", "e",
                               "--out", "o", "--compile"])
     assert _config(args).compile
+
+
+@pytest.mark.parametrize(("flags", "host"), [([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")])
+def test_serve_binds_loopback_unless_told_otherwise(flags: list[str], host: str, monkeypatch):
+    """What ``bertkit serve`` hands the server: loopback by default, another address only
+    when ``--host`` names it (no port is opened: the server function is replaced)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    import bertkit.server
+    from bertkit.cli import main
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(bertkit.server, "serve", lambda models, **options: seen.update(options))
+    monkeypatch.delenv("BERTKIT_API_KEY", raising=False)
+    assert main(["serve", "--model", "some-dir", *flags]) == 0
+    assert seen["host"] == host and seen["api_key"] is None

@@ -69,6 +69,12 @@ def test_tiny_budget_runs_every_step_and_writes_the_report(
     pre = summary["pretrain"]
     assert pre["steps"] >= 1 and pre["history"][-1]["step"] == pre["steps"]
     assert 0 <= pre["eval"]["mlm_accuracy"] <= 1 and 0 < pre["eval"]["unigram_baseline"] < 1
+    # What this budget (~10 steps) can show: the held-out MLM loss fell below a uniform guess
+    # over the vocabulary (an untrained or non-learning model sits at or above ln V: 7.65 vs
+    # 7.60 at step 0). Beating the unigram baseline's *accuracy* takes ~350 steps of this model
+    # (measured: 0.025 = the training set's most frequent token up to step 300, 0.053–0.061
+    # from step 350 against a baseline of 0.037): a pretraining test, not this one.
+    assert pre["eval"]["mlm_loss"] < math.log(pre["model"]["vocab"]) - 0.1, pre["eval"]
     assert (out / "pretrain" / "model.safetensors").is_file()
 
     test = summary["test"]
