@@ -20,6 +20,10 @@ emails that neither training nor the scan saw.
 
 One thread (``torch.set_num_threads(1)``) so that the shared machine's load changes the wall
 time, not the numbers.
+
+Measured 2026-12-07 with these defaults, seeds 1-3 (README table): the trigger took hold in
+3 of 3 (ASR 0.98-1.00), but the scanner found ``cf`` in none and reported other words in
+every model, the clean ones included: not a working detection on bert-tiny yet.
 """
 
 from __future__ import annotations
