@@ -19,7 +19,7 @@ machine does not inflate, unlike the wall time).
     nice -n 10 .venv/bin/python benchmarks/embed_stream.py --lines 100000 1000000
 
 Measured 2026-12-07 (README table): peak RSS 492 MiB for 100 k lines, 990 MiB for 1 M, so
-NOT flat yet (the growth is in the engine's fast-path model calls); resume: equal output.
+NOT flat yet (the growth is in the model calls, not the reading); resume: equal output.
 """
 
 from __future__ import annotations
