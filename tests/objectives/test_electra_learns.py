@@ -1,6 +1,6 @@
 """ELECTRA's discriminator learns: on a tiny run of the real pretraining driver its held-out
-replaced-token AUC rises clearly above 0.5 (no skill), while its accuracy can still equal the
-all-original rate.
+replaced-token AUC rises clearly above chance and above what its random initial weights
+score, while its accuracy can still equal the all-original rate.
 
 The corpus is synthetic on purpose: a Markov chain over 60 words where each word has 2
 possible successors, so a replacement the (still poor) generator samples is usually an
@@ -51,10 +51,11 @@ def test_discriminator_auc_rises_clearly_above_chance(tmp_path: Path) -> None:
     aucs = [h["rtd_auc"] for h in result.history]
     print(f"held-out RTD AUC by step {[h['step'] for h in result.history]}: {aucs}")
     assert len(aucs) == 3
-    # Measured 0.536, 0.585, 0.600 (steps 50, 100, 150); an untrained discriminator sits at
-    # 0.50 ± 0.02 here, and a broken one (labels, sampling, no gradient) stays there.
-    assert aucs[-1] > 0.56
-    assert aucs[-1] > aucs[0]
+    # Measured 0.536, 0.585, 0.600 (steps 50, 100, 150). The same run at learning rate 1e-7
+    # (a discriminator that does not learn) stays at 0.551, 0.551, 0.551: random weights
+    # already rank a little, so the bar is that level plus a margin, and a rise.
+    assert aucs[-1] > 0.58
+    assert aucs[-1] > aucs[0] + 0.04
     final = result.eval
     assert final is not None
     assert final["rtd_baseline"] == pytest.approx(1 - final["replaced_fraction"])
