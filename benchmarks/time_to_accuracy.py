@@ -99,7 +99,7 @@ def score(logits_of: Callable[[Any], torch.Tensor], batches: list[Any],
 
 def run_bertkit(settings: PretrainSettings, common: list[Any], content: torch.Tensor
                 ) -> dict[str, Any]:
-    from bertkit.model.pretrained import BertForPreTraining
+    from bertkit.model.pretrained import BertForPreTraining, RobertaForMaskedLM
 
     started, cpu = time.monotonic(), time.process_time()
     result = pretrain(settings)
@@ -110,9 +110,14 @@ def run_bertkit(settings: PretrainSettings, common: list[Any], content: torch.Te
     points = [{"step": h["step"], "seconds": elapsed.get(h["step"], wall),
                "accuracy": h["mlm_accuracy"], "content": h.get("content_accuracy")}
               for h in result.history]
-    model = BertForPreTraining.from_pretrained(settings.output_dir).eval()
-    final = score(lambda b: model(b.input_ids, b.attention_mask).prediction_logits, common,
-                  content)
+    if settings.regime == "roberta":  # packed MLM saves a RobertaForMaskedLM
+        masked_lm = RobertaForMaskedLM.from_pretrained(settings.output_dir).eval()
+        final = score(lambda b: masked_lm(b.input_ids, b.attention_mask).logits, common,
+                      content)
+    else:
+        model = BertForPreTraining.from_pretrained(settings.output_dir).eval()
+        final = score(lambda b: model(b.input_ids, b.attention_mask).prediction_logits,
+                      common, content)
     return {"points": points, "common": final, "wall": wall, "cpu": cpu}
 
 
