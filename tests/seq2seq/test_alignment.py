@@ -30,12 +30,16 @@ def test_alignment_rows_are_target_words_columns_source_words(workspace):
     assert '"keyTokens": ["[CLS]", "eins"' in page and "source word" in page
 
 
-def test_alignment_png(workspace, tmp_path):
+def test_alignment_png_and_html(workspace, tmp_path):
     pytest.importorskip("matplotlib")
-    from bertkit.inference.attention_maps import plot_attention
+    from bertkit.inference.alignment import write_alignment
 
     tokenizer = Tokenizer.from_pretrained(workspace["bert"])
     model, _ = build_seq2seq_model(workspace["bert"], tokenizer=tokenizer)
-    maps = mean_over_heads(cross_attention_maps(model, tokenizer, "vier fünf", "four five"))
-    plot_attention(maps, -1, 0, tmp_path / "align.png")
+    drawn = write_alignment(model, tokenizer, "vier fünf", "four five", tmp_path / "a.html",
+                            tmp_path / "align.png", title="t")
+    assert drawn.text == "vier fünf → four five"
+    assert drawn.files == [tmp_path / "a.html", tmp_path / "align.png"]
     assert (tmp_path / "align.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert '"keyTokens": ["[CLS]", "vier", "fünf", "[SEP]"]' in (
+        tmp_path / "a.html").read_text(encoding="utf-8")

@@ -27,7 +27,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
     onnx = add_command(actions, "onnx", _export_onnx)
     onnx.add_argument("--model", type=Path, required=True, help="model directory")
-    onnx.add_argument("--out", type=Path, required=True, metavar="FILE.onnx")
+    onnx.add_argument("--out", type=Path, required=True, metavar="FILE.onnx",
+                      help="the graph file (a directory for an encoder–decoder: it gets "
+                           "encoder.onnx and decoder_step.onnx)")
     onnx.add_argument("--task", default="auto", choices=["auto", *TASKS],
                       help="model class to export (default auto: config.json 'architectures', "
                            "else the bare encoder)")
@@ -56,6 +58,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
     """
     from bertkit.export.onnx import ParityError, export_onnx, load_for_export, verify
 
+    if _is_encoder_decoder(args.model):
+        return _export_seq2seq(args)
     model = load_for_export(args.model, args.task)
     started = time.perf_counter()
     export_onnx(model, args.out, opset=args.opset)
@@ -71,6 +75,43 @@ def _export_onnx(args: argparse.Namespace) -> int:
         return 1
     print(report.table())
     print(f"verify ok: max |diff| {max(report.max_abs.values()):.3g} <= {args.tolerance:g}")
+    return 0
+
+
+def _is_encoder_decoder(directory: Path) -> bool:
+    from bertkit import _fileio
+
+    config = directory / "config.json"
+    data = _fileio.read_json(config) if config.is_file() else None
+    return isinstance(data, dict) and data.get("model_type") == "encoder-decoder"
+
+
+def _export_seq2seq(args: argparse.Namespace) -> int:
+    """An encoder–decoder becomes two graphs in the directory ``--out``: ``encoder.onnx`` and
+    ``decoder_step.onnx`` (see :mod:`bertkit.export.seq2seq`)."""
+    from bertkit.errors import UsageError
+    from bertkit.export.onnx import ParityError
+    from bertkit.export.seq2seq import export_seq2seq_onnx, verify_seq2seq
+    from bertkit.runs.seq2seq import load_seq2seq
+
+    if args.task != "auto":
+        raise UsageError(f"--task {args.task}: {args.model} is an encoder–decoder; its export "
+                         "is the encoder and the decoder step (leave --task out)")
+    model, tokenizer, _ = load_seq2seq(args.model, device="cpu")
+    started = time.perf_counter()
+    encoder, decoder = export_seq2seq_onnx(model, args.out, opset=args.opset)
+    print(f"exported EncoderDecoderModel to {encoder} and {decoder} "
+          f"in {time.perf_counter() - started:.1f} s")
+    if not args.verify:
+        return 0
+    try:
+        report = verify_seq2seq(args.out, model, tokenizer=tokenizer, tolerance=args.tolerance)
+    except ParityError as err:
+        print(f"verify FAILED: {err}", file=sys.stderr)
+        return 1
+    print(report.table())
+    worst = max([*report.encoder.max_abs.values(), *report.step.max_abs.values()])
+    print(f"verify ok: max |diff| {worst:.3g} <= {args.tolerance:g}; greedy tokens identical")
     return 0
 
 

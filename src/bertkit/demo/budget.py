@@ -24,7 +24,7 @@ from torch import Tensor, nn
 #: Relative shares of the time left. ``reserve`` is what the showcase (fill-mask, similarity,
 #: attention) and the report keep for themselves; a fine-tuning share includes its evaluation.
 SHARES = {"pretrain": 0.42, "finetune-small": 0.13, "finetune-minilm": 0.31, "layers": 0.06,
-          "reserve": 0.08}
+          "translation": 0.12, "reserve": 0.08}
 MIN_STEP_SECONDS = 5.0  # a training step's floor when the budget is already spent
 
 

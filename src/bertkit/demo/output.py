@@ -16,7 +16,8 @@ from bertkit.version import __version__
 MARKER, SUMMARY = "demo.json", "summary.json"
 OWN_ENTRIES = ("pretrain", "finetune-small", "finetune-minilm", "report.html", "summary.json",
                "attention.html", "loss_curves.png", "mlm_accuracy.png", "confusion_matrix.png",
-               "attention.png", "layers")  # what a rerun may replace (plus the marker itself)
+               "attention.png", "layers",
+               "translation")  # what a rerun may replace (plus the marker itself)
 
 
 def prepare_output(out: Path, settings: DemoSettings) -> None:

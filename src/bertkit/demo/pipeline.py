@@ -48,6 +48,7 @@ from bertkit.demo.output import SUMMARY, prepare_output
 from bertkit.demo.pretraining import pretrain_small_bert
 from bertkit.demo.run import DemoResult, DemoRun, DemoSettings
 from bertkit.demo.showcase import showcase
+from bertkit.demo.translation import translation_step
 from bertkit.errors import BertkitError, UsageError
 from bertkit.resources.artifacts import cache_root
 from bertkit.version import __version__
@@ -74,6 +75,7 @@ STEPS: tuple[tuple[str, Callable[[DemoRun], str]], ...] = (
     ("fill-mask, similarity and attention", showcase),
     ("probe what the layers know (POS, Brown)", probe_layers),
     ("what the attention heads look at (Brown)", probe_heads),
+    ("translate German → English (DDTP, BERT2BERT)", translation_step),
     ("write the report", write_report),
 )
 

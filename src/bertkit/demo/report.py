@@ -20,6 +20,7 @@ import numpy as np
 from bertkit import _fileio
 from bertkit.demo.heads_section import FIGURE as HEADS_FIGURE
 from bertkit.demo.heads_section import heads_section_html
+from bertkit.demo.translation import translation_html
 from bertkit.inference.attention_maps import (
     _figure_class,
     _save_png,
@@ -28,7 +29,8 @@ from bertkit.inference.attention_maps import (
 )
 
 SECTIONS = ("Run", "Pretraining", "Fine-tuning on Reuters R8", "Fill-mask",
-            "Sentence similarity", "Attention", "What the layers know", "Measured vs claimed")
+            "Sentence similarity", "Attention", "What the layers know",
+            "Translation (German → English)", "Measured vs claimed")
 FIGURES = ("loss_curves.png", "mlm_accuracy.png", "confusion_matrix.png", "attention.png",
            "layers/layers.png", HEADS_FIGURE)
 NAMES = {"small": "small BERT (pretrained here)", "minilm": "all-MiniLM-L6-v2"}
@@ -285,6 +287,9 @@ def render_html(out: Path, summary: dict[str, Any]) -> str:
             '<a href="attention.html">attention.html</a>.</p>'
             + _image(out, "attention.png", "attention heatmap", 640)),
         "What the layers know": _layers(out, summary["layers"]) + _heads(out, summary["heads"]),
+        "Translation (German → English)": translation_html(
+            summary.get("translation"),
+            _image(out, "translation/alignment.png", "cross-attention alignment", 640)),
         "Measured vs claimed": _claims(summary),
     }
     body = "".join(f'<section><h2>{html.escape(title)}</h2>{content}</section>'

@@ -172,6 +172,12 @@ def export_onnx(model: PreTrainedModel, path: str | Path, *, opset: int | None =
              "bertkit.per_token": json.dumps(sorted(spec.per_token & set(graph.names))),
              **(metadata or {})}
     program.model.metadata_props.update(props)
+    return _save_atomically(program, path, weight_bytes)
+
+
+def _save_atomically(program: Any, path: Path, weight_bytes: int) -> Path:
+    """Save an exported program to ``path`` through a temporary folder beside it (weights in a
+    ``.data`` side file above :data:`EXTERNAL_DATA_BYTES`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:

@@ -18,17 +18,24 @@ Shape legend: N heads, T target tokens, S source tokens, W words.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from bertkit.errors import UsageError
-from bertkit.inference.attention_maps import AttentionMaps
+from bertkit.inference.attention_maps import (
+    AttentionMaps,
+    plot_attention,
+    viz_available,
+    write_attention_html,
+)
 from bertkit.tasks.translation import translate
 from bertkit.tokenization import Tokenizer
 
-__all__ = ["cross_attention_maps", "mean_over_heads"]
+__all__ = ["AlignmentFiles", "cross_attention_maps", "mean_over_heads", "write_alignment"]
 
 
 def _words(tokenizer: Tokenizer, text: str, max_length: int) -> tuple[list[int], list[str],
@@ -119,3 +126,32 @@ def mean_over_heads(maps: AttentionMaps) -> AttentionMaps:
                                         for i, p in maps.probabilities.items()},
                          num_layers=maps.num_layers, num_heads=1, key_tokens=maps.key_tokens,
                          row_label=maps.row_label, column_label=maps.column_label)
+
+
+@dataclass
+class AlignmentFiles:
+    """What :func:`write_alignment` drew: the ``source → target`` line and the files written
+    (``png`` is ``None`` without matplotlib)."""
+
+    text: str
+    html: Path
+    png: Path | None
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.html] + ([self.png] if self.png is not None else [])
+
+
+def write_alignment(model: nn.Module, tokenizer: Tokenizer, source: str, target: str | None,
+                    html: str | Path, png: str | Path | None = None, *, layer: int = -1,
+                    title: str = "bertkit cross-attention", **options: Any) -> AlignmentFiles:
+    """The usual alignment picture of one translation: the HTML viewer (every layer and head)
+    and, when matplotlib is there, a PNG heatmap of ``layer`` with the heads averaged.
+    ``options`` go to :func:`cross_attention_maps` (lengths, generation settings)."""
+    maps = cross_attention_maps(model, tokenizer, source, target, **options)
+    write_attention_html(maps, html, title=title, layer=layer)
+    drawn = None
+    if png is not None and viz_available():
+        plot_attention(mean_over_heads(maps), layer, 0, png)
+        drawn = Path(png)
+    return AlignmentFiles(maps.text, Path(html), drawn)
