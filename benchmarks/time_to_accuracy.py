@@ -16,6 +16,8 @@ Recipes (``--recipes``, comma-separated):
 - ``bertkit-nsp``: the previous default, MLM + NSP on sentence-pair shards.
 - ``bertkit-lr2x``: ``bertkit`` with twice the peak learning rate.
 - ``bertkit-b2x``: ``bertkit`` with twice the batch, through 2-step gradient accumulation.
+- ``bertkit-dropout``: ``bertkit`` with BERT's dropout (0.1 on hidden states and attention).
+- ``bertkit-hilr``: ``bertkit`` with three times the peak learning rate after a 2 % warmup.
 - ``transformers``: ``BertForMaskedLM`` + ``DataCollatorForLanguageModeling`` (15 %, 80/10/10) +
   ``Trainer`` with its documented defaults (dropout 0.1, AdamW, weight decay 0, linear decay,
   logits at every position) on the same packed sequences; the learning rate and warmup are
@@ -48,29 +50,32 @@ import torch
 
 from benchtools import cpu_ticks, load_note, table
 from bertkit.data.corpus import expand_sources
-from bertkit.demo.pipeline import CORPUS_SOURCE
+from bertkit.demo.data_steps import CORPUS_SOURCE
 from bertkit.resources.artifacts import cache_root
 from bertkit.resources.corpora import build_corpus
 from bertkit.runs.pretrain import PretrainSettings, load_tokenizer, masking_config, pretrain
 from bertkit.runs.pretrain_data import content_table, dynamic_data
 from bertkit.tokenization import train_wordpiece
 
-RECIPES = ("bertkit", "bertkit-nsp", "bertkit-lr2x", "bertkit-b2x", "transformers")
+RECIPES = ("bertkit", "bertkit-nsp", "bertkit-lr2x", "bertkit-b2x", "bertkit-dropout",
+           "bertkit-hilr", "transformers")
 
 
 def settings_for(args: argparse.Namespace, corpus: Path, tokenizer: Path, out: Path,
                  recipe: str) -> PretrainSettings:
-    lr = args.lr * (2 if recipe == "bertkit-lr2x" else 1)
+    lr = args.lr * {"bertkit-lr2x": 2, "bertkit-hilr": 3}.get(recipe, 1)
+    dropout = 0.1 if recipe == "bertkit-dropout" else 0.0
+    warmup = args.steps // (50 if recipe == "bertkit-hilr" else 10)
     return PretrainSettings(
         corpus=[corpus], output_dir=out, tokenizer=tokenizer, preset="bert_tiny",
         model_overrides={"num_hidden_layers": args.layers, "hidden_size": args.hidden,
                          "num_attention_heads": args.heads,
                          "intermediate_size": 4 * args.hidden,
-                         "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0},
+                         "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout},
         regime="bert" if recipe == "bertkit-nsp" else "roberta", seq_len=args.seq_len,
         batch_size=args.batch, grad_accum_steps=2 if recipe == "bertkit-b2x" else 1,
         dupe_factor=3, eval_fraction=0.02, eval_max_examples=256, learning_rate=lr,
-        warmup_steps=max(1, args.steps // 10), max_steps=args.steps,
+        warmup_steps=max(1, warmup), max_steps=args.steps,
         eval_every=args.steps // args.points, log_every=args.steps // args.points,
         seed=0, device="cpu", progress=False, threads=args.threads)
 
@@ -94,21 +99,26 @@ def score(logits_of: Callable[[Any], torch.Tensor], batches: list[Any],
 
 def run_bertkit(settings: PretrainSettings, common: list[Any], content: torch.Tensor
                 ) -> dict[str, Any]:
-    from bertkit.model.pretrained import BertForPreTraining
+    from bertkit.model.pretrained import BertForPreTraining, RobertaForMaskedLM
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     result = pretrain(settings)
-    wall = time.monotonic() - started
+    wall, cpu = time.monotonic() - started, time.process_time() - cpu
     records = [json.loads(line) for line in
                (Path(settings.output_dir) / "metrics.jsonl").read_text().splitlines()]
     elapsed = {r["step"]: r["elapsed_s"] for r in records if r.get("kind") == "train"}
     points = [{"step": h["step"], "seconds": elapsed.get(h["step"], wall),
                "accuracy": h["mlm_accuracy"], "content": h.get("content_accuracy")}
               for h in result.history]
-    model = BertForPreTraining.from_pretrained(settings.output_dir).eval()
-    final = score(lambda b: model(b.input_ids, b.attention_mask).prediction_logits, common,
-                  content)
-    return {"points": points, "common": final, "wall": wall}
+    if settings.regime == "roberta":  # packed MLM saves a RobertaForMaskedLM
+        masked_lm = RobertaForMaskedLM.from_pretrained(settings.output_dir).eval()
+        final = score(lambda b: masked_lm(b.input_ids, b.attention_mask).logits, common,
+                      content)
+    else:
+        model = BertForPreTraining.from_pretrained(settings.output_dir).eval()
+        final = score(lambda b: model(b.input_ids, b.attention_mask).prediction_logits,
+                      common, content)
+    return {"points": points, "common": final, "wall": wall, "cpu": cpu}
 
 
 def run_transformers(args: argparse.Namespace, tokenizer_dir: Path, train: list[Any],
@@ -137,7 +147,7 @@ def run_transformers(args: argparse.Namespace, tokenizer_dir: Path, train: list[
     dataset = [{"input_ids": seq.tolist()} for seq in train]
     every = args.steps // args.points
     points: list[dict[str, Any]] = []
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
 
     class Evaluate(TrainerCallback):
         def on_step_end(self, _args: Any, state: Any, control: Any, **kw: Any) -> None:
@@ -162,11 +172,11 @@ def run_transformers(args: argparse.Namespace, tokenizer_dir: Path, train: list[
                                                                     mlm_probability=0.15),
                       callbacks=[Evaluate()])
     trainer.train()
-    wall = time.monotonic() - started
+    wall, cpu = time.monotonic() - started, time.process_time() - cpu
     model.eval()
     final = score(lambda b: model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits,
                   common, content)
-    return {"points": points, "common": final, "wall": wall}
+    return {"points": points, "common": final, "wall": wall, "cpu": cpu}
 
 
 def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
@@ -234,14 +244,14 @@ def main() -> None:
           f"masked targets; load: {load_note(ticks)}; loadavg {os.getloadavg()}\n")
     rows = []
     for name, run in results.items():
-        per_step = run["wall"] / args.steps
+        per_step, cpu_step = run["wall"] / args.steps, run["cpu"] / args.steps
         for point in run["points"]:
             rows.append([name, str(point["step"]), f"{point['seconds']:.0f}",
-                         f"{per_step:.3f}", f"{point['accuracy']:.3f}",
+                         f"{per_step:.3f}", f"{cpu_step:.3f}", f"{point['accuracy']:.3f}",
                          f"{point['content']:.3f}" if point["content"] is not None else "–",
                          ""])
         rows[-1][-1] = f"{run['common'][0]:.3f} / {run['common'][1]:.3f}"
-    table(["recipe", "step", "wall s", "s/step", "MLM acc", "content acc",
+    table(["recipe", "step", "wall s", "s/step", "CPU s/step", "MLM acc", "content acc",
            "final on common set (acc / content)"], rows)
     if args.plot:
         plot(results, args.plot)

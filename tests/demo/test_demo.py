@@ -99,6 +99,15 @@ def test_tiny_budget_runs_every_step_and_writes_the_report(
     assert gold == [p["gold"] for p in predictions["minilm"]]
     top, count = Counter(gold).most_common(1)[0]
     assert (test["majority_label"], test["majority_accuracy"]) == (top, count / len(gold))
+    # The bag-of-words baseline: the small BERT's own training documents and the whole
+    # split, scored on the same slice, and the report says which side won.
+    pytest.importorskip("sklearn")
+    baseline = summary["baseline"]
+    assert [r["train_examples"] for r in baseline["runs"]] == [
+        summary["finetune"]["small"]["train_examples"], summary["data"]["r8_train"]]
+    assert all(0 <= r["accuracy"] <= 1 for r in baseline["runs"])
+    assert baseline["small_beats_it"] == (
+        summary["finetune"]["small"]["accuracy"] > baseline["runs"][0]["accuracy"])
 
     assert [r["text"] for r in summary["fill_mask"]] == list(FILL_MASK_TEXTS)
     assert all(len(r["candidates"]) == 5 for r in summary["fill_mask"])
@@ -134,6 +143,9 @@ def test_tiny_budget_runs_every_step_and_writes_the_report(
     assert ("the copy baseline at this budget" in page) != ("skipped" in translation)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "nothing is fetched"
     assert f"{summary['finetune']['minilm']['accuracy'] * 100:.1f} %" in page
+    verdict = "beats" if baseline["small_beats_it"] else "does <b>not</b> beat"
+    assert f"The small BERT ({summary['finetune']['small']['accuracy'] * 100:.1f} %) {verdict}" \
+        in page
     assert 'href="attention.html"' in page and (out / "attention.html").is_file()
     heads = summary["heads"]  # MiniLM's head statistics: 6 layers x 12 heads, shares in 0..1
     assert (heads["num_layers"], heads["num_heads"], heads["sentences"]) == (6, 12, 64)
@@ -236,3 +248,18 @@ def test_each_step_gets_its_share_of_the_time_left() -> None:
                                  / later, rel=1e-3)
     clock.started -= 700  # over budget: nothing left to share out
     assert clock.allot("reserve") == 0
+
+
+def test_tfidf_baseline_learns_topic_words_and_scores_the_given_slice() -> None:
+    pytest.importorskip("sklearn")
+    from bertkit.demo.baseline import score_tfidf
+
+    topics = {"crude": "oil barrel opec crude price", "earn": "profit dividend share net loss"}
+    train = [TextExample(f"{words} report number {i} {words.split()[i % 5]}", label=label)
+             for label, words in topics.items() for i in range(6)]
+    test = [TextExample("opec raised the crude oil price", label="crude"),
+            TextExample("net profit and dividend per share", label="earn"),
+            TextExample("oil barrel opec", label="earn")]  # mislabelled on purpose: 2 of 3 right
+    scores = score_tfidf(train, test)
+    assert scores["accuracy"] == pytest.approx(2 / 3)
+    assert 0 < scores["macro_f1"] < 1

@@ -101,7 +101,8 @@ def test_tiny_electra_discriminator_beats_the_constant_baseline(
     constant = -(share * math.log(share) + (1 - share) * math.log(1 - share))
     print(f"held-out discriminator loss {final['rtd_loss']:.4f} vs constant {constant:.4f}; "
           f"accuracy {final['rtd_accuracy']:.4f} vs all-original {final['rtd_baseline']:.4f} "
-          f"(replaced {share:.4f}); generator MLM accuracy {final['mlm_accuracy']:.4f} vs "
+          f"(replaced {share:.4f}); AUC {[h.get('rtd_auc') for h in electra_run.history]}; "
+          f"generator MLM accuracy {final['mlm_accuracy']:.4f} vs "
           f"unigram {final['unigram_baseline']:.4f}")
     assert final["rtd_baseline"] == pytest.approx(1 - share)
     assert 0.05 < share < 0.15  # 15 % masked, most samples differ from the original

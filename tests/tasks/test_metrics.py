@@ -32,6 +32,7 @@ from bertkit.tasks.metrics import (
     normalize_answer,
     pearson,
     precision_recall_f1,
+    roc_auc,
     spearman,
     squad_evaluate,
     token_accuracy,
@@ -283,6 +284,21 @@ def test_spearman_with_ties_uses_average_ranks() -> None:
 def test_correlation_with_constant_side_is_zero() -> None:
     assert pearson([1.0, 2.0, 3.0], [0.1, 0.1, 0.1]) == 0.0
     assert spearman([5, 5, 5], [1, 2, 3]) == 0.0
+
+
+def test_roc_auc_counts_ranked_pairs_and_ties_half() -> None:
+    # positives score 0.9 and 0.4, negatives 0.4 and 0.1: of the 4 (positive, negative)
+    # pairs, 0.9 beats both, 0.4 beats 0.1 and ties 0.4 (half) -> (2 + 1 + 0.5) / 4
+    assert roc_auc([1, 1, 0, 0], [0.9, 0.4, 0.4, 0.1]) == approx(3.5 / 4)
+    assert roc_auc([0, 1], [0.0, 1.0]) == 1.0 and roc_auc([1, 0], [0.0, 1.0]) == 0.0
+    assert roc_auc([0, 1, 0, 1], [5.0, 5.0, 5.0, 5.0]) == 0.5  # no ranking, no skill
+
+
+def test_roc_auc_refuses_one_class_and_other_labels() -> None:
+    with pytest.raises(UsageError, match="both classes"):
+        roc_auc([0, 0, 0], [0.1, 0.2, 0.3])
+    with pytest.raises(UsageError, match="0/1"):
+        roc_auc([0, 2, 1], [0.1, 0.2, 0.3])
 
 
 def test_regression_rejects_nan() -> None:
@@ -756,6 +772,17 @@ def test_cross_check_sklearn_classification() -> None:
         assert ml["hamming_loss"] == approx(sk.hamming_loss(mt, mp))
         assert ml["micro_f1"] == approx(sk.f1_score(mt, mp, average="micro", zero_division=0))
         assert ml["macro_f1"] == approx(sk.f1_score(mt, mp, average="macro", zero_division=0))
+
+
+def test_cross_check_sklearn_roc_auc() -> None:
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        n = int(rng.integers(2, 60))
+        labels = rng.integers(0, 2, n)
+        if 0 < labels.sum() < n:
+            scores = rng.integers(0, 4, n) + labels * rng.random()  # ties on purpose
+            assert roc_auc(labels, scores) == approx(sk.roc_auc_score(labels, scores))
 
 
 def test_cross_check_scipy_correlations() -> None:

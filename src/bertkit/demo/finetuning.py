@@ -67,6 +67,7 @@ def finetune_model(run: DemoRun, name: str, label: str) -> str:
     # busy moment must not leave most of the budget unused (as planning too few steps would).
     count = max(16, int(2 * train_s / step_s * FINETUNE_BATCH / windows))
     subset = stratified(train, count)
+    run.subsets[name] = subset
     out = run.out / f"finetune-{name}"
     result = finetune_classifier(
         model_dir, TRAIN_FILE, TEST_FILE, out, text_column="Text", label_column="Category",

@@ -1,5 +1,6 @@
 """The demo's steps: real data → WordPiece vocabulary → a small BERT pretrained with masked LM →
-two classifiers fine-tuned on Reuters R8 (that small BERT, and the real all-MiniLM-L6-v2) →
+two classifiers fine-tuned on Reuters R8 (that small BERT, and the real all-MiniLM-L6-v2),
+beside a TF-IDF + logistic-regression baseline →
 fill-mask, sentence similarity and attention maps → one report.
 
 Every step calls the library function a user would call (``build_corpus``, ``train_wordpiece``,
@@ -37,6 +38,7 @@ from pathlib import Path
 import torch
 
 from bertkit import _fileio
+from bertkit.demo.baseline import tfidf_baseline
 from bertkit.demo.budget import Clock, idle_cores
 from bertkit.demo.data_steps import prepare_data, train_tokenizer
 from bertkit.demo.finetuning import choose_test_slice, finetune_minilm, finetune_small
@@ -69,6 +71,7 @@ STEPS: tuple[tuple[str, Callable[[DemoRun], str]], ...] = (
     ("choose the R8 test slice", choose_test_slice),
     ("fine-tune the small BERT on Reuters R8", finetune_small),
     ("fine-tune all-MiniLM-L6-v2 on Reuters R8", finetune_minilm),
+    ("TF-IDF + logistic regression on Reuters R8", tfidf_baseline),
     ("fill-mask, similarity and attention", showcase),
     ("probe what the layers know (POS, Brown)", probe_layers),
     ("what the attention heads look at (Brown)", probe_heads),

@@ -149,6 +149,31 @@ def _layers(out: Path, layers: dict[str, Any]) -> str:
             + _image(out, "layers/layers.png", "probe accuracy per layer", 640))
 
 
+def _baseline_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The TF-IDF + logistic-regression rows and the majority class, beside the models."""
+    test, baseline = summary["test"], summary.get("baseline", {})
+    rows = [(f"{baseline['method']} ({run['training']})", f"{run['train_examples']:,}", "–",
+             _pct(run["accuracy"]), f"{run['macro_f1']:.3f}", "–")
+            for run in baseline.get("runs", [])]
+    return [*rows, (f"majority class '{test['majority_label']}'", "–", "–",
+                    _pct(test["majority_accuracy"]), "–", "–")]
+
+
+def _baseline_verdict(summary: dict[str, Any]) -> str:
+    """One plain sentence: did the small BERT beat the bag-of-words baseline on its documents?"""
+    baseline = summary.get("baseline", {})
+    if "runs" not in baseline:
+        return f"<p>No TF-IDF baseline: {html.escape(baseline.get('skipped', 'not run'))}.</p>"
+    small, same = summary["finetune"]["small"], baseline["runs"][0]
+    verdict = "beats" if baseline["small_beats_it"] else "does <b>not</b> beat"
+    return (f"<p>The small BERT ({_pct(small['accuracy'])}) {verdict} TF-IDF + logistic "
+            f"regression trained on the same {same['train_examples']:,} documents "
+            f"({_pct(same['accuracy'])}; the BERT stopped after {small['steps']} of "
+            f"{small['planned_steps']} planned steps, so it saw fewer of them). The baseline's "
+            "settings were fixed before any run (unigrams and bigrams, sublinear TF-IDF, "
+            "logistic regression with C = 10).</p>")
+
+
 def _heads(out: Path, part: dict[str, Any]) -> str:
     """The attention-head part of the section: one layer × head heatmap, the best heads."""
     return heads_section_html(part, _image(out, HEADS_FIGURE, "head statistics heatmap", 640))
@@ -233,7 +258,8 @@ def render_html(out: Path, summary: dict[str, Any]) -> str:
                      [(run["model"], f"{run['train_examples']:,}",
                        f"{run['steps']}/{run['planned_steps']}", _pct(run["accuracy"]),
                        f"{run['macro_f1']:.3f}", f"{run['mcc']:.3f}")
-                      for run in summary["finetune"].values()])
+                      for run in summary["finetune"].values()] + _baseline_rows(summary))
+            + _baseline_verdict(summary)
             + _image(out, "confusion_matrix.png", "confusion matrices")),
         "Fill-mask": (
             "<p>The small BERT pretrained above, top 5 for each [MASK] (the corpus is "
@@ -332,6 +358,14 @@ def render_summary(summary: dict[str, Any], out: Path) -> str:
     lines += [f"  {run['model']:<30} accuracy {run['accuracy']:.3f}  macro-F1 "
               f"{run['macro_f1']:.3f}  ({run['train_examples']:,} training documents, "
               f"{run['steps']} steps)" for run in summary["finetune"].values()]
+    for run in summary.get("baseline", {}).get("runs", []):
+        lines.append(f"  {'TF-IDF + LR':<30} accuracy {run['accuracy']:.3f}  macro-F1 "
+                     f"{run['macro_f1']:.3f}  ({run['train_examples']:,} training documents: "
+                     f"{run['training']})")
+    if "small_beats_it" in summary.get("baseline", {}):
+        lines.append("  the small BERT " + ("beats" if summary["baseline"]["small_beats_it"]
+                                            else "does NOT beat")
+                     + " TF-IDF + LR trained on the same documents")
     first = summary["fill_mask"][0]
     lines += [f"fill-mask: {first['text']!r} → "
               + ", ".join(f"{w} {p:.2f}" for w, p in first["candidates"][:3]),

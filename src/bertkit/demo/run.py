@@ -73,6 +73,7 @@ class DemoRun:
     summary: dict[str, Any] = field(default_factory=dict)
     train: list[TextExample] = field(default_factory=list)  # the whole R8 training split
     test: list[TextExample] = field(default_factory=list)  # the scored slice of the test split
+    subsets: dict[str, list[TextExample]] = field(default_factory=dict)  # each model's train docs
     total_steps: int = 0  # for the "[3/8]" progress lines
 
     def say(self, text: str) -> None:

@@ -37,6 +37,7 @@ from bertkit.objectives.replaced_token import (
     corrupt_with_samples,
     electra_loss,
     generator_config,
+    rtd_scores,
     sample_replacements,
     tie_embeddings,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "masked_lm_logits",
     "pretraining_loss",
     "pretraining_loss_fn",
+    "rtd_scores",
     "sample_replacements",
     "sparse_masked_lm",
     "student_config",

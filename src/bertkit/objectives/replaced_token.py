@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +44,7 @@ from torch import Tensor, nn
 from bertkit.data.batch import Batch
 from bertkit.errors import ConfigError, UsageError
 from bertkit.model.config import BertConfig
-from bertkit.objectives.masked_lm import sparse_masked_lm, task_metrics
+from bertkit.objectives.masked_lm import SparseMaskedLM, sparse_masked_lm, task_metrics
 
 #: Shared between generator and discriminator (everything in the embeddings but the projection).
 TIED_EMBEDDINGS = ("word", "position", "token_type", "norm")
@@ -158,14 +159,22 @@ class ElectraObjective(nn.Module):
         return electra_loss(self, batch)
 
 
-def electra_loss(objective: ElectraObjective, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-    """Generator MLM loss + λ · discriminator replaced-token loss, and their metrics.
+@dataclasses.dataclass
+class Judged:
+    """One batch through both networks: the generator's sparse MLM pass, and the
+    discriminator's (B, T) ``logits`` for the corrupted text against its (B, T) ``labels``
+    (1 = replaced), ``real`` marking the unpadded tokens."""
 
-    Metrics: the generator's ``mlm_*`` (as :func:`~bertkit.objectives.pretraining_loss`),
-    ``rtd_loss``, ``rtd_accuracy`` (over real tokens, "replaced" where the logit is positive),
-    ``replaced_fraction``, the ``rtd_*`` sums and counts of
-    :data:`~bertkit.objectives.SUM_METRICS`, and ``tokens``.
-    """
+    mlm: SparseMaskedLM
+    logits: Tensor
+    labels: Tensor
+    real: Tensor
+    loss: Tensor  # the discriminator's BCE over the real tokens
+
+
+def judge(objective: ElectraObjective, batch: Batch) -> Judged:
+    """The generator fills the masked positions with samples (no gradient flows back through
+    the sampling), the discriminator scores every token of the result."""
     mlm = sparse_masked_lm(objective.generator, batch,
                            pad_vocab_to_multiple_of=objective.pad_vocab_to_multiple_of)
     with torch.no_grad():
@@ -178,12 +187,49 @@ def electra_loss(objective: ElectraObjective, batch: Batch) -> tuple[Tensor, dic
                                                  sampled)                  # (B, T) each
     judged = objective.discriminator(corrupted, batch.attention_mask, batch.token_type_ids,
                                      labels=labels)
-    real = batch.attention_mask.bool()                                     # (B, T)
+    return Judged(mlm, judged.logits, labels, batch.attention_mask.bool(), judged.loss)
+
+
+def electra_loss(objective: ElectraObjective, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+    """Generator MLM loss + λ · discriminator replaced-token loss, and their metrics.
+
+    Metrics: the generator's ``mlm_*`` (as :func:`~bertkit.objectives.pretraining_loss`),
+    ``rtd_loss``, ``rtd_accuracy`` (over real tokens, "replaced" where the logit is positive),
+    ``replaced_fraction``, the ``rtd_*`` sums and counts of
+    :data:`~bertkit.objectives.SUM_METRICS`, and ``tokens``.
+    """
+    judged = judge(objective, batch)
+    real, labels = judged.real, judged.labels
     count = int(real.sum())
     with torch.no_grad():
         correct = ((judged.logits > 0).long() == labels)[real].sum().float()
         replaced = labels[real].sum().float()
-    metrics = {**mlm.metrics,
+    metrics = {**judged.mlm.metrics,
                **task_metrics("rtd", judged.loss.detach() * count, correct, count),
                "rtd_replaced": replaced, "replaced_fraction": replaced / max(count, 1)}
-    return mlm.loss + objective.rtd_weight * judged.loss, metrics
+    return judged.mlm.loss + objective.rtd_weight * judged.loss, metrics
+
+
+def rtd_scores(objective: ElectraObjective, batches: Iterable[Batch]) -> tuple[Tensor, Tensor]:
+    """The discriminator's float logits and 0/1 labels (1 = replaced), both (N,), over the real
+    tokens of all ``batches`` together, in evaluation mode (the generator samples with the
+    objective's fixed seed, as the evaluation's ``rtd_accuracy`` does).
+
+    Why the raw scores: with ~15 % of tokens replaced, the accuracy at logit 0 equals the
+    all-original rate until the discriminator is *confident* somewhere, while a ranking
+    metric of these scores (ROC AUC, 0.5 = no skill) shows what it has learned before that.
+    """
+    was_training = objective.training
+    objective.eval()
+    logits, labels = [], []
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                judged = judge(objective, batch)
+                logits.append(judged.logits[judged.real].float())
+                labels.append(judged.labels[judged.real])
+    finally:
+        objective.train(was_training)
+    if not logits:
+        raise UsageError("rtd_scores needs at least one batch")
+    return torch.cat(logits), torch.cat(labels)

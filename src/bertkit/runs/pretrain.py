@@ -34,7 +34,9 @@ unigram baseline (always predicting the most frequent masked target of the held-
 ``content_accuracy``: the MLM accuracy on targets outside the training data's 100 most frequent
 tokens (:func:`~bertkit.runs.pretrain_data.content_table`), which function words cannot earn; for
 ELECTRA the MLM figures are the generator's, plus the discriminator's ``rtd_accuracy``, the
-``replaced_fraction`` and ``rtd_baseline`` (the accuracy of answering "original" everywhere).
+``replaced_fraction``, ``rtd_baseline`` (the accuracy of answering "original" everywhere) and
+``rtd_auc`` (the discriminator's ROC AUC over the held-out tokens: 0.5 = no skill, which shows
+learning before the accuracy leaves the all-original rate).
 
 Output directory layout::
 
@@ -79,6 +81,7 @@ from bertkit.objectives import (
     PreTrainingObjective,
     generator_config,
     pretraining_loss_fn,
+    rtd_scores,
     summarize,
 )
 from bertkit.runs.pretrain_data import PAIR_TASK as _PAIR_TASK
@@ -90,6 +93,7 @@ from bertkit.runs.pretrain_data import (
     unigram_baseline,
 )
 from bertkit.runs.pretrain_output import RUN_FILE, check_resume, save_final
+from bertkit.tasks.metrics import roc_auc
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed
 from bertkit.training.checkpointing import list_checkpoints
@@ -403,6 +407,10 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
             exact = {"step": info["step"], **summarize_eval(info["metrics"])}
             if baseline is not None:
                 exact["unigram_baseline"] = baseline
+            if isinstance(objective, ElectraObjective):  # a ranking needs every logit
+                scores, labels = rtd_scores(objective, data.eval_batches)
+                if 0 < int(labels.sum()) < labels.numel():  # both classes: AUC is defined
+                    exact["rtd_auc"] = roc_auc(labels.cpu().numpy(), scores.cpu().numpy())
             history.append(exact)
             trainer.metrics_log.write({"kind": "pretrain_eval", **exact})
 

@@ -30,6 +30,7 @@ from bertkit.tasks.metrics.classification import (
     multilabel_metrics,
     pearson,
     precision_recall_f1,
+    roc_auc,
     spearman,
 )
 from bertkit.tasks.metrics.entities import EntityScores, entity_scores, token_accuracy
@@ -68,6 +69,7 @@ __all__ = [
     "normalize_answer",
     "pearson",
     "precision_recall_f1",
+    "roc_auc",
     "spearman",
     "squad_evaluate",
     "token_accuracy",

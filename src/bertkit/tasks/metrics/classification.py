@@ -368,3 +368,24 @@ def spearman(y_true: Any, y_pred: Any) -> float:
     ``scipy.stats.spearmanr``). **0.0** when either side is constant."""
     t, p = _pair_float(y_true, y_pred)
     return _pearson(_average_ranks(t), _average_ranks(p))
+
+
+def roc_auc(y_true: Any, scores: Any) -> float:
+    """Area under the ROC curve of ``scores`` for 0/1 ``y_true`` (scikit-learn's
+    ``roc_auc_score`` for binary targets): the chance that a random positive scores above a
+    random negative, ties counting half — the Mann-Whitney U over the average ranks.
+
+    Raises:
+        UsageError: labels other than 0/1, or only one class present (the area is undefined).
+    """
+    labels, values = _pair_1d(y_true, scores)
+    if not np.isin(labels, (0, 1)).all():
+        raise UsageError("roc_auc needs 0/1 labels")
+    positive = labels.astype(bool)
+    n_pos = int(positive.sum())
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise UsageError(f"roc_auc needs both classes; got {n_pos} positive and {n_neg} "
+                         "negative samples")
+    rank_sum = float(_average_ranks(values.astype(np.float64))[positive].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
