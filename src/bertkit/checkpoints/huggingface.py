@@ -123,15 +123,23 @@ def normalize(state: dict[str, Tensor], table: NameTable) -> dict[str, Tensor]:
 
 def load_into(model: nn.Module, state: dict[str, Tensor], table: NameTable, *,
               encoder_attribute: str, optional: tuple[str, ...], config: BertConfig,
-              ignore_mismatched_sizes: bool = False, source: str = "checkpoint") -> LoadReport:
+              ignore_mismatched_sizes: bool = False, source: str = "checkpoint",
+              take: bool = False) -> LoadReport:
     """Copy a normalised checkpoint into ``model`` and report what was new or unused.
 
     Parameters whose names start with one of ``optional`` (task heads, the pooler) may be
     absent: they keep their fresh initialisation. Any other missing parameter, or a shape that
     does not fit, is a :class:`CheckpointError` naming both names and both shapes.
+
+    ``take``: ``state`` was read for this load alone, so a tensor of the parameter's own shape
+    and dtype becomes the parameter's storage instead of being copied into it (no second
+    copy of the weights to allocate and fill; the model's tensors are then not those of any
+    other model). A tensor is taken once; a second parameter it feeds gets a copy.
     """
     report = LoadReport()
     used: set[str] = set()
+    taken: set[int] = set()
+    parameters = dict(model.named_parameters(remove_duplicate=False)) if take else {}
     missing_required: list[str] = []
     with torch.no_grad():
         for name, param in model.state_dict().items():
@@ -154,7 +162,13 @@ def load_into(model: nn.Module, state: dict[str, Tensor], table: NameTable, *,
                 raise CheckpointError(
                     f"{source}: parameter {' + '.join(names)} has shape {list(tensor.shape)} "
                     f"but the model's {name} expects {list(param.shape)}")
-            param.copy_(tensor)
+            owner = parameters.get(name)  # state_dict() holds detached aliases, not these
+            if (owner is not None and tensor.dtype == param.dtype and tensor.is_contiguous()
+                    and id(tensor) not in taken):
+                taken.add(id(tensor))
+                owner.data = tensor
+            else:
+                param.copy_(tensor)
     if missing_required:
         shown = ", ".join(missing_required[:5]) + (" …" if len(missing_required) > 5 else "")
         raise CheckpointError(f"{source}: {len(missing_required)} encoder weights are missing "
