@@ -272,3 +272,13 @@ def test_unknown_config_keys_survive_a_round_trip(tmp_path: Path):
     again = json.loads((tmp_path / "again" / "config.json").read_text())
     assert again["some_future_field"] == {"kept": True}
     assert again["architectures"] == ["BertModel"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.int64])
+def test_joined_is_torch_cat(dtype: torch.dtype):
+    parts = [torch.randn(rows, 3).to(dtype) for rows in (2, 0, 5)]
+    torch.testing.assert_close(hf.joined(parts), torch.cat(parts), rtol=0, atol=0)
+    vectors = [torch.randn(4).to(dtype), torch.randn(1).to(dtype)]
+    torch.testing.assert_close(hf.joined(vectors), torch.cat(vectors), rtol=0, atol=0)
+    strided = [torch.randn(3, 4).to(dtype).t(), torch.randn(2, 3).to(dtype)]
+    torch.testing.assert_close(hf.joined(strided), torch.cat(strided), rtol=0, atol=0)
