@@ -38,6 +38,9 @@ EXPECTED = {
     # the security engines under the system description's names (issue 20)
     "BackdoorTriggerScanner", "BehaviorConsistencyValidator", "ClassifierConfidenceAnalyzer",
     "EmbeddingShiftDetector", "ModelProvenanceChecker", "scan",
+    # what the layers know: probes, attention heads, head pruning (issue 17)
+    "HeadStatistics", "LinearProbe", "ProbeResult", "ProbeSettings", "ProbeTask", "build_task",
+    "head_importance", "head_statistics", "probe", "prune_least_important",
 }
 
 
@@ -61,3 +64,4 @@ def test_only_submodules_are_public_beyond_all():
               if not (isinstance(getattr(bertkit, name), types.ModuleType)
                       and getattr(bertkit, name).__name__ == f"bertkit.{name}")}
     assert not leaked
+

@@ -33,3 +33,19 @@ def word_tokenizer(directory: Path, words: Sequence[str], max_length: int) -> To
     vocab = directory / "vocab.txt"
     vocab.write_text("\n".join([*SPECIALS, *words]) + "\n", encoding="utf-8")
     return Tokenizer.from_pretrained(vocab, model_max_length=max_length)
+
+
+def family_configs(**overrides: object) -> dict[str, BertConfig]:
+    """One small config per family, each with the switches that make it that family (ALBERT
+    with four layers in two shared groups, ALBERT and ELECTRA with narrower embeddings)."""
+    small = dict(vocab_size=61, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=30, max_position_embeddings=40, **overrides)
+    return {
+        "bert": BertConfig(**small),
+        "roberta": BertConfig(**small, model_type="roberta", pad_token_id=1, type_vocab_size=1),
+        "distilbert": BertConfig(**small, model_type="distilbert", type_vocab_size=0,
+                                 sinusoidal_pos_embds=True),
+        "albert": BertConfig(**dict(small, num_hidden_layers=4), model_type="albert",
+                             embedding_size=8, num_hidden_groups=2),
+        "electra": BertConfig(**small, model_type="electra", embedding_size=8),
+    }  # type: ignore[arg-type]

@@ -87,6 +87,18 @@ from bertkit.variants.roberta import roberta_base, roberta_large
 from bertkit.version import __version__
 
 if _typing.TYPE_CHECKING:
+    from bertkit.analysis import (
+        HeadStatistics,
+        LinearProbe,
+        ProbeResult,
+        ProbeSettings,
+        ProbeTask,
+        build_task,
+        head_importance,
+        head_statistics,
+        probe,
+        prune_least_important,
+    )
     from bertkit.runs.distill import DistillSettings, distill
     from bertkit.runs.finetune import (
         FinetuneConfig,
@@ -118,6 +130,12 @@ _RUNS = {
 _RUNS.update(dict.fromkeys(
     ["BackdoorTriggerScanner", "BehaviorConsistencyValidator", "ClassifierConfidenceAnalyzer",
      "EmbeddingShiftDetector", "ModelProvenanceChecker", "scan"], "bertkit.security.engines"))
+#: What the layers know (issue 17): per-layer probes with control tasks, attention-head
+#: statistics, head importance and pruning; loaded on use (they pull in the data readers).
+_RUNS.update(dict.fromkeys(
+    ["HeadStatistics", "LinearProbe", "ProbeResult", "ProbeSettings", "ProbeTask", "build_task",
+     "head_importance", "head_statistics", "probe", "prune_least_important"],
+    "bertkit.analysis"))
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -179,11 +197,16 @@ __all__ = [
     "Encoding",
     "FinetuneConfig",
     "GenerationConfig",
+    "HeadStatistics",
     "InputError",
+    "LinearProbe",
     "LoadReport",
     "ModelProvenanceChecker",
     "PreTrainedModel",
     "PretrainSettings",
+    "ProbeResult",
+    "ProbeSettings",
+    "ProbeTask",
     "RobertaForMaskedLM",
     "RobertaForMultipleChoice",
     "RobertaForQuestionAnswering",
@@ -204,6 +227,7 @@ __all__ = [
     "bert_mini",
     "bert_small",
     "bert_tiny",
+    "build_task",
     "distilbert_base",
     "distill",
     "electra_base_discriminator",
@@ -215,7 +239,11 @@ __all__ = [
     "finetune_classifier",
     "finetune_ner",
     "finetune_qa",
+    "head_importance",
+    "head_statistics",
     "pretrain",
+    "probe",
+    "prune_least_important",
     "roberta_base",
     "roberta_large",
     "scan",

@@ -8,11 +8,19 @@ exit code 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Self
 
 
 class BertkitError(Exception):
     """Root of every error bertkit raises on purpose."""
+
+    @classmethod
+    def unknown(cls, problem: str, names: Iterable[str], listed_as: str = "known") -> Self:
+        """An error for a name that is not in a table, listing the names that are, since that
+        is the fix: ``unknown artifact 'x'; known artifacts: a, b``."""
+        return cls(f"{problem}; {listed_as}: {', '.join(sorted(names))}")
 
 
 class ConfigError(BertkitError, ValueError):

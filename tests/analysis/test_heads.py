@@ -136,6 +136,8 @@ def test_demo_section_renders_from_the_summary_alone(model_dir, tmp_path):
     assert part["sentences"] == 3
     page = heads_section_html(part, '<img src="heads.png">')
     assert '<img src="heads.png">' in page and "previous token: layer" in page
+    cls = np.mean([v for layer in part["attention"]["cls"] for v in layer])
+    assert f"gives {cls:.2f} of its attention to [CLS]" in page
     pytest.importorskip("matplotlib")
     plot_heads_section(part, tmp_path / "heads.png")
     assert (tmp_path / "heads.png").read_bytes()[:4] == b"\x89PNG"

@@ -111,6 +111,13 @@ def test_tiny_budget_runs_every_step_and_writes_the_report(
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "nothing is fetched"
     assert f"{summary['finetune']['minilm']['accuracy'] * 100:.1f} %" in page
     assert 'href="attention.html"' in page and (out / "attention.html").is_file()
+    heads = summary["heads"]  # MiniLM's head statistics: 6 layers x 12 heads, shares in 0..1
+    assert (heads["num_layers"], heads["num_heads"], heads["sentences"]) == (6, 12, 64)
+    assert all(0 <= v <= 1 for table in heads["attention"].values() for row in table
+               for v in row)
+    assert f"over {heads['sentences']} sentences ({heads['tokens']:,} tokens)" in page
+    best = heads["best_heads"]["previous"][0]
+    assert f"layer {best['layer']} head {best['head']} ({best['accuracy']:.2f})" in page
     assert json.loads((out / MARKER).read_text())["settings"]["max_minutes"] == 0.3
 
 

@@ -3,6 +3,7 @@ figures, and the HTML view (checked in a real headless browser when chromium is 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -199,3 +200,52 @@ def test_minilm_maps_equal_the_reference(minilm_dir: Path) -> None:
 def test_module_imports_matplotlib_lazily() -> None:
     source = Path(module.__file__).read_text(encoding="utf-8")
     assert not re.search(r"^(import|from) matplotlib", source, re.M)
+
+
+@pytest.fixture(scope="module")
+def pruned_encoder(tiny_encoder: BertModel) -> BertModel:
+    """``tiny_encoder`` without heads 0 and 2 of layer 1 (of 4)."""
+    model = copy.deepcopy(tiny_encoder)
+    model.prune_heads({1: [0, 2]})
+    return model
+
+
+def test_a_pruned_layer_keeps_the_unpruned_head_numbers(
+        pruned_encoder: BertModel, tiny_encoder: BertModel, tiny_tokenizer: Tokenizer,
+        ) -> None:
+    full = attention_maps(tiny_encoder, tiny_tokenizer, TEXT, layers=[0, 1])
+    maps = attention_maps(pruned_encoder, tiny_tokenizer, TEXT, layers=[0, 1])
+    assert maps.probabilities[1].shape[0] == 2 and maps.num_heads == 4
+    assert maps.head_ids(0) == [0, 1, 2, 3] and maps.head_ids(1) == [1, 3]
+    # Layer 1's input is untouched by its own pruning: the heads it keeps attend as before.
+    for head in (1, 3):
+        torch.testing.assert_close(maps.head(1, head), full.head(1, head))
+    torch.testing.assert_close(maps.head(1, -1), full.head(1, 3))
+    torch.testing.assert_close(maps.head(0, 2), full.head(0, 2))
+    with pytest.raises(UsageError, match=r"head 2 of layer 1 was pruned; the layer keeps "
+                                         r"heads \[1, 3\]"):
+        maps.head(1, 2)
+    data = _embedded_data(attention_html(maps, layer=1))
+    assert data["initial"] == {"layer": 1, "head": 1}, "opens on a head that is left"
+    assert data["heads"] == {"0": [0, 1, 2, 3], "1": [1, 3]}
+    torch.testing.assert_close(torch.tensor(data["layers"]["1"][1]), full.head(1, 3),
+                               atol=5e-5, rtol=0)
+    if module.viz_available():
+        grid = plot_heads(maps, 1)
+        assert [a.get_title() for a in grid.axes if a.get_visible() and a.get_title()] == \
+            ["head 1", "head 3"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install "
+                                             "chromium); CI installs it")
+def test_html_view_of_a_pruned_layer_offers_its_remaining_heads(
+        pruned_encoder: BertModel, tiny_tokenizer: Tokenizer, tmp_path: Path) -> None:
+    page = tmp_path / "view.html"
+    write_attention_html(attention_maps(pruned_encoder, tiny_tokenizer, TEXT), page, layer=1,
+                         head=3)
+    run = _headless(page.as_uri(), "--dump-dom")
+    assert not [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    assert 'data-view="1/3"' in run.stdout
+    assert len(re.findall(r'class="thumb( active)?"', run.stdout)) == 2
+    assert re.findall(r'<option value="(\d+)"', run.stdout.split('id="head"')[1]
+                      .split("</select>")[0]) == ["1", "3"]

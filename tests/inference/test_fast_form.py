@@ -15,19 +15,10 @@ import torch
 from bertkit.inference.fastpath.layers import FastBert
 from bertkit.model import BertConfig
 from bertkit.model.pretrained import MODEL_CLASSES, PreTrainedModel
+from tiny import family_configs
 
-SMALL = dict(vocab_size=61, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
-             intermediate_size=30, max_position_embeddings=40, num_labels=3,
-             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-FAMILY_CONFIGS = {
-    "bert": BertConfig(**SMALL),
-    "roberta": BertConfig(**SMALL, model_type="roberta", pad_token_id=1, type_vocab_size=1),
-    "distilbert": BertConfig(**SMALL, model_type="distilbert", type_vocab_size=0,
-                             sinusoidal_pos_embds=True),
-    "albert": BertConfig(**dict(SMALL, num_hidden_layers=4), model_type="albert",
-                         embedding_size=8, num_hidden_groups=2),
-    "electra": BertConfig(**SMALL, model_type="electra", embedding_size=8),
-}
+FAMILY_CONFIGS = family_configs(num_labels=3, hidden_dropout_prob=0.0,
+                                attention_probs_dropout_prob=0.0)
 
 
 def batch(config: BertConfig, choices: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,7 @@ from bertkit.model.pretrained import (
     RobertaModel,
 )
 from bertkit.variants import PRESETS
+from tiny import family_configs
 
 # Published sizes (millions): RoBERTa (Liu et al. 2019), DistilBERT (Sanh et al. 2019), ALBERT
 # (Lan et al. 2020, table 1), ELECTRA (Clark et al. 2020, table 1; the discriminator with its
@@ -108,17 +109,7 @@ def test_every_family_config_round_trips(preset: str):
     assert BertConfig.from_dict(data) == config
 
 
-SMALL = dict(vocab_size=61, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
-             intermediate_size=30, max_position_embeddings=40)
-FAMILY_CONFIGS = {
-    "bert": BertConfig(**SMALL),
-    "roberta": BertConfig(**SMALL, model_type="roberta", pad_token_id=1, type_vocab_size=1),
-    "distilbert": BertConfig(**SMALL, model_type="distilbert", type_vocab_size=0,
-                             sinusoidal_pos_embds=True),
-    "albert": BertConfig(**dict(SMALL, num_hidden_layers=4), model_type="albert",
-                         embedding_size=8, num_hidden_groups=2),
-    "electra": BertConfig(**SMALL, model_type="electra", embedding_size=8),
-}
+FAMILY_CONFIGS = family_configs()
 
 
 @pytest.mark.parametrize("family", FAMILY_CONFIGS)

@@ -151,3 +151,13 @@ def test_text_file_without_usable_sentences(tmp_path):
         read_text_sentences(path)
     with pytest.raises(DataFormatError, match=r"short\.txt: no usable sentences"):
         sentence_length(text=path)
+
+
+def test_extraction_streams_with_a_progress_line(engine, capsys):
+    sentences = [["the", "dog"], ["a", "cat", "runs"], ["the", "man"], ["dog"]]
+    word_representations(engine, sentences, layers=[1], progress=True)
+    lines = capsys.readouterr().err.splitlines()  # one line a batch when not on a terminal
+    assert [line.split(" | ")[0] for line in lines] == ["step 1/2", "step 2/2"]
+    assert all(line.endswith("sentences/s") for line in lines)
+    word_representations(engine, sentences, layers=[1])
+    assert capsys.readouterr().err == ""

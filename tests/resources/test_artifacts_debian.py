@@ -9,14 +9,13 @@ smallest real Debian artifact and skips when apt cannot download it.
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
+from archives import register_local_artifact, tar_bytes
 from bertkit.errors import ArtifactError
 from bertkit.resources import downloads, unpacking
 from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, fetch
@@ -38,22 +37,8 @@ def _ar_entry(name: str, data: bytes) -> bytes:
 
 
 def _tar_xz(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:xz") as archive:
-        for directory in ("./usr", "./usr/share", f"./{MEMBER}"):
-            info = tarfile.TarInfo(directory)
-            info.type = tarfile.DIRTYPE
-            archive.addfile(info)
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            archive.addfile(info)
-    return buffer.getvalue()
+    return tar_bytes(files, links, mode="w:xz",
+                     directories=("./usr", "./usr/share", f"./{MEMBER}"))
 
 
 def build_deb(path: Path, files: dict[str, bytes], links: dict[str, str] | None = None,
@@ -71,12 +56,9 @@ def fake_deb(tmp_path, monkeypatch):
 
     def make(files=FILES, links=None, data_name="data.tar.xz"):
         package = tmp_path / "example_1.0-1_all.deb"
-        digest = build_deb(package, files, links, data_name)
-        artifact = Artifact("fakedeb", "debian", "example=1.0-1", package.name, digest, MEMBER,
-                            "test double")
-        monkeypatch.setitem(ARTIFACTS, "fakedeb", artifact)
-        monkeypatch.setitem(downloads.DOWNLOADERS, "debian",
-                            lambda a, dest: shutil.copy(package, dest / a.filename))
+        build_deb(package, files, links, data_name)
+        register_local_artifact(monkeypatch, "fakedeb", "debian", "example=1.0-1", package,
+                                MEMBER)
         return tmp_path / "cache"
 
     return make

@@ -6,17 +6,14 @@ the counts the artifact survey computed from it (needs_artifacts).
 
 from __future__ import annotations
 
-import hashlib
-import io
-import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
 
+from archives import register_local_artifact, tar_bytes
 from bertkit.errors import ArtifactError, DataFormatError
 from bertkit.resources import downloads
-from bertkit.resources.artifacts import ARTIFACTS, MARKER, Artifact, fetch
+from bertkit.resources.artifacts import ARTIFACTS, MARKER, fetch
 from bertkit.resources.brown import (
     brown_sentences,
     coarse_tag,
@@ -29,34 +26,15 @@ FORM_C = ("\n\n\tThe/at Fulton/np-tl County/nn-tl said/vbd 1/2/cd ./.\n\n\n"
           "\tI'll/ppss+md n't/* go/vb ./.\n").encode("latin-1")
 
 
-def _tgz(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            archive.addfile(info)
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def fake_npm(tmp_path, monkeypatch):
     """Register artifact "fakenpm" served by a stub ``npm pack``; return its cache folder."""
 
     def make(files: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
         package = tmp_path / "fake-1.0.0.tgz"
-        package.write_bytes(_tgz(files, links))
-        digest = hashlib.sha256(package.read_bytes()).hexdigest()
-        artifact = Artifact("fakenpm", "npm", "fake@1.0.0", package.name, digest, "package",
-                            "test double")
-        monkeypatch.setitem(ARTIFACTS, "fakenpm", artifact)
-        monkeypatch.setitem(downloads.DOWNLOADERS, "npm",
-                            lambda a, dest: shutil.copy(package, dest / a.filename))
+        package.write_bytes(tar_bytes(files, links))
+        register_local_artifact(monkeypatch, "fakenpm", "npm", "fake@1.0.0", package,
+                                "package")
         return tmp_path / "cache"
 
     return make

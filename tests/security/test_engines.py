@@ -274,9 +274,10 @@ def test_cli_shift_pairs_calibrates_on_data(classifier_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("a\tb\nonly one column\n", "pairs.tsv:2: 1 tab-separated column(s); expected 2"),
-    ("a\tb\tc\n", "pairs.tsv:1: 3 tab-separated column(s)"),
-    ("a\t \n", "pairs.tsv:1: an empty text"),
+    ("a\tb\nonly one column\n", "pairs.tsv:2: has 1 tab-separated field(s); expected 2 "
+                                  "(original<TAB>modified)"),
+    ("a\tb\tc\n", "pairs.tsv:1: has 3 tab-separated field(s)"),
+    ("a\t \n", "pairs.tsv:1: empty modified text"),
     ("\n\n", "no pairs"),
 ])
 def test_cli_bad_pairs_file_names_the_line(content, message, classifier_dir, tmp_path, capsys):

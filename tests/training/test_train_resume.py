@@ -13,7 +13,7 @@ import pytest
 import torch
 from train_toys import make_trainer
 
-import bertkit.training.trainer as trainer_module
+import bertkit.training.resume as resume_module
 from bertkit.training import list_checkpoints
 
 SETTINGS = {
@@ -98,7 +98,7 @@ def test_without_rng_restore_the_resumed_run_differs(tmp_path, uninterrupted, mo
     first, first_losses = make_trainer(tmp_path, **SETTINGS)
     first.add_callback("on_step_end", stop_at(5))
     first.fit()
-    monkeypatch.setattr(trainer_module, "restore_rng", lambda *args, **kwargs: None)
+    monkeypatch.setattr(resume_module, "restore_rng", lambda *args, **kwargs: None)
     resumed, resumed_losses = make_trainer(tmp_path, **SETTINGS)
     resumed.fit(resume=True)
     assert first_losses + resumed_losses != uninterrupted[0]

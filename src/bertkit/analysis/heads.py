@@ -205,10 +205,10 @@ def head_statistics(engine: Engine, sentences: Iterable[str], *, source: str = "
     L, N = len(encoder.layers), config.num_attention_heads
     alive = np.ones((L, N), dtype=bool)
     heads_of = []
-    for layer, module in enumerate(encoder.layers):
-        pruned = module.attention.pruned_heads
+    for layer in range(L):  # config.pruned_heads: the record every model class keeps
+        pruned = sorted(config.pruned_heads.get(layer, ()))
         heads_of.append([h for h in range(N) if h not in pruned])
-        alive[layer, sorted(pruned)] = False
+        alive[layer, pruned] = False
     punctuation = punctuation_table(tokenizer.convert_ids_to_tokens(
         list(range(len(tokenizer)))))
     sums = _Accumulator(L, N)

@@ -66,11 +66,11 @@ def head_importance(model: BertForSequenceClassification, batches: Iterable[dict
     if not seen:
         raise UsageError("head importance needs at least one batch of labelled examples")
     scores = np.full((len(masks), N), np.nan)
-    for layer, (module, total) in enumerate(zip(encoder.layers, totals, strict=True)):
+    for layer, total in enumerate(totals):
         values = total.numpy() / seen
         if normalize_layers:
             values = values / max(float(np.sqrt((values ** 2).sum())), 1e-20)
-        alive = [h for h in range(N) if h not in module.attention.pruned_heads]
+        alive = [h for h in range(N) if h not in model.config.pruned_heads.get(layer, ())]
         scores[layer, alive] = values
     return scores
 

@@ -55,6 +55,9 @@ class ProbeSplit:
 
 @dataclass(frozen=True)
 class ProbeTask:
+    """What a probe predicts: a named word- or sentence-level task with its label names and
+    its training and held-out splits (no document in both)."""
+
     name: str
     level: str              # "word" or "sentence"
     label_names: list[str]

@@ -4,7 +4,9 @@ function.
 A :class:`~bertkit.errors.BertkitError` (a user's mistake: a bad path, a malformed file, a
 model that does not fit) prints one ``error: …`` line and exits with status 2, and so does
 storage refusing a write (a full disk, a read-only folder); anything else is a bug and keeps
-its traceback.
+its traceback. A run stopped by SIGTERM or Ctrl-C saves what it has, prints one line and
+exits with 128 + the signal's number (143, 130), never 0: a scheduler must not take a
+stopped run for a finished one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import errno
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -38,6 +41,7 @@ from bertkit.cli import (
     tokenizer,
 )
 from bertkit.errors import BertkitError
+from bertkit.training.stopping import Terminated, command_signals
 from bertkit.version import __version__
 
 COMMANDS = (demo, data, info, quickstart, fill_mask, embed, attention, audit, export, tokenizer,
@@ -72,8 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    stopped: list[int] = []
     try:
-        return int(handler(args) or 0)
+        with command_signals() as stopped:
+            code = int(handler(args) or 0)
+        if stopped:
+            return _stopped_by(stopped[0], "after a whole step and saved its state; a command "
+                               "with --resume continues from its last checkpoint")
+        return code
+    except Terminated as err:
+        return _stopped_by(err.signum, "outside a training step (loading, preparing data "
+                           "or writing results); every file already written is whole")
     except BertkitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -86,5 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               "complete)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if stopped:  # a step saved its state, then the command chose to stop (the demo)
+            return _stopped_by(stopped[0], "after a whole step and saved its state")
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _stopped_by(signum: int, what: str) -> int:
+    """The one line a stopped command prints, and its exit status."""
+    name = signal.Signals(signum).name
+    verb = "terminated" if signum == signal.SIGTERM else "interrupted"
+    print(f"{verb} by {name}: the run stopped {what}", file=sys.stderr)
+    return 128 + signum

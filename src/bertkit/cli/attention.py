@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.errors import UsageError
 from bertkit.inference.attention_maps import (
     attention_maps,
@@ -17,10 +18,7 @@ from bertkit.inference.engine import Engine
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "attention", help="draw a text's attention maps (PNG heatmap, head grid, HTML view)",
-        description="Layers and heads count from 0; negative layers from the end. PNG output "
-                    "needs matplotlib (pip install 'bertkit[viz]'); the HTML view does not.")
+    parser = add_command(subcommands, "attention", run)
     parser.add_argument("text", help="the text to look at")
     parser.add_argument("--model", type=Path, required=True, help="model directory")
     parser.add_argument("--layer", type=numbers.index, default=-1,
@@ -33,10 +31,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--html", type=Path, default=None, metavar="OUT.html",
                         help="write a self-contained HTML page to browse every layer and head")
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if present)")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bertkit attention``: draw a text's attention maps (PNG heatmap, head grid, HTML view).
+
+    Layers and heads count from 0; negative layers from the end. PNG output needs matplotlib (pip
+    install 'bertkit[viz]'); the HTML view does not.
+    """
     if args.out is None and args.html is None:
         raise UsageError("nothing to write: pass --out MAP.png and/or --html OUT.html")
     if args.out is not None and args.out.suffix.lower() != ".png":

@@ -24,6 +24,7 @@ from typing import Any
 
 from bertkit import _fileio
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.errors import UsageError
 from bertkit.security import audits
 from bertkit.security.engines import EmbeddingShiftDetector, resolve_model
@@ -34,17 +35,15 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("audit", help="security audits: detectors and provenance")
     actions = parser.add_subparsers(title="audits", metavar="AUDIT", required=True)
 
-    manifest = actions.add_parser("manifest", help="write provenance.json beside a checkpoint")
+    manifest = add_command(actions, "manifest", run_manifest)
     manifest.add_argument("model", type=Path, help="a checkpoint directory")
     manifest.add_argument("--data", type=Path, action="append", default=None,
                           help="training data file or directory to fingerprint (repeatable)")
     manifest.add_argument("--seed", type=numbers.seed, default=None,
                           help="the training seed to record")
-    manifest.set_defaults(handler=run_manifest)
 
-    verify = actions.add_parser("verify", help="check a checkpoint against its provenance.json")
+    verify = add_command(actions, "verify", run_verify)
     verify.add_argument("model", type=Path, help="a checkpoint directory with provenance.json")
-    verify.set_defaults(handler=run_verify)
 
     helps = {
         "confidence": "ECE before/after temperature scaling; OOD AUROC vs --ood texts",
@@ -91,11 +90,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                                   "model's own strongest words per label)")
             sub.add_argument("--max-edits", type=numbers.positive, default=2)
 
-    every = actions.add_parser("all", help="every classifier audit; JSON + HTML report")
+    every = add_command(actions, "all", run_all)
     _common(every)
     every.add_argument("--ood", type=Path, help="out-of-distribution texts for the confidence "
                                                 "audit (skipped without)")
-    every.set_defaults(handler=run_all)
 
 
 def _common(parser: argparse.ArgumentParser, *, data_required: bool = True) -> None:
@@ -115,12 +113,14 @@ def _common(parser: argparse.ArgumentParser, *, data_required: bool = True) -> N
 
 
 def run_manifest(args: argparse.Namespace) -> int:
+    """``bertkit audit manifest``: write provenance.json beside a checkpoint."""
     path = write_manifest(args.model, training_data=args.data, seed=args.seed)
     print(f"wrote {path}")
     return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    """``bertkit audit verify``: check a checkpoint against its provenance.json."""
     report = verify_manifest(args.model).raise_on_mismatch()
     print(report.summary())
     return 0
@@ -188,6 +188,7 @@ def _emit(args: argparse.Namespace, report: Any) -> int:
 
 
 def run_all(args: argparse.Namespace) -> int:
+    """``bertkit audit all``: every classifier audit; JSON + HTML report."""
     out = args.out or Path("audit")
     report = audits.audit_all(args.model, args.data, out, ood=args.ood,
                               text_column=args.text_column,

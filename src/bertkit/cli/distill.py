@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.cli.pretrain import add_run_arguments, report, run_settings
 from bertkit.objectives.distillation import DistillationLoss
 from bertkit.runs.distill import DistillSettings, distill
@@ -15,12 +16,7 @@ _DEFAULTS = DistillationLoss()
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "distill", help="distil a BERT teacher into a DistilBERT student (half the layers)",
-        description="Initialises the student from every other teacher layer and trains it on "
-                    "soft-target KL (× T²) + MLM + hidden-state cosine losses, with the data, "
-                    "evaluation and checkpoints of `bertkit pretrain --regime roberta`. Writes "
-                    "a Hugging Face DistilBertForMaskedLM directory with the tokenizer.")
+    parser = add_command(subcommands, "distill", run)
     parser.add_argument("--teacher", type=Path, required=True,
                         help="a BERT pretraining or masked-LM checkpoint directory")
     parser.add_argument("--config", type=Path, default=None,
@@ -38,7 +34,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="weight of the hidden-state cosine loss")
     add_run_arguments(parser, DistillSettings, tokenizer_required=False,
                       tokenizer_help="tokenizer directory (default: the teacher's directory)")
-    parser.set_defaults(handler=run)
 
 
 def _layers(text: str) -> list[int]:
@@ -50,6 +45,12 @@ def _layers(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bertkit distill``: distil a BERT teacher into a DistilBERT student (half the layers).
+
+    Initialises the student from every other teacher layer and trains it on soft-target KL (× T²) +
+    MLM + hidden-state cosine losses, with the data, evaluation and checkpoints of `bertkit pretrain
+    --regime roberta`. Writes a Hugging Face DistilBertForMaskedLM directory with the tokenizer.
+    """
     settings = DistillSettings(
         **{**run_settings(args), "tokenizer": args.tokenizer or args.teacher},
         teacher=args.teacher, config_path=args.config, teacher_layers=args.teacher_layers,

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.cli.options import quantize_option
 from bertkit.errors import UsageError
 from bertkit.inference.embedding_files import (
@@ -49,11 +50,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "embed", help="sentence or token vectors of a file of texts",
-        description="Embed one text per line (blank lines are skipped; JSONL and safetensors "
-                    "outputs record each text's line number). Output format by extension: "
-                    ".npy, .jsonl, .safetensors.")
+    parser = add_command(subcommands, "embed", run_embed)
     parser.add_argument("--input", default="-", metavar="FILE",
                         help="text file, one text per line (default '-': stdin)")
     parser.add_argument("--output", type=Path, required=True, metavar="OUT",
@@ -80,12 +77,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     # argparse reads "-1,-2" as an unknown option (only "-1" looks like a number to it); let
     # this parser treat comma-separated negative integers as values, so --layers -1,-2 works.
     parser._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)*$|^-\d*\.\d+$")
-    parser.set_defaults(handler=run_embed)
 
-    search = subcommands.add_parser(
-        "similar", help="the texts of a corpus closest in meaning to a query",
-        description="Cosine top-k semantic search: embeds the corpus (one text per line) and "
-                    "each query, prints the nearest corpus lines.")
+    search = add_command(subcommands, "similar", run_similar)
     search.add_argument("queries", nargs="+", metavar="QUERY")
     search.add_argument("--corpus", required=True, metavar="FILE",
                         help="text file, one text per line ('-' for stdin)")
@@ -94,7 +87,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     search.add_argument("--pooling", choices=POOLINGS, default="mean")
     search.add_argument("--json", action="store_true", help="print JSON")
     _model_options(search)
-    search.set_defaults(handler=run_similar)
 
 
 def _engine(args: argparse.Namespace) -> Engine:
@@ -104,6 +96,11 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    """``bertkit embed``: sentence or token vectors of a file of texts.
+
+    Embed one text per line (blank lines are skipped; JSONL and safetensors outputs record each
+    text's line number). Output format by extension: .npy, .jsonl, .safetensors.
+    """
     # Mistakes in the arguments fail before the model loads.
     layers = parse_layers(args.layers)
     metadata = {"model": str(args.model), "pooling": args.pooling, "layers": layers,
@@ -168,6 +165,11 @@ def _embed_folder(args: argparse.Namespace, layers: list[int], metadata: dict) -
 
 
 def run_similar(args: argparse.Namespace) -> int:
+    """``bertkit similar``: the texts of a corpus closest in meaning to a query.
+
+    Cosine top-k semantic search: embeds the corpus (one text per line) and each query, prints the
+    nearest corpus lines.
+    """
     corpus = read_texts(args.corpus)
     engine = _engine(args)
     results = similar(engine, None, args.queries, corpus.texts, top_k=args.top_k,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -24,10 +25,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         description="Export models for other runtimes (needs the 'onnx' extra).")
     actions = parser.add_subparsers(title="formats", metavar="FORMAT")
 
-    onnx = actions.add_parser(
-        "onnx", help="export to ONNX with dynamic batch and sequence axes",
-        description="Inputs input_ids, attention_mask, token_type_ids (int64, (batch, "
-                    "sequence)); outputs named as the model's output fields.")
+    onnx = add_command(actions, "onnx", _export_onnx)
     onnx.add_argument("--model", type=Path, required=True, help="model directory")
     onnx.add_argument("--out", type=Path, required=True, metavar="FILE.onnx")
     onnx.add_argument("--task", default="auto", choices=["auto", *TASKS],
@@ -40,21 +38,22 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                            "exit 1 above --tolerance")
     onnx.add_argument("--tolerance", type=numbers.nonnegative_real, default=DEFAULT_TOLERANCE,
                       help=f"max |diff| allowed by --verify (default {DEFAULT_TOLERANCE:g})")
-    onnx.set_defaults(handler=_export_onnx)
 
-    quant = actions.add_parser(
-        "quantize", help="int8 dynamic quantisation of an exported ONNX graph",
-        description="MatMul/Gemm weights to int8; activations quantised at run time.")
+    quant = add_command(actions, "quantize", _quantize)
     quant.add_argument("--onnx", type=Path, required=True, metavar="IN.onnx")
     quant.add_argument("--out", type=Path, required=True, metavar="OUT.onnx")
     quant.add_argument("--per-tensor", action="store_true",
                        help="one weight scale per matrix instead of per output channel "
                             "(measured much less accurate on all-MiniLM-L6-v2)")
-    quant.set_defaults(handler=_quantize)
     parser.set_defaults(handler=lambda _args: parser.print_help() or 0)
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
+    """``bertkit export onnx``: export to ONNX with dynamic batch and sequence axes.
+
+    Inputs input_ids, attention_mask, token_type_ids (int64, (batch, sequence)); outputs named as
+    the model's output fields.
+    """
     from bertkit.export.onnx import ParityError, export_onnx, load_for_export, verify
 
     model = load_for_export(args.model, args.task)
@@ -87,6 +86,10 @@ def _tokenizer_or_none(directory: Path) -> Any:
 
 
 def _quantize(args: argparse.Namespace) -> int:
+    """``bertkit export quantize``: int8 dynamic quantisation of an exported ONNX graph.
+
+    MatMul/Gemm weights to int8; activations quantised at run time.
+    """
     from bertkit.export.quantize import quantize_onnx
 
     quantize_onnx(args.onnx, args.out, per_channel=not args.per_tensor)

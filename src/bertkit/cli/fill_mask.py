@@ -6,17 +6,14 @@ import argparse
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.errors import UsageError
 from bertkit.inference.embedding_files import read_texts
 from bertkit.inference.fill_mask import fill_mask, load_fill_mask, render, to_json
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "fill-mask", help="predict the tokens behind [MASK] with a masked-LM checkpoint",
-        description="Top-k tokens with probabilities for every [MASK] of each text (several "
-                    "masks per text are predicted independently). Needs a BertForMaskedLM or "
-                    "BertForPreTraining checkpoint.")
+    parser = add_command(subcommands, "fill-mask", run)
     parser.add_argument("texts", nargs="*", metavar="TEXT",
                         help='texts containing [MASK], e.g. "The capital of France is [MASK]."')
     parser.add_argument("--model", type=Path, required=True, help="model directory")
@@ -33,10 +30,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                                                        "when available)")
     parser.add_argument("--truncate", action="store_true",
                         help="cut texts longer than the model instead of refusing them")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bertkit fill-mask``: predict the tokens behind [MASK] with a masked-LM checkpoint.
+
+    Top-k tokens with probabilities for every [MASK] of each text (several masks per text are
+    predicted independently). Needs a BertForMaskedLM or BertForPreTraining checkpoint.
+    """
     texts = list(args.texts)
     if args.input is not None:
         texts += read_texts(args.input).texts

@@ -8,16 +8,12 @@ from pathlib import Path
 from bertkit.analysis.heads import head_statistics, read_sentences
 from bertkit.analysis.heads_report import write_head_report
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.inference.engine import Engine
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "heads", help="per-head attention statistics over a corpus (Clark et al. 2019)",
-        description="Mean attention of every head to [CLS], [SEP], the previous / next token, "
-                    "punctuation, itself …, its entropy, and the heads whose top attention "
-                    "matches each relation most often. Writes heads.json, heads.html and (with "
-                    "matplotlib, pip install 'bertkit[viz]') one PNG heatmap per statistic.")
+    parser = add_command(subcommands, "heads", run)
     parser.add_argument("--model", type=Path, required=True, help="model directory")
     parser.add_argument("--text", type=Path, required=True,
                         help="UTF-8 text file, one sentence per line")
@@ -29,10 +25,16 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="use only the first N sentences")
     parser.add_argument("--batch-size", type=numbers.positive, default=16)
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if present)")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bertkit heads``: per-head attention statistics over a corpus (Clark et al. 2019).
+
+    Mean attention of every head to [CLS], [SEP], the previous / next token, punctuation, itself …,
+    its entropy, and the heads whose top attention matches each relation most often. Writes
+    heads.json, heads.html and (with matplotlib, pip install 'bertkit[viz]') one PNG heatmap per
+    statistic.
+    """
     sentences = read_sentences(args.text)[:args.max_sentences]
     engine = Engine.from_pretrained(args.model, device=args.device, truncate=True,
                                     max_length=args.max_length, batch_size=args.batch_size)

@@ -6,16 +6,17 @@ import argparse
 from pathlib import Path
 
 from bertkit.checkpoints.huggingface import read_weights
+from bertkit.cli.command import add_command
 from bertkit.model.config import BertConfig
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("info", help="describe a model directory")
+    parser = add_command(subcommands, "info", run)
     parser.add_argument("model", type=Path, help="a Hugging Face or bertkit model directory")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bertkit info``: describe a model directory."""
     config = BertConfig.from_pretrained(args.model)
     weights = read_weights(args.model)
     parameters = sum(t.numel() for t in weights.values())

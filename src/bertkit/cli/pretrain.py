@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.cli.flags import (
     add_own_flags,
     add_settings_flags,
@@ -22,11 +23,7 @@ from bertkit.variants import PRESETS
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "pretrain", help="pretrain a BERT, ALBERT or ELECTRA on text files",
-        description="Writes a Hugging Face-format model directory with the tokenizer beside it; "
-                    "checkpoints/ and metrics.jsonl make the run resumable and inspectable. "
-                    "Under torchrun the same command trains with DDP.")
+    parser = add_command(subcommands, "pretrain", run)
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--preset", choices=sorted(PRESETS),
                        default=field_default(PretrainSettings, "preset"),
@@ -53,7 +50,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="bert/albert: share of instances cut to a random shorter length, "
                         "so the model sees short inputs too (default %(default)s, BERT's)")
     add_run_arguments(parser, PretrainSettings)
-    parser.set_defaults(handler=run)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, cls: type, *,
@@ -123,6 +119,12 @@ def _overrides(items: list[str]) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bertkit pretrain``: pretrain a BERT, ALBERT or ELECTRA on text files.
+
+    Writes a Hugging Face-format model directory with the tokenizer beside it; checkpoints/ and
+    metrics.jsonl make the run resumable and inspectable. Under torchrun the same command trains
+    with DDP.
+    """
     settings = PretrainSettings(
         **run_settings(args), preset=None if args.config else args.preset,
         config_path=args.config, regime=args.regime, dupe_factor=args.dupe_factor,

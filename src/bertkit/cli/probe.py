@@ -10,19 +10,12 @@ from bertkit.analysis.probe_report import format_table, write_outputs
 from bertkit.analysis.probing import DEFAULT_MAX_TEST, DEFAULT_MAX_TRAIN, probe
 from bertkit.analysis.tasks import TASKS
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.inference.embeddings import parse_layers
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "probe", help="what each layer knows: linear probes with control tasks and baselines",
-        description="Extract per-layer word or sentence vectors of frozen models, train a "
-                    "linear probe per layer on a real task and on its control task (random "
-                    "labels per word type, Hewitt & Liang 2019), and report held-out accuracy, "
-                    "control accuracy and selectivity against layer 0, a randomly "
-                    "initialised model of the same shape, and majority / per-word baselines. "
-                    "Writes probe.txt, probe.json, probe.html and (with the viz extra) "
-                    "probe.png into --out.")
+    parser = add_command(subcommands, "probe", run)
     parser.add_argument("--model", type=Path, action="append", required=True,
                         help="model directory (repeat for several models: one line each)")
     parser.add_argument("--task", required=True, choices=sorted(TASKS), help="probe task")
@@ -53,10 +46,17 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         help="sentences per batch")
     parser.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if present)")
     parser.add_argument("--no-progress", action="store_true")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bertkit probe``: what each layer knows: linear probes with control tasks and baselines.
+
+    Extract per-layer word or sentence vectors of frozen models, train a linear probe per layer on a
+    real task and on its control task (random labels per word type, Hewitt & Liang 2019), and report
+    held-out accuracy, control accuracy and selectivity against layer 0, a randomly initialised
+    model of the same shape, and majority / per-word baselines. Writes probe.txt, probe.json,
+    probe.html and (with the viz extra) probe.png into --out.
+    """
     args.out.mkdir(parents=True, exist_ok=True)
     layers = None if args.layers is None else parse_layers(args.layers)
     result = probe(args.model, args.task, layers=layers, pooling=args.pooling,

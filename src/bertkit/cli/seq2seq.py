@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.cli.flags import (
     add_own_flags,
     add_settings_flags,
@@ -27,8 +28,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                     "(pip install 'bertkit[translate]').")
     actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
     _train_parser(actions)
-    evaluate = actions.add_parser("evaluate", help="translate a pair file; BLEU, chrF, "
-                                  "copy baseline")
+    evaluate = add_command(actions, "evaluate", run_evaluate)
     evaluate.add_argument("--model", type=Path, required=True)
     evaluate.add_argument("--pairs", type=Path, required=True)
     evaluate.add_argument("--out", type=Path, default=None,
@@ -37,14 +37,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                           help="only the first N pairs")
     _field_arguments(evaluate)
     _generation_arguments(evaluate)
-    evaluate.set_defaults(handler=run_evaluate)
-    generate = actions.add_parser("generate", help="translate texts (arguments or stdin lines)")
+    generate = add_command(actions, "generate", run_generate)
     generate.add_argument("texts", nargs="*", help="source texts (default: stdin, one a line)")
     generate.add_argument("--model", type=Path, required=True)
     _generation_arguments(generate)
-    generate.set_defaults(handler=run_generate)
-    align = actions.add_parser("align", help="cross-attention alignment of a translation "
-                               "(PNG heatmap and/or HTML view)")
+    align = add_command(actions, "align", run_align)
     align.add_argument("text", help="the source sentence")
     align.add_argument("--model", type=Path, required=True)
     align.add_argument("--target", default=None,
@@ -55,16 +52,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     align.add_argument("--html", type=Path, default=None, metavar="OUT.html",
                        help="browse every decoder layer and head")
     align.add_argument("--device", default="auto")
-    align.set_defaults(handler=run_align)
 
 
 def _train_parser(actions: argparse._SubParsersAction) -> None:
-    train = actions.add_parser(
-        "train", help="train an encoder-decoder on pair files",
-        description="Warm start (--encoder DIR [--decoder DIR], Rothe et al. 2020) or "
-                    "--random weights of the same size; --share ties decoder to encoder "
-                    "(BERTShare). Writes a model directory, checkpoints/, metrics.jsonl and, "
-                    "with --dev, final_metrics.json (BLEU, chrF, copy baseline).")
+    train = add_command(actions, "train", run_train)
     train.add_argument("--train", type=Path, required=True)
     train.add_argument("--dev", type=Path, default=None)
     train.add_argument("--encoder", type=Path, required=True,
@@ -80,7 +71,6 @@ def _train_parser(actions: argparse._SubParsersAction) -> None:
     add_own_flags(train, Seq2SeqSettings, _TRAIN_FLAGS)
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its newest checkpoint")
-    train.set_defaults(handler=run_train)
 
 
 #: ``seq2seq train``'s own flags: (field, flag, type, help).
@@ -113,6 +103,12 @@ def _generation_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``bertkit seq2seq train``: train an encoder-decoder on pair files.
+
+    Warm start (--encoder DIR [--decoder DIR], Rothe et al. 2020) or --random weights of the same
+    size; --share ties decoder to encoder (BERTShare). Writes a model directory, checkpoints/,
+    metrics.jsonl and, with --dev, final_metrics.json (BLEU, chrF, copy baseline).
+    """
     from bertkit.runs.seq2seq import train_seq2seq
 
     settings = Seq2SeqSettings(
@@ -131,6 +127,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``bertkit seq2seq evaluate``: translate a pair file; BLEU, chrF, copy baseline."""
     from bertkit.runs.seq2seq import evaluate_seq2seq
 
     result = evaluate_seq2seq(args.model, args.pairs, out=args.out, limit=args.limit,
@@ -142,6 +139,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    """``bertkit seq2seq generate``: translate texts (arguments or stdin lines)."""
     from bertkit.runs.seq2seq import load_seq2seq
     from bertkit.tasks.translation import translate
 
@@ -157,6 +155,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_align(args: argparse.Namespace) -> int:
+    """``bertkit seq2seq align``: cross-attention alignment of a translation (PNG heatmap and/or
+    HTML view).
+    """
     from bertkit.inference.alignment import cross_attention_maps, mean_over_heads
     from bertkit.inference.attention_maps import plot_attention, write_attention_html
     from bertkit.runs.seq2seq import load_seq2seq

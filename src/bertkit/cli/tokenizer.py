@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.command import add_command
 from bertkit.data.corpus import expand_sources
 from bertkit.errors import UsageError
 from bertkit.tokenization import train_bpe, train_wordpiece
@@ -15,11 +16,7 @@ from bertkit.tokenization import train_bpe, train_wordpiece
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("tokenizer", help="train a tokenizer")
     actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
-    train = actions.add_parser(
-        "train", help="learn a WordPiece or byte-level BPE vocabulary from text files",
-        description="Writes tokenizer.json and tokenizer_config.json (plus vocab.txt, or "
-                    "vocab.json + merges.txt for BPE) into --out; the directory loads with "
-                    "Tokenizer.from_pretrained and bertkit pretrain --tokenizer.")
+    train = add_command(actions, "train", run_train)
     train.add_argument("--kind", choices=("wordpiece", "bpe"), default="wordpiece",
                        help="wordpiece: BERT's (the default); bpe: RoBERTa's byte-level BPE "
                             "(every text encodable, <s> <pad> </s> <unk> <mask> at ids 0..4)")
@@ -38,10 +35,15 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     train.add_argument("--min-frequency", type=numbers.positive, default=2,
                        help="pieces seen fewer times are not added (default 2)")
     train.add_argument("--out", type=Path, required=True, help="output directory")
-    train.set_defaults(handler=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``bertkit tokenizer train``: learn a WordPiece or byte-level BPE vocabulary from text files.
+
+    Writes tokenizer.json and tokenizer_config.json (plus vocab.txt, or vocab.json + merges.txt for
+    BPE) into --out; the directory loads with Tokenizer.from_pretrained and bertkit pretrain
+    --tokenizer.
+    """
     files = expand_sources(args.files)
     if args.kind == "bpe":
         if args.lowercase:

@@ -8,7 +8,7 @@ import random
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from bertkit.errors import ConfigError, UsageError
 
@@ -62,27 +62,10 @@ def tokenize_documents(
 # --------------------------------------------------------------------------- sentence pairs
 
 
-def create_nsp_instances(
-    documents: Sequence[Document],
-    *,
-    max_seq_length: int = 128,
-    short_seq_prob: float = 0.1,
-    nsp_prob: float = 0.5,
-    rng: random.Random,
-    cls_id: int,
-    sep_id: int,
-    objective: PairObjective = "nsp",
-    single_segment: SingleSegment = "split",
-) -> list[NspInstance]:
-    """One pass of sentence-pair creation over every document, in the given order.
-
-    See :func:`iter_nsp_instances`, which this collects into a list.
-    """
-    return list(iter_nsp_instances(
-        documents, max_seq_length=max_seq_length, short_seq_prob=short_seq_prob,
-        nsp_prob=nsp_prob, rng=rng, cls_id=cls_id, sep_id=sep_id, objective=objective,
-        single_segment=single_segment,
-    ))
+def create_nsp_instances(documents: Sequence[Document], **options: Any) -> list[NspInstance]:
+    """One pass of sentence-pair creation over every document, in the given order:
+    :func:`iter_nsp_instances` (the same arguments) collected into a list."""
+    return list(iter_nsp_instances(documents, **options))
 
 
 def iter_nsp_instances(

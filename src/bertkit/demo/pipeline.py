@@ -40,6 +40,7 @@ from bertkit import _fileio
 from bertkit.demo.budget import Clock, idle_cores
 from bertkit.demo.data_steps import prepare_data, train_tokenizer
 from bertkit.demo.finetuning import choose_test_slice, finetune_minilm, finetune_small
+from bertkit.demo.heads_section import probe_heads
 from bertkit.demo.layers import probe_layers
 from bertkit.demo.output import SUMMARY, prepare_output
 from bertkit.demo.pretraining import pretrain_small_bert
@@ -69,6 +70,7 @@ STEPS: tuple[tuple[str, Callable[[DemoRun], str]], ...] = (
     ("fine-tune all-MiniLM-L6-v2 on Reuters R8", finetune_minilm),
     ("fill-mask, similarity and attention", showcase),
     ("probe what the layers know (POS, Brown)", probe_layers),
+    ("what the attention heads look at (Brown)", probe_heads),
     ("write the report", write_report),
 )
 

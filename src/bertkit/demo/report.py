@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from bertkit import _fileio
+from bertkit.demo.heads_section import FIGURE as HEADS_FIGURE
+from bertkit.demo.heads_section import heads_section_html
 from bertkit.inference.attention_maps import (
     _figure_class,
     _save_png,
@@ -28,7 +30,7 @@ from bertkit.inference.attention_maps import (
 SECTIONS = ("Run", "Pretraining", "Fine-tuning on Reuters R8", "Fill-mask",
             "Sentence similarity", "Attention", "What the layers know", "Measured vs claimed")
 FIGURES = ("loss_curves.png", "mlm_accuracy.png", "confusion_matrix.png", "attention.png",
-           "layers/layers.png")
+           "layers/layers.png", HEADS_FIGURE)
 NAMES = {"small": "small BERT (pretrained here)", "minilm": "all-MiniLM-L6-v2"}
 
 
@@ -145,6 +147,11 @@ def _layers(out: Path, layers: dict[str, Any]) -> str:
             + _image(out, "layers/layers.png", "probe accuracy per layer", 640))
 
 
+def _heads(out: Path, part: dict[str, Any]) -> str:
+    """The attention-head part of the section: one layer × head heatmap, the best heads."""
+    return heads_section_html(part, _image(out, HEADS_FIGURE, "head statistics heatmap", 640))
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
@@ -251,7 +258,7 @@ def render_html(out: Path, summary: dict[str, Any]) -> str:
             "shows what the model computes, not that it resolves pronouns. Every layer and head: "
             '<a href="attention.html">attention.html</a>.</p>'
             + _image(out, "attention.png", "attention heatmap", 640)),
-        "What the layers know": _layers(out, summary["layers"]),
+        "What the layers know": _layers(out, summary["layers"]) + _heads(out, summary["heads"]),
         "Measured vs claimed": _claims(summary),
     }
     body = "".join(f'<section><h2>{html.escape(title)}</h2>{content}</section>'

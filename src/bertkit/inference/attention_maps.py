@@ -3,7 +3,10 @@ heatmap, a grid of every head of a layer, or a self-contained HTML page to brows
 
 Only the requested layers take the explicit attention path (the one that materialises the
 (N, T, T) probabilities); the others stay on ``scaled_dot_product_attention``. Layers and heads
-are numbered from 0; negative layer indices count from the end (-1 = last layer).
+are numbered from 0; negative layer indices count from the end (-1 = last layer). Heads keep
+the numbers of the unpruned layer: in a pruned model (``config.pruned_heads``) a layer's maps
+hold only its remaining heads, ``head_ids`` says which, and asking for a removed head is an
+error naming the heads that remain.
 
 Plots use matplotlib, an optional extra (``pip install bertkit[viz]``), imported only here and
 only when a plot is drawn; figures are built without pyplot, so no GUI backend or global state
@@ -20,7 +23,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +46,23 @@ class AttentionMaps:
 
     text: str
     tokens: list[str]
-    probabilities: dict[int, Tensor]   # layer (0-based) → (N, T, K) float32, rows sum to 1
+    probabilities: dict[int, Tensor]   # layer (0-based) → (N_l, T, K) float32, rows sum to 1
     num_layers: int
-    num_heads: int
+    num_heads: int                     # heads per layer before any pruning
     key_tokens: list[str] | None = None  # the columns when they are not ``tokens``
     row_label: str = "attending token (query)"
     column_label: str = "attended token (key)"
+    pruned_heads: dict[int, list[int]] = field(default_factory=dict)  # layer → removed heads
 
     @property
     def columns(self) -> list[str]:
         """The attended tokens (K): ``key_tokens`` when given, else ``tokens``."""
         return self.tokens if self.key_tokens is None else self.key_tokens
+
+    def head_ids(self, layer: int) -> list[int]:
+        """The head numbers (unpruned numbering) of ``probabilities[layer]``'s rows, in order."""
+        removed = set(self.pruned_heads.get(self.layer_index(layer), ()))
+        return [h for h in range(self.num_heads) if h not in removed]
 
     def layer_index(self, layer: int) -> int:
         """A layer number (negative from the end) → the 0-based index; must have been computed."""
@@ -64,12 +73,18 @@ class AttentionMaps:
         return index
 
     def head(self, layer: int, head: int) -> Tensor:
-        """(T, T): row = attending token (query), column = attended token (key)."""
-        probs = self.probabilities[self.layer_index(layer)]
-        if not -self.num_heads <= head < self.num_heads:
-            raise UsageError(f"head {head} is out of range: the model has {self.num_heads} "
+        """(T, T): row = attending token (query), column = attended token (key). ``head`` is
+        numbered as in the unpruned layer (negative from the end)."""
+        index = self.layer_index(layer)
+        if isinstance(head, bool) or not isinstance(head, int) \
+                or not -self.num_heads <= head < self.num_heads:
+            raise UsageError(f"head {head!r} is out of range: the model has {self.num_heads} "
                              f"heads per layer (0..{self.num_heads - 1})")
-        return probs[head]
+        ids = self.head_ids(index)
+        if head % self.num_heads not in ids:
+            raise UsageError(f"head {head % self.num_heads} of layer {index} was pruned; the "
+                             f"layer keeps heads {ids}")
+        return self.probabilities[index][ids.index(head % self.num_heads)]
 
 
 def _resolve_layer(layer: int, num_layers: int) -> int:
@@ -108,10 +123,13 @@ def attention_maps(model: nn.Module | Engine, tokenizer: Tokenizer | None, text:
     with engine.run_context():
         out = encoder(ids, output_attentions=resolved)
     probabilities = {index: out.attentions[index][0].float().cpu() for index in resolved}
+    config = engine.model.config
     return AttentionMaps(text=text,
                          tokens=engine.tokenizer.convert_ids_to_tokens(row["input_ids"]),
                          probabilities=probabilities, num_layers=num_layers,
-                         num_heads=engine.model.config.num_attention_heads)
+                         num_heads=config.num_attention_heads,
+                         pruned_heads={int(k): sorted(v) for k, v in
+                                       (config.pruned_heads or {}).items() if v})
 
 
 # ---------------------------------------------------------------------------- figures
@@ -184,7 +202,8 @@ def plot_heads(maps: AttentionMaps, layer: int, path: str | Path | None = None) 
     """Every head of one layer in a grid, on one shared colour scale; PNG when ``path``."""
     Figure = _figure_class()
     index = maps.layer_index(layer)
-    probs = maps.probabilities[index].numpy()                                  # (N, T, K)
+    probs = maps.probabilities[index].numpy()                                  # (N_l, T, K)
+    ids = maps.head_ids(index)
     heads, count = probs.shape[0], max(len(maps.tokens), len(maps.columns))
     columns = math.ceil(math.sqrt(heads))
     rows = math.ceil(heads / columns)
@@ -199,14 +218,15 @@ def plot_heads(maps: AttentionMaps, layer: int, path: str | Path | None = None) 
             axes.set_visible(False)
             continue
         image = axes.imshow(probs[head], cmap="viridis", vmin=0.0, vmax=1.0)
-        axes.set_title(f"head {head}", fontsize=10)
+        axes.set_title(f"head {ids[head]}", fontsize=10)
         if labelled:
             axes.set_xticks(range(len(maps.columns)), maps.columns, rotation=90, fontsize=6)
             axes.set_yticks(range(len(maps.tokens)), maps.tokens, fontsize=6)
         else:
             axes.set_xticks([])
             axes.set_yticks([])
-    figure.suptitle(f"layer {index}, all {heads} heads — “{_short(maps.text)}”", fontsize=12)
+    kept = f"all {heads}" if heads == maps.num_heads else f"the {heads} remaining"
+    figure.suptitle(f"layer {index}, {kept} heads — “{_short(maps.text)}”", fontsize=12)
     bar = figure.colorbar(image, ax=grid, fraction=0.02, pad=0.01)
     bar.set_label("attention probability")
     if path is not None:
@@ -218,16 +238,19 @@ def plot_heads(maps: AttentionMaps, layer: int, path: str | Path | None = None) 
 
 
 def attention_html(maps: AttentionMaps, *, title: str | None = None, layer: int | None = None,
-                   head: int = 0) -> str:
+                   head: int | None = None) -> str:
     """A self-contained page to browse every computed layer and head: a heatmap with token
     labels, hover read-outs, and thumbnails of all heads of the layer. Data is embedded as
     JSON (4 decimals); script and style are inline; nothing is fetched.
 
-    The page opens on ``layer`` / ``head`` (default: the first computed layer, head 0); a URL
-    fragment ``#layer=2&head=5`` opens another view, and the fragment follows the selection so
-    a view can be shared.
+    The page opens on ``layer`` / ``head`` (default: the first computed layer, its first head
+    that was not pruned); a URL fragment ``#layer=2&head=5`` opens another view, and the
+    fragment follows the selection so a view can be shared. A pruned layer offers only its
+    remaining heads, under their unpruned numbers.
     """
     first = maps.layer_index(layer) if layer is not None else min(maps.probabilities)
+    if head is None:
+        head = maps.head_ids(first)[0]
     maps.head(first, head)  # validates the head number
     data = {
         "initial": {"layer": first, "head": head % maps.num_heads},
@@ -237,6 +260,7 @@ def attention_html(maps: AttentionMaps, *, title: str | None = None, layer: int 
         "axes": f"rows: {maps.row_label} · columns: {maps.column_label}",
         "numHeads": maps.num_heads,
         "numLayers": maps.num_layers,
+        "heads": {str(index): maps.head_ids(index) for index in sorted(maps.probabilities)},
         "layers": {str(index): [[[round(v, 4) for v in row] for row in head]
                                 for head in probs.tolist()]
                    for index, probs in sorted(maps.probabilities.items())},
@@ -249,7 +273,7 @@ def attention_html(maps: AttentionMaps, *, title: str | None = None, layer: int 
 
 
 def write_attention_html(maps: AttentionMaps, path: str | Path, *, title: str | None = None,
-                         layer: int | None = None, head: int = 0) -> None:
+                         layer: int | None = None, head: int | None = None) -> None:
     """Write :func:`attention_html` to ``path`` atomically."""
     write_text(path, attention_html(maps, title=title, layer=layer, head=head))
 
@@ -325,7 +349,12 @@ _HTML = """<!DOCTYPE html>
   document.getElementById("legend").style.background =
     "linear-gradient(to right," + stops.map(c => "rgb(" + c.join(",") + ")").join(",") + ")";
   for (const l of layers) { layerSelect.add(new Option("layer " + l, String(l))); }
-  for (let h = 0; h < data.numHeads; h++) { headSelect.add(new Option("head " + h, String(h))); }
+  function fillHeads(layer, wanted) {  // a pruned layer offers only its remaining heads
+    const ids = data.heads[layer];
+    headSelect.replaceChildren();
+    for (const h of ids) { headSelect.add(new Option("head " + h, String(h))); }
+    headSelect.value = String(ids.includes(Number(wanted)) ? Number(wanted) : ids[0]);
+  }
 
   function drawMap(matrix, layer, head) {
     const table = document.createElement("table");
@@ -358,7 +387,8 @@ _HTML = """<!DOCTYPE html>
     const holder = document.getElementById("thumbs");
     holder.replaceChildren();
     const n = Math.max(tokens.length, keys.length), scale = Math.max(1, Math.floor(96 / n));
-    data.layers[layer].forEach((matrix, h) => {
+    data.layers[layer].forEach((matrix, position) => {
+      const h = data.heads[layer][position];
       const box = document.createElement("div");
       box.className = "thumb" + (h === active ? " active" : "");
       const canvas = document.createElement("canvas");
@@ -377,7 +407,7 @@ _HTML = """<!DOCTYPE html>
 
   function render() {
     const layer = layerSelect.value, head = Number(headSelect.value);
-    drawMap(data.layers[layer][head], layer, head);
+    drawMap(data.layers[layer][data.heads[layer].indexOf(head)], layer, head);
     drawThumbs(layer, head);
     history.replaceState(null, "", "#layer=" + layer + "&head=" + head);
     document.body.dataset.view = layer + "/" + head;
@@ -386,14 +416,14 @@ _HTML = """<!DOCTYPE html>
     const wanted = new URLSearchParams(location.hash.slice(1));
     const layer = wanted.get("layer"), head = wanted.get("head");
     if (layer !== null && layer in data.layers) { layerSelect.value = layer; }
-    if (head !== null && Number(head) >= 0 && Number(head) < data.numHeads) {
-      headSelect.value = head;
-    }
+    fillHeads(layerSelect.value, head !== null ? head : headSelect.value);
   }
   layerSelect.value = String(data.initial.layer);
-  headSelect.value = String(data.initial.head);
+  fillHeads(layerSelect.value, data.initial.head);
   fromHash();
-  layerSelect.addEventListener("change", render);
+  layerSelect.addEventListener("change", () => {
+    fillHeads(layerSelect.value, headSelect.value); render();
+  });
   headSelect.addEventListener("change", render);
   window.addEventListener("hashchange", () => { fromHash(); render(); });
   render();

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -33,11 +33,10 @@ from bertkit.inference.fastpath.twin import inference_call
 from bertkit.model.bert import Bert
 from bertkit.model.config import BertConfig
 from bertkit.model.init import init_weights, initialise_fresh, random_init_skipped
-from bertkit.model.inputs import check_inputs
-from bertkit.model.outputs import (
-    EncoderOutput,
-)
+from bertkit.model.inputs import check_inputs, layer_head_masks
+from bertkit.model.outputs import EncoderOutput
 from bertkit.model.placement import load_dtype, resolve_device
+from bertkit.model.pruning import prune_heads
 from bertkit.variants import NAME_TABLES
 from bertkit.variants.names import NameTable
 
@@ -195,8 +194,9 @@ class PreTrainedModel(nn.Module):
     def prune_heads(self, heads: Mapping[int, Collection[int]]) -> None:
         """Remove attention heads for good (layer → head numbers of the unpruned layer), as
         ``transformers``' ``prune_heads``; ``config.pruned_heads`` records them, and
-        ``save_pretrained`` writes the smaller projections with it."""
-        self.bert.prune_heads(heads)
+        ``save_pretrained`` writes the smaller projections with it
+        (:mod:`bertkit.model.pruning`)."""
+        prune_heads(self.bert, heads)
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` in the Hugging Face format.
@@ -210,11 +210,12 @@ class PreTrainedModel(nn.Module):
         config.save_pretrained(directory)
 
     def _encode(self, input_ids: Tensor | None, attention_mask: Tensor | None,
-                token_type_ids: Tensor | None, inputs_embeds: Tensor | None,
-                output_hidden_states: bool,
-                output_attentions: bool | Collection[int],
+                token_type_ids: Tensor | None, *, inputs_embeds: Tensor | None = None,
+                output_hidden_states: bool = False,
+                output_attentions: bool | Collection[int] = False,
                 head_mask: Sequence[Tensor] | Tensor | None = None) -> EncoderOutput:
-        """Check the inputs once, here at the API boundary, then run the encoder.
+        """Check the inputs once, here at the API boundary, then run the encoder: the one path
+        of every encoder class's :class:`EncodeOptions`.
 
         The check reads tensor values (id ranges), a host synchronisation the encoder itself
         avoids; under ``torch.compile`` it is skipped so the graph stays whole. Inference calls
@@ -226,9 +227,26 @@ class PreTrainedModel(nn.Module):
         if not self.training and inference_call():
             encoder = self.fast_twin.encoder(self.bert)
         return encoder(input_ids, attention_mask, token_type_ids, inputs_embeds=inputs_embeds,
-                         output_hidden_states=output_hidden_states,
-                         output_attentions=output_attentions, head_mask=head_mask)
+                       output_hidden_states=output_hidden_states,
+                       output_attentions=output_attentions,
+                       head_mask=layer_head_masks(head_mask, self.config))
 
+
+class EncodeOptions(TypedDict, total=False):
+    """The keyword arguments every encoder class takes besides its inputs and labels, as
+    ``transformers`` spells them.
+
+    ``inputs_embeds`` (B, T, E) instead of ``input_ids``; ``output_hidden_states``: every
+    layer's output; ``output_attentions``: ``True`` or layer indices whose attention
+    probabilities to return; ``head_mask``: 1 keeps a head's output, 0 removes it, as (N,) for
+    every layer, (L, N), or one (N_l,) tensor per layer of a pruned model
+    (:func:`bertkit.model.inputs.layer_head_masks`).
+    """
+
+    inputs_embeds: Tensor | None
+    output_hidden_states: bool
+    output_attentions: bool | Collection[int]
+    head_mask: Sequence[Tensor] | Tensor | None
 
 
 CROSS_ATTENTION = ".crossattention."

@@ -16,14 +16,13 @@ D head dim (H / N), I intermediate, V vocabulary, L layers.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bertkit.errors import ConfigError
 from bertkit.model.config import ACTIVATIONS, BertConfig
 from bertkit.model.init import init_weights
 from bertkit.model.inputs import attention_layers
@@ -86,14 +85,14 @@ class Attention(nn.Module):
     projection; checkpoints store them apart and the name table splits and joins them.
     """
 
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.num_heads = config.num_attention_heads
+    def __init__(self, config: BertConfig, num_heads: int | None = None):
+        super().__init__()  # num_heads: fewer than the config's after pruning (model.pruning)
+        self.num_heads = config.num_attention_heads if num_heads is None else num_heads
         self.head_dim = config.head_dim
-        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
-        self.output = nn.Linear(config.hidden_size, config.hidden_size)
+        width = self.num_heads * self.head_dim                          # N·D: H unless pruned
+        self.qkv = nn.Linear(config.hidden_size, 3 * width)
+        self.output = nn.Linear(width, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
-        self.pruned_heads: set[int] = set()  # numbered as in the unpruned layer
 
     def forward(self, query_states: Tensor, key_value_states: Tensor | None = None,
                 bias: Tensor | None = None, causal: bool = False, return_probs: bool = False,
@@ -136,10 +135,9 @@ class Attention(nn.Module):
         """softmax(q·kᵀ / √D + bias)·v per head: (B, T, H), (B, S, H) → (B, T, H).
 
         ``scaled_dot_product_attention`` computes it fused; with ``return_probs`` the same
-        steps run explicitly so the probabilities can be returned. ``head_mask`` (N,) multiplies
-        each head's context (``transformers`` 4's head mask, applied after the probabilities
-        instead of to them: the same product, and the fused path keeps working; the returned
-        probabilities are unmasked). Its gradient is Michel et al.'s head importance."""
+        steps run explicitly so the probabilities can be returned. ``head_mask`` (N,) scales
+        each head's context (``transformers`` 4 scales its probabilities: the same product; the
+        probabilities returned are unmasked); its gradient is the head's importance."""
         B, T, H = q.shape
         q, k, v = (t.view(B, -1, self.num_heads, self.head_dim).transpose(1, 2)
                    for t in (q, k, v))                                  # (B, N, ·, D)
@@ -156,42 +154,6 @@ class Attention(nn.Module):
         if head_mask is not None:
             context = context * head_mask.to(context.dtype).view(1, -1, 1, 1)
         return context.transpose(1, 2).reshape(B, T, H), probs
-
-    def prune_heads(self, heads: Collection[int]) -> None:
-        """Remove ``heads`` (numbered as in the unpruned layer) for good: the query, key and
-        value projections lose their rows, the output projection its columns. Heads pruned
-        before are skipped; a layer must keep one head."""
-        new = set(heads) - self.pruned_heads
-        if not new:
-            return
-        alive = [h for h in range(self.num_heads + len(self.pruned_heads))
-                 if h not in self.pruned_heads]                     # original numbers, in order
-        kept = [position for position, head in enumerate(alive) if head not in new]
-        if not kept:
-            raise ConfigError(f"pruning heads {sorted(new)} would leave this layer without "
-                              "heads; keep at least one head per layer")
-        D, H = self.head_dim, self.num_heads * self.head_dim
-        rows = torch.cat([torch.arange(p * D, (p + 1) * D) for p in kept])
-        self.qkv = select_features(self.qkv, torch.cat([rows, rows + H, rows + 2 * H]), dim=0)
-        self.output = select_features(self.output, rows, dim=1)
-        self.num_heads = len(kept)
-        self.pruned_heads |= new
-
-
-def select_features(linear: nn.Linear, index: Tensor, dim: int) -> nn.Linear:
-    """A smaller copy of ``linear``: only the outputs (``dim=0``) or inputs (``dim=1``) at
-    ``index``, with the same dtype, device and trainability."""
-    weight = linear.weight.detach().index_select(dim, index.to(linear.weight.device))
-    bias = linear.bias.detach()
-    if dim == 0:
-        bias = bias.index_select(0, index.to(bias.device))
-    out_features, in_features = weight.shape
-    smaller = nn.Linear(in_features, out_features, device=weight.device, dtype=weight.dtype)
-    with torch.no_grad():
-        smaller.weight.copy_(weight)
-        smaller.bias.copy_(bias)
-    smaller.requires_grad_(linear.weight.requires_grad)
-    return smaller
 
 
 class FeedForward(nn.Module):
@@ -211,9 +173,9 @@ class FeedForward(nn.Module):
 class EncoderLayer(nn.Module):
     """One post-LN Transformer block: x = LN(x + Attn(x)); x = LN(x + FFN(x))."""
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, num_heads: int | None = None):
         super().__init__()
-        self.attention = Attention(config)
+        self.attention = Attention(config, num_heads)
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.feed_forward = FeedForward(config)
         self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -241,12 +203,9 @@ class Pooler(nn.Module):
 
 
 def padding_bias(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-    """Turn a (B, T) 1/0 mask into an additive (B, 1, 1, T) bias on attention scores.
-
-    The bias is built whenever a mask is given, whatever its values: asking the tensor whether
-    anything is padded would stall the forward pass on a host synchronisation and break
-    ``torch.compile`` graphs.
-    """
+    """Turn a (B, T) 1/0 mask into an additive (B, 1, 1, T) bias on attention scores, whatever
+    its values: asking whether anything is padded would stall the forward pass on a host
+    synchronisation and break ``torch.compile`` graphs."""
     if attention_mask is None:
         return None
     keep = attention_mask.bool()[:, None, None, :]
@@ -277,51 +236,21 @@ class Bert(nn.Module):
         self.config = config.validate()
         self.embeddings = Embeddings(config)
         order = config.layer_order()
-        distinct = [EncoderLayer(config) for _ in range(max(order) + 1)]
+        distinct = [EncoderLayer(config, config.kept_heads(index))
+                    for index in range(max(order) + 1)]
         self.layers = nn.ModuleList(distinct[index] for index in order)
         self.pooler = Pooler(config) if add_pooler and config.family.pooler else None
-        self.prune_heads(config.pruned_heads)  # a pruned checkpoint's smaller projections
         self.apply(partial(init_weights, std=config.initializer_range))
 
-    def prune_heads(self, heads: Mapping[int, Collection[int]]) -> None:
-        """Remove heads for good: layer → head numbers of the unpruned layer, as in
-        ``transformers``' ``prune_heads``. ``config.pruned_heads`` records every head removed,
-        so a saved model loads back with the same shapes (here and in ``transformers``)."""
-        if heads and self.config.family.shared_layers:
-            raise ConfigError("pruning heads of a model that shares layers across depth "
-                              "(albert) is not supported")
-        for layer, chosen in heads.items():
-            if not 0 <= layer < len(self.layers):
-                raise ConfigError(f"cannot prune layer {layer}: the model has layers "
-                                  f"0..{len(self.layers) - 1}")
-            attention = self.layers[layer].attention
-            outside = [h for h in chosen if not 0 <= h < self.config.num_attention_heads]
-            if outside:
-                raise ConfigError(f"cannot prune heads {outside} of layer {layer}: heads are "
-                                  f"0..{self.config.num_attention_heads - 1}")
-            attention.prune_heads(chosen)
-            self.config.pruned_heads[layer] = sorted(attention.pruned_heads)
-
-    def forward(
-        self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        *,
-        inputs_embeds: Tensor | None = None,
-        output_hidden_states: bool = False,
-        output_attentions: bool | Collection[int] = False,
-        head_mask: Sequence[Tensor] | Tensor | None = None,
-    ) -> EncoderOutput:
-        """Encode a batch (arguments in the order ``transformers`` uses).
-
-        ``output_attentions`` is ``True`` for every layer's attention probabilities, or a
-        collection of layer indices (negative counts from the end): only those layers take the
-        explicit attention path, the rest stay on the fused one. ``head_mask``: one (N_l,)
-        tensor per layer (a (L, N) tensor when no layer is pruned), 1 keeps a head's output and
-        0 removes it. Inputs are not validated here (that reads tensor values); the public
-        model classes check them before calling.
-        """
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, *, inputs_embeds: Tensor | None = None,
+                output_hidden_states: bool = False,
+                output_attentions: bool | Collection[int] = False,
+                head_mask: Sequence[Tensor] | None = None) -> EncoderOutput:
+        """Encode a batch (arguments in the order ``transformers`` uses). ``output_attentions``:
+        ``True``, or the layers (negative counts from the end) that take the explicit attention
+        path and return probabilities; ``head_mask``: one (N,) mask per layer, 1 keeps a head.
+        The public classes check the inputs before (it reads tensor values)."""
         probe_layers = attention_layers(output_attentions, len(self.layers))
         x = self.embeddings(input_ids, token_type_ids, inputs_embeds)       # (B, T, H)
         bias = padding_bias(attention_mask, x.dtype)                         # (B, 1, 1, T)

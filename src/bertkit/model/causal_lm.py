@@ -9,7 +9,7 @@ Shape legend: B batch, T new tokens, P cached positions, S source tokens, V voca
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Self
 
 import torch
@@ -21,7 +21,7 @@ from bertkit.model.base import MODEL_CLASSES, PreTrainedModel
 from bertkit.model.config import BertConfig
 from bertkit.model.decoder import BertDecoder, LayerCache
 from bertkit.model.heads import MaskedLMHead
-from bertkit.model.inputs import check_inputs
+from bertkit.model.inputs import check_inputs, layer_head_masks
 from bertkit.model.losses import token_cross_entropy
 from bertkit.model.outputs import CausalLMOutput
 
@@ -55,8 +55,11 @@ class BertLMHeadModel(PreTrainedModel):
                 encoder_attention_mask: Tensor | None = None,
                 past_key_values: tuple[LayerCache, ...] | None = None,
                 use_cache: bool = False, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> CausalLMOutput:
-        """``attention_mask`` covers the cached and the new positions, (B, P + T)."""
+                output_attentions: bool | Collection[int] = False,
+                head_mask: Sequence[Tensor] | Tensor | None = None) -> CausalLMOutput:
+        """``attention_mask`` covers the cached and the new positions, (B, P + T);
+        ``head_mask`` as for the encoder classes (:class:`~bertkit.model.base.EncodeOptions`),
+        applied to self- and cross-attention alike."""
         if not torch.compiler.is_compiling():
             self.check_decoder_inputs(input_ids, inputs_embeds, token_type_ids, attention_mask,
                                       past_key_values)
@@ -65,7 +68,8 @@ class BertLMHeadModel(PreTrainedModel):
             encoder_hidden_states=encoder_hidden_states,
             encoder_attention_mask=encoder_attention_mask, past_key_values=past_key_values,
             use_cache=use_cache, output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions)
+            output_attentions=output_attentions,
+            head_mask=layer_head_masks(head_mask, self.config))
         logits = self.mlm(decoded.last_hidden_state, self.bert.embeddings.word.weight)
         loss = None
         if labels is not None:

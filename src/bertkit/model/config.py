@@ -163,6 +163,10 @@ class BertConfig:
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    def kept_heads(self, layer: int) -> int:
+        """How many attention heads ``layer`` has: all but those in ``pruned_heads``."""
+        return self.num_attention_heads - len(self.pruned_heads.get(layer, ()))
+
     @property
     def family(self) -> Family:
         """The switches of this config's model family."""

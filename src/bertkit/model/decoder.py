@@ -14,7 +14,7 @@ H hidden.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from functools import partial
 
 from torch import Tensor, nn
@@ -48,19 +48,22 @@ class DecoderLayer(nn.Module):
 
     def forward(self, x: Tensor, bias: Tensor | None, source: Tensor | None,
                 source_bias: Tensor | None, cache: LayerCache | None = None,
-                return_probs: bool = False
+                return_probs: bool = False, head_mask: Tensor | None = None
                 ) -> tuple[Tensor, LayerCache, Tensor | None, Tensor | None]:
         """(B, T, H) → (B, T, H), this layer's cache after these positions, and the self- and
         cross-attention probabilities when asked. Without ``source`` (a decoder-only language
-        model) the cross-attention is skipped, as in ``transformers``."""
+        model) the cross-attention is skipped, as in ``transformers``; ``head_mask`` (N,) masks
+        the heads of both attentions, as there too."""
         past_self, past_cross = cache if cache is not None else (None, None)
         attended, probs, self_kv = self.attention(
-            x, bias=bias, causal=True, return_probs=return_probs, past_key_value=past_self)
+            x, bias=bias, causal=True, return_probs=return_probs, past_key_value=past_self,
+            head_mask=head_mask)
         x = self.attention_norm(x + self.dropout(attended))                  # (B, T, H)
         cross_probs, cross_kv = None, None
         if self.cross_attention is not None and source is not None:
             attended, cross_probs, cross_kv = self.cross_attention(
-                x, source, source_bias, return_probs=return_probs, past_key_value=past_cross)
+                x, source, source_bias, return_probs=return_probs, past_key_value=past_cross,
+                head_mask=head_mask)
             x = self.cross_attention_norm(x + self.dropout(attended))        # (B, T, H)
         x = self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))   # (B, T, H)
         return x, (self_kv, cross_kv), probs, cross_probs
@@ -85,11 +88,12 @@ class BertDecoder(nn.Module):
                 encoder_attention_mask: Tensor | None = None,
                 past_key_values: tuple[LayerCache, ...] | None = None, use_cache: bool = False,
                 output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> DecoderOutput:
+                output_attentions: bool | Collection[int] = False,
+                head_mask: Sequence[Tensor] | None = None) -> DecoderOutput:
         """Decode the new positions (B, T) given the cached earlier ones (P of them).
 
         ``attention_mask`` (B, P + T) masks target padding; ``encoder_attention_mask`` (B, S)
-        the source's.
+        the source's; ``head_mask``: one (N,) mask per layer.
         """
         probe_layers = attention_layers(output_attentions, len(self.layers))
         past_length = past_key_values[0][0][0].shape[1] if past_key_values else 0
@@ -100,8 +104,9 @@ class BertDecoder(nn.Module):
         caches, attentions, cross_attentions = [], [], []
         for index, layer in enumerate(self.layers):
             cache = past_key_values[index] if past_key_values else None
-            x, cache, probs, cross_probs = layer(x, bias, encoder_hidden_states, source_bias,
-                                                 cache, return_probs=index in probe_layers)
+            x, cache, probs, cross_probs = layer(
+                x, bias, encoder_hidden_states, source_bias, cache, index in probe_layers,
+                None if head_mask is None else head_mask[index])
             caches.append(cache)
             attentions.append(probs)
             cross_attentions.append(cross_probs)

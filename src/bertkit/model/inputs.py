@@ -2,12 +2,13 @@
 
 It reads tensor values (the id ranges), which waits for the device; the encoder itself never
 does, so its forward pass runs without host synchronisation and compiles as one graph. Also
-here: :func:`attention_layers`, which resolves the ``output_attentions`` argument.
+here: :func:`attention_layers` and :func:`layer_head_masks`, which resolve the
+``output_attentions`` and ``head_mask`` arguments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import torch
 from torch import Tensor
@@ -49,15 +50,23 @@ def check_inputs(config: BertConfig, input_ids: Tensor | None, token_type_ids: T
 def _check_id_range(name: str, ids: Tensor, limit: int, limit_name: str, hint: str) -> None:
     if ids.dtype.is_floating_point or ids.dtype == torch.bool:
         raise InputError(f"{name} must be an integer tensor, got {ids.dtype}")
-    if ids.numel() == 0:
+    bad = out_of_range(ids, limit)
+    if bad is None:
         return
-    low, high = int(ids.min()), int(ids.max())
-    if low >= 0 and high < limit:
-        return
-    bad = high if high >= limit else low
     row, col = (ids == bad).nonzero()[0].tolist()
     raise InputError(f"{name} holds {bad} at (batch {row}, position {col}) but {limit_name} "
                      f"is {limit}: {hint}")
+
+
+def out_of_range(ids: Tensor, limit: int) -> int | None:
+    """A value of ``ids`` outside ``[0, limit)`` (the largest if one is too large, else the
+    smallest), or ``None`` when all are ids of a table of ``limit`` rows."""
+    if ids.numel() == 0:
+        return None
+    low, high = int(ids.min()), int(ids.max())
+    if low >= 0 and high < limit:
+        return None
+    return high if high >= limit else low
 
 
 def attention_layers(request: bool | Collection[int], num_layers: int) -> frozenset[int]:
@@ -73,3 +82,27 @@ def attention_layers(request: bool | Collection[int], num_layers: int) -> frozen
                              f"with {num_layers} layers")
         resolved.add(index % num_layers)
     return frozenset(resolved)
+
+
+def layer_head_masks(head_mask: Sequence[Tensor] | Tensor | None, config: BertConfig
+                     ) -> Sequence[Tensor] | None:
+    """``head_mask`` as one (N_l,) mask per layer, the form the encoder and decoder take.
+
+    ``transformers`` 4's spellings: (N,) is the same mask for every layer, (L, N) one row per
+    layer; a model with pruned heads takes a sequence of L tensors, each as long as its layer's
+    heads. Only shapes are read, never values, so this runs inside a compiled graph too.
+    """
+    if head_mask is None:
+        return None
+    layers = config.num_hidden_layers
+    if isinstance(head_mask, Tensor) and head_mask.dim() == 1:
+        head_mask = [head_mask] * layers
+    if (isinstance(head_mask, Tensor) and head_mask.dim() != 2) or len(head_mask) != layers:
+        shape = tuple(head_mask.shape) if isinstance(head_mask, Tensor) else len(head_mask)
+        raise InputError(f"head_mask must be (heads,), (layers, heads) or one mask per layer "
+                         f"for the model's {layers} layers, got {shape}")
+    for layer, mask in enumerate(head_mask):
+        if mask.shape != (config.kept_heads(layer),):
+            raise InputError(f"head_mask of layer {layer} has shape {tuple(mask.shape)} but "
+                             f"the layer has {config.kept_heads(layer)} heads")
+    return head_mask

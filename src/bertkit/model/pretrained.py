@@ -17,13 +17,12 @@ Shape legend: B batch, T tokens, H hidden, V vocabulary, C labels or choices.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from torch import Tensor, nn
 
 from bertkit.errors import UsageError
-from bertkit.model.base import MODEL_CLASSES, PreTrainedModel
+from bertkit.model.base import MODEL_CLASSES, EncodeOptions, PreTrainedModel
 from bertkit.model.bert import Bert
 from bertkit.model.config import BertConfig, DenseHead
 from bertkit.model.heads import (
@@ -76,12 +75,9 @@ class BertModel(PreTrainedModel):
         self.bert = Bert(config, add_pooler=add_pooling_layer)
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, *, inputs_embeds: Tensor | None = None,
-                output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False,
-                head_mask: Sequence[Tensor] | Tensor | None = None) -> EncoderOutput:
-        return self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                            output_hidden_states, output_attentions, head_mask)
+                token_type_ids: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> EncoderOutput:
+        return self._encode(input_ids, attention_mask, token_type_ids, **options)
 
 
 class BertForPreTraining(PreTrainedModel):
@@ -98,22 +94,17 @@ class BertForPreTraining(PreTrainedModel):
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, labels: Tensor | None = None,
-                next_sentence_label: Tensor | None = None, *,
-                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> PreTrainingOutput:
+                next_sentence_label: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> PreTrainingOutput:
         return PreTrainingOutput(*self._pretrain(
-            input_ids, attention_mask, token_type_ids, labels, next_sentence_label,
-            inputs_embeds, output_hidden_states, output_attentions))
+            input_ids, attention_mask, token_type_ids, labels, next_sentence_label, options))
 
     def _pretrain(self, input_ids: Tensor | None, attention_mask: Tensor | None,
                   token_type_ids: Tensor | None, labels: Tensor | None,
-                  pair_labels: Tensor | None, inputs_embeds: Tensor | None,
-                  output_hidden_states: bool, output_attentions: bool | Collection[int]
-                  ) -> tuple[Any, ...]:
+                  pair_labels: Tensor | None, options: EncodeOptions) -> tuple[Any, ...]:
         """Loss, MLM logits, pair logits, hidden states, attentions: the fields of both
         pretraining outputs (NSP for BERT, sentence order for ALBERT)."""
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions)
+        encoded = self._encode(input_ids, attention_mask, token_type_ids, **options)
         token_logits = self.mlm(encoded.last_hidden_state, self.bert.embeddings.word.weight)
         pair_logits = self.nsp(encoded.pooler_output)                     # (B, 2)
         loss = None
@@ -135,11 +126,9 @@ class BertForMaskedLM(PreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
-                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> HeadOutput:
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions)
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> HeadOutput:
+        encoded = self._encode(input_ids, attention_mask, token_type_ids, **options)
         logits = self.mlm(encoded.last_hidden_state, self.bert.embeddings.word.weight)  # (B,T,V)
         loss = token_cross_entropy(logits, labels) if labels is not None else None
         return HeadOutput(loss, logits, encoded.hidden_states, encoded.attentions)
@@ -157,11 +146,9 @@ class BertForNextSentencePrediction(PreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
-                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> HeadOutput:
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions)
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> HeadOutput:
+        encoded = self._encode(input_ids, attention_mask, token_type_ids, **options)
         logits = self.nsp(encoded.pooler_output)                          # (B, 2)
         loss = token_cross_entropy(logits, labels) if labels is not None else None
         return HeadOutput(loss, logits, encoded.hidden_states, encoded.attentions)
@@ -181,12 +168,9 @@ class BertForSequenceClassification(PreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
-                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False,
-                head_mask: Sequence[Tensor] | Tensor | None = None) -> HeadOutput:
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions, head_mask)
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> HeadOutput:
+        encoded = self._encode(input_ids, attention_mask, token_type_ids, **options)
         logits = self.classifier(sentence_vector(self.classifier, encoded))  # (B, C)
         loss = None
         if labels is not None:
@@ -207,12 +191,9 @@ class BertForTokenClassification(PreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
-                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False,
-                head_mask: Sequence[Tensor] | Tensor | None = None) -> HeadOutput:
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions, head_mask)
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> HeadOutput:
+        encoded = self._encode(input_ids, attention_mask, token_type_ids, **options)
         logits = self.classifier(encoded.last_hidden_state)               # (B, T, C)
         loss = token_cross_entropy(logits, labels) if labels is not None else None
         return HeadOutput(loss, logits, encoded.hidden_states, encoded.attentions)
@@ -231,11 +212,9 @@ class BertForQuestionAnswering(PreTrainedModel):
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, start_positions: Tensor | None = None,
-                end_positions: Tensor | None = None, *, inputs_embeds: Tensor | None = None,
-                output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> SpanOutput:
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions)
+                end_positions: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> SpanOutput:
+        encoded = self._encode(input_ids, attention_mask, token_type_ids, **options)
         start, end = self.qa(encoded.last_hidden_state)                  # (B, T) each
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -256,9 +235,9 @@ class BertForMultipleChoice(PreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
-                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> HeadOutput:
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> HeadOutput:
+        inputs_embeds = options.pop("inputs_embeds", None)
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None:
             raise UsageError("pass input_ids or inputs_embeds")
@@ -268,7 +247,7 @@ class BertForMultipleChoice(PreTrainedModel):
             return None if t is None else t.reshape(-1, *t.shape[2:])    # (B·C, T, …)
 
         encoded = self._encode(flat(input_ids), flat(attention_mask), flat(token_type_ids),
-                               flat(inputs_embeds), output_hidden_states, output_attentions)
+                               inputs_embeds=flat(inputs_embeds), **options)
         logits = self.classifier(sentence_vector(self.classifier, encoded))
         logits = logits.view(-1, num_choices)                             # (B, C)
         loss = token_cross_entropy(logits, labels) if labels is not None else None
@@ -331,12 +310,10 @@ class AlbertForPreTraining(BertForPreTraining):
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, labels: Tensor | None = None,
-                sentence_order_label: Tensor | None = None, *,
-                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> SentenceOrderOutput:
+                sentence_order_label: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> SentenceOrderOutput:
         return SentenceOrderOutput(*self._pretrain(
-            input_ids, attention_mask, token_type_ids, labels, sentence_order_label,
-            inputs_embeds, output_hidden_states, output_attentions))
+            input_ids, attention_mask, token_type_ids, labels, sentence_order_label, options))
 
 
 AlbertForMaskedLM = family_class(
@@ -372,11 +349,9 @@ class ElectraForPreTraining(PreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, labels: Tensor | None = None, *,
-                inputs_embeds: Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool | Collection[int] = False) -> HeadOutput:
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, inputs_embeds,
-                               output_hidden_states, output_attentions)
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None,
+                **options: Unpack[EncodeOptions]) -> HeadOutput:
+        encoded = self._encode(input_ids, attention_mask, token_type_ids, **options)
         logits = self.discriminator(encoded.last_hidden_state)             # (B, T)
         loss = (replaced_token_loss(logits, labels, attention_mask) if labels is not None
                 else None)

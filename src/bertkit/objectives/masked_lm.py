@@ -51,6 +51,7 @@ from bertkit.data.batch import Batch
 from bertkit.errors import InputError, UsageError
 from bertkit.model.bert import Bert
 from bertkit.model.heads import MaskedLMHead, PairHead
+from bertkit.model.inputs import out_of_range
 from bertkit.model.losses import IGNORE_INDEX
 from bertkit.model.outputs import EncoderOutput
 
@@ -376,12 +377,9 @@ def _checked_pair_labels(model: Any, batch: Batch) -> Tensor | None:
 def _check_targets(targets: Tensor, positions: Tensor, length: int, vocab: int) -> None:
     """Refuse MLM labels outside the vocabulary with their place in the batch, instead of
     cross-entropy's opaque index error (or a device-side assert on a GPU)."""
-    if targets.numel() == 0:
+    bad = out_of_range(targets, vocab)
+    if bad is None:
         return
-    low, high = int(targets.min()), int(targets.max())
-    if low >= 0 and high < vocab:
-        return
-    bad = high if high >= vocab else low
     row, col = divmod(int(positions[(targets == bad).nonzero()[0, 0]]), length)
     raise InputError(f"batch.mlm_labels holds {bad} at (batch {row}, position {col}); "
                      f"expected {IGNORE_INDEX} or an id in [0, vocab_size={vocab})")

@@ -229,8 +229,8 @@ def _lookup(name: str) -> Artifact:
     try:
         return ARTIFACTS[name]
     except KeyError:
-        known = ", ".join(sorted(ARTIFACTS))
-        raise ArtifactError(f"unknown artifact {name!r}; known artifacts: {known}") from None
+        raise ArtifactError.unknown(f"unknown artifact {name!r}", ARTIFACTS,
+                                    "known artifacts") from None
 
 
 def _say(quiet: bool, text: str) -> None:

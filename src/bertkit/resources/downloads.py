@@ -27,11 +27,8 @@ def download(artifact: Artifact, dest: Path) -> Path:
     try:
         downloader = DOWNLOADERS[artifact.source]
     except KeyError:
-        known = ", ".join(sorted(DOWNLOADERS))
-        raise ArtifactError(
-            f"artifact {artifact.name!r} has unknown source {artifact.source!r}; "
-            f"known sources: {known}"
-        ) from None
+        raise ArtifactError.unknown(f"artifact {artifact.name!r} has unknown source "
+                                    f"{artifact.source!r}", DOWNLOADERS, "known sources") from None
     downloader(artifact, dest)
     matches = sorted(p for p in dest.glob(artifact.filename) if p.is_file())
     if len(matches) == 1:

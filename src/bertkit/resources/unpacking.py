@@ -153,9 +153,6 @@ def extract(package: Path, member: str, dest: Path) -> dict[str, int]:
     try:
         extractor = EXTRACTORS[package.suffix]
     except KeyError:
-        known = ", ".join(sorted(EXTRACTORS))
-        raise ArtifactError(
-            f"cannot unpack {package.name}: unsupported suffix {package.suffix!r}; "
-            f"supported: {known}"
-        ) from None
+        raise ArtifactError.unknown(f"cannot unpack {package.name}: unsupported suffix "
+                                    f"{package.suffix!r}", EXTRACTORS, "supported") from None
     return extractor(package, member, dest)

@@ -24,7 +24,8 @@ from torch import nn
 
 from bertkit import _fileio
 from bertkit.data.readers import TextExample, read_classification
-from bertkit.errors import DataFormatError, InputError, UsageError
+from bertkit.data.readers.pairs import read_tsv_pairs
+from bertkit.errors import InputError, UsageError
 from bertkit.inference.attention_maps import figures_skipped_note, viz_available
 from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertForMaskedLM, BertForSequenceClassification
@@ -92,28 +93,10 @@ def read_texts(path: str | Path, *, text_column: str = "text", label_column: str
 
 def read_pairs(path: str | Path) -> list[tuple[str, str]]:
     """(original, modified) text pairs of a TSV file, one ``original<TAB>modified`` per line
-    (blank lines skipped, no header); a line with another column count or an empty side is
-    an error naming the line."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataFormatError(f"cannot read the pairs file: {err}", path) from None
-    pairs = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        columns = line.split("\t")
-        if len(columns) != 2:
-            raise DataFormatError(f"{len(columns)} tab-separated column(s); expected 2: "
-                                  "original<TAB>modified", path, number)
-        if not all(c.strip() for c in columns):
-            raise DataFormatError("an empty text; both the original and the modified text "
-                                  "are needed", path, number)
-        pairs.append((columns[0], columns[1]))
-    if not pairs:
-        raise DataFormatError("no pairs (the file is empty)", path)
-    return pairs
+    (:func:`bertkit.data.readers.pairs.read_tsv_pairs`: blank lines skipped, no header; a line
+    with another column count or an empty side is an error naming the line)."""
+    return [(original, modified) for _, original, modified
+            in read_tsv_pairs(path, names=("original", "modified"))]
 
 
 def interleave(items: Sequence[Any], parts: int, *, name: str) -> list[list[Any]]:

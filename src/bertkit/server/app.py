@@ -65,9 +65,9 @@ from bertkit.server.openai_api import add_openai_routes
 from bertkit.server.requests import (
     RequestError,
     RequestLimits,
-    check_count,
     check_lengths,
-    check_text,
+    check_range,
+    check_records,
     check_texts,
     check_tokens,
 )
@@ -349,19 +349,15 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
 
     @app.post("/v1/qa")
     async def qa(request: QARequest) -> dict[str, Any]:
-        check_count("inputs", len(request.inputs), server.limits)
-        for index, item in enumerate(request.inputs):
-            check_text(f"inputs[{index}].question", item.question, server.limits)
-            check_text(f"inputs[{index}].context", item.context, server.limits)
+        check_records("inputs", request.inputs, ("question", "context"), server.limits)
         out = await server.run(request.model, "qa", "inputs",
                                [(i.question, i.context) for i in request.inputs])
         return reply(out.model, request, results=out.results)
 
     @app.post("/v1/multiple-choice")
     async def multiple_choice(request: MultipleChoiceRequest) -> dict[str, Any]:
-        check_count("inputs", len(request.inputs), server.limits)
+        check_records("inputs", request.inputs, ("context",), server.limits)
         for index, item in enumerate(request.inputs):
-            check_text(f"inputs[{index}].context", item.context, server.limits)
             if len(item.choices) < 2:
                 raise RequestError(422, f"inputs[{index}].choices", f"{len(item.choices)} "
                                    "choices; expected at least 2")
@@ -381,9 +377,7 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
     @app.post("/v1/fill-mask")
     async def fill_mask(request: FillMaskRequest) -> dict[str, Any]:
         check_texts("texts", request.texts, server.limits)
-        if not 1 <= request.top_k <= server.limits.max_top_k:
-            raise RequestError(422, "top_k", f"top_k={request.top_k}; expected 1.."
-                                             f"{server.limits.max_top_k}")
+        check_range("top_k", request.top_k, server.limits.max_top_k)
         out = await server.run(request.model, "fill-mask", "texts", request.texts,
                                (request.top_k, request.truncate))
         return reply(out.model, request, results=out.results)
@@ -393,12 +387,8 @@ def create_app(models: Sequence[ServedModel], *, batch_limits: BatchLimits | Non
         check_texts("texts", request.texts, server.limits)
         runner = server.model_for(request.model, "generate").seq2seq
         assert runner is not None
-        if not 1 <= request.num_beams <= MAX_BEAMS:
-            raise RequestError(422, "num_beams", f"num_beams={request.num_beams}; expected "
-                                                 f"1..{MAX_BEAMS}")
-        if not 1 <= request.max_new_tokens <= runner.max_new_tokens:
-            raise RequestError(422, "max_new_tokens", f"max_new_tokens="
-                               f"{request.max_new_tokens}; expected 1..{runner.max_new_tokens}")
+        check_range("num_beams", request.num_beams, MAX_BEAMS)
+        check_range("max_new_tokens", request.max_new_tokens, runner.max_new_tokens)
         out = await server.run(request.model, "generate", "texts", request.texts,
                                (request.num_beams, request.max_new_tokens))
         return reply(out.model, request, results=out.results)

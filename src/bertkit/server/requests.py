@@ -83,6 +83,22 @@ def check_texts(field: str, texts: Sequence[str], limits: RequestLimits) -> None
         check_text(f"{field}[{index}]", text, limits)
 
 
+def check_records(field: str, records: Sequence[Any], text_fields: Sequence[str],
+                  limits: RequestLimits) -> None:
+    """:func:`check_count`, then :func:`check_text` on each record's ``text_fields`` as
+    ``field[i].name`` (the question and context of a QA input, …)."""
+    check_count(field, len(records), limits)
+    for index, record in enumerate(records):
+        for name in text_fields:
+            check_text(f"{field}[{index}].{name}", getattr(record, name), limits)
+
+
+def check_range(field: str, value: int, high: int) -> None:
+    """1 ≤ ``value`` ≤ ``high`` (``top_k``, ``num_beams``, …), else a 422 saying the range."""
+    if not 1 <= value <= high:
+        raise RequestError(422, field, f"{field}={value}; expected 1..{high}")
+
+
 def text_list(field: str, value: Any, limits: RequestLimits) -> tuple[list[str], bool]:
     """``value`` as a checked list of texts, and whether the client sent ONE string (OpenAI's
     ``input`` and TEI's ``inputs`` take a string or a list of strings)."""

@@ -1,7 +1,15 @@
-"""Ctrl-C and SIGTERM as a request the training loop honours between steps.
+"""Ctrl-C and SIGTERM as a request the training loop honours between steps, and what a
+command does with them.
 
 Kept out of the loop module because signal handling has its own rules (main thread only, a
 repeated Ctrl-C under torchrun) that have nothing to do with training.
+
+Why the command line needs to know: a run stopped by a signal saves its state and returns
+normally (that is what makes ``--resume`` exact), so without a record of the signal the
+command would exit 0 and a scheduler that sent SIGTERM would take the run for finished.
+:func:`command_signals` keeps that record for one command and turns a SIGTERM that arrives
+outside a training loop (loading, building shards, writing the result) into
+:class:`Terminated`, so the command exits with one line, not a silent kill.
 """
 
 from __future__ import annotations
@@ -9,8 +17,42 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+#: Signals that stopped a training loop during the current command (see command_signals).
+_received: list[int] = []
+
+
+class Terminated(BaseException):
+    """SIGTERM outside a training loop: a BaseException (as KeyboardInterrupt is), so no
+    ``except Exception`` on the way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+@contextmanager
+def command_signals() -> Iterator[list[int]]:
+    """For one command: yields the signals that stopped a training loop in it (empty when
+    none did), and outside the loops makes SIGTERM raise :class:`Terminated` (a loop's
+    :class:`StopRequests` takes over inside it). Outside the main thread nothing is
+    installed, as Python allows handlers only there."""
+    _received.clear()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield _received
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class StopRequests:
@@ -41,7 +83,9 @@ class StopRequests:
             return
         self.requested = True
         self._first_at = time.monotonic()
-        again = " (Ctrl-C again to abort now)" if self._allow_abort else ""
+        _received.append(signum)
+        again = " (Ctrl-C again to abort now)" \
+            if self._allow_abort and signum == signal.SIGINT else ""
         self._announce(
             f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint"
             + again

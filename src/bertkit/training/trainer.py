@@ -15,9 +15,9 @@ stops (step budget, time budget, Ctrl-C/SIGTERM), and callbacks a caller can han
 events.
 
 Exact resume: a checkpoint holds the model, optimizer, scheduler, grad scaler, step, every RNG
-and the data position of every rank, taken *between* steps; evaluation runs with the RNGs set
-aside and restored. Resuming therefore reproduces the uninterrupted run's losses bit for bit on
-a deterministic device.
+and the data position of every rank, taken *between* steps (:mod:`bertkit.training.resume`);
+evaluation runs with the RNGs set aside and restored. Resuming therefore reproduces the
+uninterrupted run's losses bit for bit on a deterministic device.
 """
 
 from __future__ import annotations
@@ -29,14 +29,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from bertkit.errors import CheckpointError, UsageError
+from bertkit.errors import UsageError
 from bertkit.inference.fastpath.quantized import is_quantized
 from bertkit.training.batches import (
     DataSource,
@@ -44,20 +43,14 @@ from bertkit.training.batches import (
     call_loss_fn,
     move_to_device,
 )
-from bertkit.training.checkpointing import (
-    CHECKPOINTS_DIR,
-    check_model_fits,
-    checkpoint_name,
-    list_checkpoints,
-    read_checkpoint,
-    save_checkpoint,
-)
+from bertkit.training.checkpointing import CHECKPOINTS_DIR, checkpoint_name, list_checkpoints
 from bertkit.training.config import TrainConfig
 from bertkit.training.distributed import DistContext, current_context, wrap_model
 from bertkit.training.evaluation import evaluate_batches
 from bertkit.training.optim import build_optimizer
 from bertkit.training.precision import autocast, check_precision
 from bertkit.training.progress import MetricsLog, ProgressLine
+from bertkit.training.resume import load_state, save_state
 from bertkit.training.rng import capture_rng, restore_rng, seed_everything
 from bertkit.training.schedule import build_scheduler
 from bertkit.training.stopping import StopRequests
@@ -71,7 +64,6 @@ StopReason = Literal["max_steps", "time_budget", "interrupted", "requested"]
 
 EVENTS: tuple[str, ...] = ("on_step_end", "on_eval_end", "on_checkpoint", "on_fit_end")
 METRICS_FILE = "metrics.jsonl"
-_STATE_FORMAT = 1
 
 
 @dataclass
@@ -133,20 +125,13 @@ class Trainer:
         self.eval_data = eval_data
         self.generators = dict(generators or {})
 
-        self.optimizer = build_optimizer(
-            self.module,
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            betas=config.betas,
-            eps=config.eps,
-        )
-        self.scheduler = build_scheduler(
-            self.optimizer,
-            schedule=config.schedule,
-            warmup_steps=config.warmup_steps,
-            total_steps=config.max_steps,
-            min_ratio=config.min_lr_ratio,
-        )
+        self.optimizer = build_optimizer(self.module, learning_rate=config.learning_rate,
+                                         weight_decay=config.weight_decay, betas=config.betas,
+                                         eps=config.eps)
+        self.scheduler = build_scheduler(self.optimizer, schedule=config.schedule,
+                                         warmup_steps=config.warmup_steps,
+                                         total_steps=config.max_steps,
+                                         min_ratio=config.min_lr_ratio)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
 
         wrapped = wrap_model(
@@ -286,49 +271,7 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         """Save the state after ``self.step`` steps (every rank must call this: RNG states and
         data positions are gathered from all of them; rank 0 writes)."""
-        if self.checkpoint_root is None:
-            raise UsageError("TrainConfig.output_dir is None: nowhere to save a checkpoint")
-        local = {
-            "rng": capture_rng(self.generators),
-            "data": self.train_data.state_dict(),
-            "tallies": self.tallies.state_dict(),
-        }
-        per_rank = self.dist.all_gather(local)
-        error: CheckpointError | None = None
-        path = self.checkpoint_root / checkpoint_name(self.step)
-        if self.dist.is_main:
-            training_state = {
-                "format": _STATE_FORMAT,
-                "step": self.step,
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "world_size": self.dist.world_size,
-                "ranks": per_rank,
-            }
-            meta = {
-                "format": _STATE_FORMAT,
-                "world_size": self.dist.world_size,
-                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "config": self.config.to_dict(),
-            }
-            try:
-                path = save_checkpoint(
-                    self.checkpoint_root,
-                    self.step,
-                    model_state=self.module.state_dict(),
-                    training_state=training_state,
-                    meta=meta,
-                    keep=self.config.keep_checkpoints,
-                )
-            except CheckpointError as err:
-                error = err
-        # Every rank learns whether rank 0 succeeded (this doubles as the barrier after a save).
-        failed = self.dist.max_over_ranks(1 if error is not None else 0)
-        if error is not None:
-            raise error
-        if failed:
-            raise CheckpointError(f"rank 0 could not save the checkpoint of step {self.step}")
+        path = save_state(self)
         self._last_saved_step = self.step
         logger.info("saved checkpoint %s", path)
         self._fire("on_checkpoint", {"step": self.step, "path": path})
@@ -338,42 +281,10 @@ class Trainer:
         """Restore model, optimizer, scheduler, scaler, step, RNGs and data position from a
         checkpoint (default: the newest in ``output_dir``). Raises :class:`CheckpointError`
         naming the first parameter that does not fit when it was made for another model."""
-        if path is None:
-            if self.checkpoint_root is None:
-                raise UsageError("resume needs TrainConfig.output_dir or a checkpoint path")
-            path = self.output_dir
-        checkpoint = read_checkpoint(path, map_location="cpu")
-        check_model_fits(checkpoint.model_state, self.module, checkpoint.path)
-        state = checkpoint.training_state
-        try:
-            self.module.load_state_dict(checkpoint.model_state)
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            if state["scaler"] and self.scaler.is_enabled():
-                self.scaler.load_state_dict(state["scaler"])
-            ranks = state["ranks"]
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise CheckpointError(
-                f"{checkpoint.path}: training state does not fit this run: {err}"
-            ) from None
-        if len(ranks) != self.dist.world_size:
-            logger.warning(
-                "checkpoint %s was saved by %d process(es), this run has %d: data positions are "
-                "translated but RNG streams differ, so the continuation is not bit-exact",
-                checkpoint.path, len(ranks), self.dist.world_size,
-            )
-        mine = ranks[self.dist.rank] if self.dist.rank < len(ranks) else ranks[0]
-        restore_rng(mine["rng"], self.generators)
-        self.train_data.load_state_dict(mine["data"])
+        path = load_state(self, path)
         self._train_iter = None
-        self.step = checkpoint.step
         self._last_saved_step = self.step
-        if self.dist.is_main:
-            self.metrics_log.truncate_after(self.step)
-        self.tallies.reset()
-        if len(ranks) == self.dist.world_size:
-            self.tallies.load_state_dict(mine.get("tallies"))
-        return checkpoint.path
+        return path
 
     # ------------------------------------------------------------------ one step
 

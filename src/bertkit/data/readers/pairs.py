@@ -57,22 +57,40 @@ def read_pairs(path: str | Path, *, format: PairFormat | None = None,
         raise UsageError(f"{path}: cannot tell the pair format from the suffix "
                          f"{path.suffix!r}; expected .tsv, .txt or .jsonl, or pass format=")
     text = read_text(path)
-    rows = (_tsv_rows(text, path) if fmt == "tsv"
+    names = ("source", "target")
+    rows = (_tsv_rows(text, path, names) if fmt == "tsv"
             else _jsonl_rows(text, path, source_field, target_field))
-    pairs = []
-    for line, source, target in rows:
-        for side, value in (("source", source), ("target", target)):
+    expected = "source<TAB>target lines" if fmt == "tsv" else "one JSON object per line"
+    return [TextPair(source.strip(), target.strip(), path, line)
+            for line, source, target in _non_empty(rows, path, names, expected)]
+
+
+def read_tsv_pairs(path: str | Path, *, names: tuple[str, str] = ("source", "target")
+                   ) -> list[tuple[int, str, str]]:
+    """(line, first, second) of every pair of a two-column TSV file, texts as written (the
+    TSV rules of the module docstring; ``names`` name the columns in error messages, e.g.
+    ``("original", "modified")``)."""
+    path = Path(path)
+    rows = _tsv_rows(read_text(path), path, names)
+    return _non_empty(rows, path, names, f"{names[0]}<TAB>{names[1]} lines")
+
+
+def _non_empty(rows: Iterator[tuple[int, str, str]], path: Path, names: tuple[str, str],
+               expected: str) -> list[tuple[int, str, str]]:
+    """``rows``, each side checked non-empty; a file without rows is an error too."""
+    checked = []
+    for line, first, second in rows:
+        for side, value in zip(names, (first, second), strict=True):
             if not value.strip():
-                raise DataFormatError(f"empty {side} text; expected a non-empty source and "
-                                      "target on every line", path, line)
-        pairs.append(TextPair(source.strip(), target.strip(), path, line))
-    if not pairs:
-        expected = "source<TAB>target lines" if fmt == "tsv" else "one JSON object per line"
+                raise DataFormatError(f"empty {side} text; expected a non-empty {names[0]} "
+                                      f"and {names[1]} on every line", path, line)
+        checked.append((line, first, second))
+    if not checked:
         raise DataFormatError(f"no pairs; expected {expected}", path)
-    return pairs
+    return checked
 
 
-def _tsv_rows(text: str, path: Path) -> Iterator[tuple[int, str, str]]:
+def _tsv_rows(text: str, path: Path, names: tuple[str, str]) -> Iterator[tuple[int, str, str]]:
     for number, raw in enumerate(text.split("\n"), start=1):
         raw = raw.removesuffix("\r")
         if not raw.strip():
@@ -80,7 +98,7 @@ def _tsv_rows(text: str, path: Path) -> Iterator[tuple[int, str, str]]:
         fields = raw.split("\t")
         if len(fields) != 2:
             raise DataFormatError(f"has {len(fields)} tab-separated field(s); expected 2 "
-                                  "(source<TAB>target)", path, number)
+                                  f"({names[0]}<TAB>{names[1]})", path, number)
         yield number, fields[0], fields[1]
 
 
