@@ -3,7 +3,9 @@ no flag is given equals the field's default (no default is written twice and dri
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import importlib
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from bertkit.runs.distill import DistillSettings
 from bertkit.runs.finetune import FinetuneConfig
 from bertkit.runs.pretrain import PretrainSettings
 from bertkit.tasks.registry import FINETUNED, task_spec
+from extras import drop_modules, hide_modules
 
 REQUIRED = ["--corpus", "c.txt", "--tokenizer", "tok", "--out", "out"]
 
@@ -101,3 +104,37 @@ def test_compile_flag_reaches_the_run_settings() -> None:
     args = parser.parse_args(["finetune", "ner", "--model", "m", "--train", "t", "--eval", "e",
                               "--out", "o", "--compile"])
     assert _config(args).compile
+
+
+def test_serve_flags_come_from_the_limits_without_the_server_extra(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bertkit serve``'s limit flags are read off the limit dataclasses, which import without
+    FastAPI: with it hidden and the server modules imported afresh, the flags still build and
+    pass each field's default."""
+    hide_modules(monkeypatch, "fastapi", "uvicorn", "starlette", "pydantic")
+    drop_modules(monkeypatch, "bertkit.server", "bertkit.cli.serve")
+    serve = importlib.import_module("bertkit.cli.serve")
+    limits = importlib.import_module("bertkit.server.limits")
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    args = vars(parser.parse_args(["serve", "--model", "m"]))
+    fields = [f for cls in (limits.BatchLimits, limits.RequestLimits)
+              for f in dataclasses.fields(cls) if f.name != "max_top_k"]  # no flag: per route
+    assert {f.name: (args[f.name], f.default) for f in fields
+            if args[f.name] != f.default} == {}
+
+
+@pytest.mark.parametrize(("flags", "host"), [([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")])
+def test_serve_binds_loopback_unless_told_otherwise(flags: list[str], host: str, monkeypatch):
+    """What ``bertkit serve`` hands the server: loopback by default, another address only
+    when ``--host`` names it (no port is opened: the server function is replaced)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    import bertkit.server
+    from bertkit.cli import main
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(bertkit.server, "serve", lambda models, **options: seen.update(options))
+    monkeypatch.delenv("BERTKIT_API_KEY", raising=False)
+    assert main(["serve", "--model", "some-dir", *flags]) == 0
+    assert seen["host"] == host and seen["api_key"] is None

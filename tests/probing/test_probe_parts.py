@@ -129,7 +129,8 @@ def test_sentence_tasks_from_text(tmp_path, brown_dir):
     assert 0.35 < shares[1] < 0.65
     text = tmp_path / "text.txt"
     names = ["".join(chr(97 + int(d)) for d in str(i % 30)) for i in range(200)]
-    lines = [f"the cat sat on {name} today" for name in names]
+    lines = [f"the cat sat on {name} " + "very " * (i // 30) + "today"  # no two alike
+             for i, name in enumerate(names)]
     text.write_text("\n".join(lines) + "\n", encoding="utf-8")
     shifted = bigram_shift(text=text)
     for words, label in zip(shifted.train.sentences, shifted.train.labels, strict=True):
@@ -161,3 +162,15 @@ def test_extraction_streams_with_a_progress_line(engine, capsys):
     assert all(line.endswith("sentences/s") for line in lines)
     word_representations(engine, sentences, layers=[1])
     assert capsys.readouterr().err == ""
+
+
+def test_a_repeated_sentence_lands_in_one_split(tmp_path):
+    """Held-out sentences must not be training sentences: a text file's (and a CoNLL file's)
+    split hashes the sentence itself, so its repeats go with it."""
+    lines = [f"sentence number {i} is here" + " more" * (i % 8) for i in range(40)] * 3
+    path = tmp_path / "repeats.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    task = sentence_length(text=path)
+    assert task.train.sentences and task.test.sentences
+    assert not set(task.train.sentences) & set(task.test.sentences)
+    assert len(task.train.sentences) + len(task.test.sentences) == 120

@@ -15,6 +15,7 @@ from bertkit.errors import DataFormatError, UsageError
 from bertkit.inference.attention_maps import viz_available
 
 FAST = ProbeSettings(epochs=3)
+OBJECTS = ["dog", "cat", "run", "walk", "man", "park"]
 
 
 def test_cli_writes_table_json_html_and_figure(probe_model_dir, brown_dir, tmp_path, capsys):
@@ -102,10 +103,10 @@ def test_minilm_middle_layers_know_part_of_speech(minilm_dir, artifact, tmp_path
 
 
 def test_ner_task_from_a_conll_file(probe_model_dir, tmp_path):
-    rows = []
+    rows = []  # 60 different sentences (a split keeps each sentence's repeats together)
     for i in range(60):
         rows += ["the\tO", f"{'man' if i % 2 else 'park'}\tB-{'person' if i % 2 else 'loc'}",
-                 "saw\tO", "a\tO", "dog\tO", ""]
+                 "saw\tO", "a\tO", f"{OBJECTS[i // 2 % 6]}\tO", *[".\tO"] * (i // 12), ""]
     data = tmp_path / "ner.conll"
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = probe([probe_model_dir], "ner", data=data, layers=[0], random_baseline=False,
@@ -115,3 +116,18 @@ def test_ner_task_from_a_conll_file(probe_model_dir, tmp_path):
     data.write_text("the\tO\ndog\tO\n\na\tO\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"ner\.conll: .*(no items|label 'O')"):
         probe([probe_model_dir], "ner", data=data, random_baseline=False)
+
+
+@pytest.mark.needs_artifacts
+def test_wnut16_entities_as_a_probe_target(artifact):
+    """A fine-tuned task head's data (the real WNUT-16 NER file) as a word-level probe task."""
+    from bertkit.analysis import build_task
+
+    artifact("wnut16")
+    task = build_task("ner-wnut16", max_train=200, max_test=50)
+    assert task.level == "word" and "O" in task.label_names
+    assert {"person", "geo-loc", "company"} <= set(task.label_names)  # BIO prefixes dropped
+    assert not any(name.startswith(("B-", "I-")) for name in task.label_names)
+    assert len(task.train.sentences) == 200 and len(task.test.sentences) == 50
+    assert not set(task.train.sentences) & set(task.test.sentences)
+    assert len(task.train.labels) == sum(map(len, task.train.sentences))

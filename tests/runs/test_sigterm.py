@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from bertkit.cli import main
 from bertkit.training.checkpointing import list_checkpoints, read_checkpoint
 from killing import run_signalled
@@ -46,6 +48,9 @@ def _pretrain(small_corpus: Path, tokenizer_dir: Path, out: Path, steps: int) ->
 
 def test_pretrain_terminated_saves_exits_143_and_resumes(
         small_corpus: Path, tokenizer_dir: Path, tmp_path: Path, one_thread) -> None:
+    # The first optimizer of a process imports torch's compiler (seconds): pay that once,
+    # here, rather than in the forked child and again in the resumed run.
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
     out, stderr = tmp_path / "run", tmp_path / "stderr.txt"
     code = run_signalled(_pretrain(small_corpus, tokenizer_dir, out, 100_000),
                          lambda: _train_records(out) >= 2, stderr=stderr)

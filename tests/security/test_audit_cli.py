@@ -5,7 +5,6 @@ know, a checkpoint whose manifest does not verify) is one ``error:`` line and ex
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import torch
 from bertkit import BertForMaskedLM, BertForSequenceClassification, BertModel
 from bertkit.cli import main
 from bertkit.security.provenance import write_manifest
+from extras import hide_matplotlib
 
 from .conftest import tiny_config
 
@@ -184,9 +184,7 @@ def test_audit_all_without_matplotlib_skips_figures(classifier, data, tmp_path, 
                                                     monkeypatch):
     """Without the ``viz`` extra the audits still run: JSON and HTML are written, no figure is,
     and one line names the extra that adds them."""
-    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    hide_matplotlib(monkeypatch)
     ood = _csv(tmp_path / "ood.csv", [("blue blue blue", "x"), ("far far mat", "x")])
     out = tmp_path / "all"
     assert main(["audit", "all", "--model", str(classifier), "--data", str(data), "--ood",

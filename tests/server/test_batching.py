@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bertkit.errors import InputError, UsageError
-from bertkit.server.batching import BatchLimits, DynamicBatcher, ItemError, Overloaded
+from bertkit.server.batching import DynamicBatcher, ItemError, Overloaded
+from bertkit.server.limits import BatchLimits
 
 
 def run_all(limits: BatchLimits, requests: list[tuple[Hashable, list[str], list[int]]]

@@ -2,8 +2,9 @@
 
 Word-level tasks label every word of a sentence; sentence-level tasks label a whole sentence.
 Each task has a training and a held-out split that share no document (Brown: by file; a text
-or CoNLL file: by a hash of the line, each sentence its own document), and every item carries
-its *type* (the control task's key, :mod:`bertkit.analysis.control`).
+or CoNLL file: by a hash of the sentence's words, each sentence its own document, so a
+sentence the file repeats — WNUT-16 repeats 32 tweets — lands in one split only), and every
+item carries its *type* (the control task's key, :mod:`bertkit.analysis.control`).
 
 =================  =====  ====================================================================
 task               level  labels
@@ -164,8 +165,7 @@ def _sentence_source(text: Path | None, brown: Path | None) -> tuple[list[Words]
                                                                       str]:
     if text is not None:
         sentences = read_text_sentences(text)
-        train, test = hashed_split(sentences, [f"{i}:{' '.join(s)}"
-                                               for i, s in enumerate(sentences)])
+        train, test = hashed_split(sentences, [" ".join(s) for s in sentences])
         return train, test, str(text)
     train, test = brown_splits(brown)
     keep = [[s.words for s in part if len(s.words) >= MIN_WORDS] for part in (train, test)]
@@ -200,7 +200,7 @@ def ner(*, data: Path | None = None, max_train: int | None = None,
         raise DataFormatError("no usable sentences: expected CoNLL lines (word<TAB>tag, a blank "
                               "line between sentences)", path)
     pairs = [(tuple(s.words), [entity_type(t) for t in s.tags or []]) for s in sentences]
-    train, test = hashed_split(pairs, [f"{path.name}:{s.line}" for s in sentences])
+    train, test = hashed_split(pairs, [" ".join(s.words) for s in sentences])
     return word_task(name, spread(train, max_train), spread(test, max_test), str(path))
 
 

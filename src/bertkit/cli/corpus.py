@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from bertkit.cli import numbers
-from bertkit.resources.corpora import SOURCES, TRAIN_SOURCES, build_corpus
+from bertkit.cli.flags import add_own_flags
+from bertkit.resources.corpora import SOURCES, TRAIN_SOURCES, CorpusOptions, build_corpus
 
 
 def register_action(actions: argparse._SubParsersAction) -> None:
@@ -23,8 +24,8 @@ def register_action(actions: argparse._SubParsersAction) -> None:
     parser.add_argument("--include-test", action="store_true",
                         help="also the 20NG/Reuters test splits (they are fine-tuning "
                              "evaluation sets: leave them out if you evaluate on them)")
-    parser.add_argument("--chunk-words", type=numbers.positive, default=24,
-                        help="words per line for the punctuation-free sources (default 24)")
+    add_own_flags(parser, CorpusOptions, [("chunk_words", "--chunk-words", numbers.positive,
+                                           "words per line for the punctuation-free sources")])
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.set_defaults(handler=run_corpus)
 

@@ -8,11 +8,19 @@ from pathlib import Path
 
 from bertkit.cli import numbers
 from bertkit.cli.command import add_command
+from bertkit.cli.flags import add_own_flags, own_values
 from bertkit.cli.pretrain import add_run_arguments, report, run_settings
 from bertkit.objectives.distillation import DistillationLoss
 from bertkit.runs.distill import DistillSettings, distill
 
-_DEFAULTS = DistillationLoss()
+#: The distillation loss's flags: (field, flag, type, help).
+_LOSS_FLAGS = (
+    ("temperature", "--temperature", numbers.positive_real, "softmax temperature T"),
+    ("alpha_ce", "--alpha-ce", numbers.nonnegative_real, "weight of the soft-target KL loss"),
+    ("alpha_mlm", "--alpha-mlm", numbers.nonnegative_real, "weight of the student's MLM loss"),
+    ("alpha_cos", "--alpha-cos", numbers.nonnegative_real,
+     "weight of the hidden-state cosine loss"),
+)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -25,13 +33,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher-layers", type=_layers, default=None, metavar="I,J,…",
                         help="teacher layer copied into each student layer (default: evenly "
                              "spaced, 0,2,4,… for half the depth)")
-    parser.add_argument("--temperature", type=numbers.positive_real, default=_DEFAULTS.temperature)
-    parser.add_argument("--alpha-ce", type=numbers.nonnegative_real, default=_DEFAULTS.alpha_ce,
-                        help="weight of the soft-target KL loss")
-    parser.add_argument("--alpha-mlm", type=numbers.nonnegative_real, default=_DEFAULTS.alpha_mlm,
-                        help="weight of the student's MLM loss")
-    parser.add_argument("--alpha-cos", type=numbers.nonnegative_real, default=_DEFAULTS.alpha_cos,
-                        help="weight of the hidden-state cosine loss")
+    add_own_flags(parser, DistillationLoss, _LOSS_FLAGS)
     add_run_arguments(parser, DistillSettings, tokenizer_required=False,
                       tokenizer_help="tokenizer directory (default: the teacher's directory)")
 
@@ -54,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
     settings = DistillSettings(
         **{**run_settings(args), "tokenizer": args.tokenizer or args.teacher},
         teacher=args.teacher, config_path=args.config, teacher_layers=args.teacher_layers,
-        loss=DistillationLoss(args.temperature, args.alpha_ce, args.alpha_mlm, args.alpha_cos))
+        loss=DistillationLoss(**own_values(args, _LOSS_FLAGS)))
     report(distill(settings, resume=args.resume))
     return 0

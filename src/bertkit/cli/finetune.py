@@ -91,7 +91,8 @@ def _classify_options(parser: argparse.ArgumentParser) -> None:
                         help="splits multi-label cells in CSV/TSV/.tab, e.g. '|'")
     parser.add_argument("--aggregate", choices=("mean", "max"),
                         default=field_default(FinetuneConfig, "aggregate"),
-                        help="how window logits combine into one answer per text")
+                        help="how window logits combine into one answer per text "
+                             "(default: %(default)s)")
 
 
 def _ner_options(parser: argparse.ArgumentParser) -> None:

@@ -113,11 +113,13 @@ def settings_values(args: argparse.Namespace, fields: Iterable[str] = TRAIN_FIEL
 OwnFlag = tuple[str, str, Any, str]
 
 
-def add_own_flags(parser: argparse.ArgumentParser, cls: type, flags: Iterable[OwnFlag]) -> None:
-    """Add a command's own typed flags, each with its ``cls`` field default shown in help."""
+def add_own_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
+                  flags: Iterable[OwnFlag], *, metavar: str | None = None) -> None:
+    """Add a command's own typed flags (to a parser or one of its argument groups), each with
+    its ``cls`` field default shown in help; ``metavar`` names their values in ``--help``."""
     for name, flag, kind, text in flags:
         parser.add_argument(flag, dest=name, type=kind, default=field_default(cls, name),
-                            help=f"{text} (default: %(default)s)")
+                            metavar=metavar, help=f"{text} (default: %(default)s)")
 
 
 def own_values(args: argparse.Namespace, flags: Iterable[OwnFlag]) -> dict[str, Any]:

@@ -34,7 +34,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         default=field_default(PretrainSettings, "regime"),
                         help="bert: MLM + NSP on static shards; roberta: packed, dynamic masks, "
                         "no NSP; albert: MLM + sentence order (an albert_* preset); electra: "
-                        "generator + replaced-token discriminator (an electra_* preset)")
+                        "generator + replaced-token discriminator (an electra_* preset); "
+                        "default %(default)s")
     parser.add_argument("--rtd-weight", type=numbers.nonnegative_real,
                         default=field_default(PretrainSettings, "rtd_weight"),
                         help="electra: weight λ of the discriminator loss (default %(default)s)")
@@ -64,7 +65,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, cls: type, *,
     parser.add_argument("--format", dest="corpus_format", choices=("lines", "free"),
                         default=field_default(cls, "corpus_format"),
                         help="'lines': one sentence per line, blank line "
-                        "between documents (BERT); 'free': paragraphs of prose")
+                        "between documents (BERT); 'free': paragraphs of prose; "
+                        "default %(default)s")
     parser.add_argument("--tokenizer", type=Path, required=tokenizer_required,
                         help=tokenizer_help)
     parser.add_argument("--model-override", action="append", default=[], metavar="FIELD=JSON",

@@ -90,16 +90,28 @@ _TRAIN_FLAGS = (
 )
 
 
+#: Where a JSONL pair file keeps source and target: (field, flag, type, help).
+_FIELD_FLAGS = (
+    ("source_field", "--source-field", str, "JSONL source field"),
+    ("target_field", "--target-field", str, "JSONL target field"),
+)
+
+
 def _field_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source-field", default="source", help="JSONL source field")
-    parser.add_argument("--target-field", default="target", help="JSONL target field")
+    add_own_flags(parser, Seq2SeqSettings, _FIELD_FLAGS)
+
+
+#: ``evaluate`` and ``generate`` translate as a training run's final dev translations do.
+_GENERATION_FLAGS = (
+    ("num_beams", "--num-beams", numbers.positive, "beams (1: greedy)"),
+    ("max_new_tokens", "--max-new-tokens", numbers.positive, "token cap of each translation"),
+)
 
 
 def _generation_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num-beams", type=numbers.positive, default=1)
-    parser.add_argument("--max-new-tokens", type=numbers.positive, default=48)
+    add_own_flags(parser, Seq2SeqSettings, _GENERATION_FLAGS)
     parser.add_argument("--batch-size", type=numbers.positive, default=32)
-    parser.add_argument("--device", default="auto")
+    add_settings_flags(parser, Seq2SeqSettings, fields=["device"])
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -113,9 +125,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     settings = Seq2SeqSettings(
         train=args.train, dev=args.dev, encoder=args.encoder, decoder=args.decoder,
-        random=args.random, share=args.share, source_field=args.source_field,
-        target_field=args.target_field, **settings_values(args),
-        **own_values(args, _TRAIN_FLAGS))
+        random=args.random, share=args.share, **own_values(args, _FIELD_FLAGS),
+        **settings_values(args), **own_values(args, _TRAIN_FLAGS))
     result = train_seq2seq(settings, resume=args.resume)
     line = f"{result.output_dir}\tstep={result.step}\tstopped={result.stop_reason}"
     if result.final_metrics:
@@ -131,9 +142,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from bertkit.runs.seq2seq import evaluate_seq2seq
 
     result = evaluate_seq2seq(args.model, args.pairs, out=args.out, limit=args.limit,
-                              source_field=args.source_field, target_field=args.target_field,
-                              device=args.device, num_beams=args.num_beams,
-                              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+                              **own_values(args, _FIELD_FLAGS), device=args.device,
+                              **own_values(args, _GENERATION_FLAGS), batch_size=args.batch_size)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
@@ -147,9 +157,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if not texts:
         raise UsageError("no source texts: pass them as arguments or on stdin")
     model, tokenizer, device = load_seq2seq(args.model, device=args.device)
-    for text in translate(model, tokenizer, texts, num_beams=args.num_beams,
-                          max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                          device=device):
+    for text in translate(model, tokenizer, texts, **own_values(args, _GENERATION_FLAGS),
+                          batch_size=args.batch_size, device=device):
         print(text)
     return 0
 

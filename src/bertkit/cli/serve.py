@@ -14,12 +14,36 @@ import os
 from pathlib import Path
 
 from bertkit.cli import numbers
+from bertkit.cli.flags import OwnFlag, add_own_flags, own_values
 from bertkit.cli.options import quantize_option
 from bertkit.errors import UsageError
+from bertkit.server.limits import BatchLimits, RequestLimits
 from bertkit.tasks.registry import ROUTES
 
 EXTRA_HINT = "bertkit serve needs the optional server extra: pip install 'bertkit[server]'"
 TASK_CHOICES = ("auto", *ROUTES)
+
+# The limit flags: (field, flag, type, help); defaults from the server.limits dataclasses,
+# which import without the server extra.
+_BATCH_FLAGS: list[OwnFlag] = [
+    ("max_batch_size", "--max-batch-size", numbers.positive,
+     "items per model batch (1 turns batching off)"),
+    ("max_batch_tokens", "--max-batch-tokens", numbers.positive,
+     "padded tokens per batch (items × longest)"),
+    ("max_wait_ms", "--max-wait-ms", numbers.nonnegative_real,
+     "how long the oldest queued item waits for company"),
+    ("max_queue", "--max-queue", numbers.positive,
+     "queued items before requests get 503 + Retry-After"),
+]
+_REQUEST_FLAGS: list[OwnFlag] = [
+    ("max_texts", "--max-texts", numbers.positive, "texts (or questions) per request"),
+    ("max_chars", "--max-chars", numbers.positive, "characters per text"),
+    ("max_request_tokens", "--max-request-tokens", numbers.positive,
+     "tokens of all texts of one request together"),
+    ("max_body_bytes", "--max-body-bytes", numbers.positive, "bytes of a request body"),
+    ("max_concurrent_requests", "--max-concurrent-requests", numbers.positive,
+     "requests in flight before new ones get 429 + Retry-After"),
+]
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -42,27 +66,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if any)")
     quantize_option(parser)
     batching = parser.add_argument_group("dynamic batching")
-    batching.add_argument("--max-batch-size", type=numbers.positive, default=32, metavar="N",
-                          help="items per model batch (1 turns batching off)")
-    batching.add_argument("--max-batch-tokens", type=numbers.positive, default=16384, metavar="N",
-                          help="padded tokens per batch (items × longest)")
-    batching.add_argument("--max-wait-ms", type=numbers.nonnegative_real, default=5.0, metavar="MS",
-                          help="how long the oldest queued item waits for company")
-    batching.add_argument("--max-queue", type=numbers.positive, default=1024, metavar="N",
-                          help="queued items before requests get 503 + Retry-After")
-    limits = parser.add_argument_group("request limits")
-    limits.add_argument("--max-texts", type=numbers.positive, default=64, metavar="N",
-                        help="texts (or questions) per request")
-    limits.add_argument("--max-chars", type=numbers.positive, default=20_000, metavar="N",
-                        help="characters per text")
-    limits.add_argument("--max-request-tokens", type=numbers.positive, default=32_768, metavar="N",
-                        help="tokens of all texts of one request together")
-    limits.add_argument("--max-body-bytes", type=numbers.positive, default=4 * 1024 * 1024,
-                        metavar="N",
-                        help="bytes of a request body")
-    limits.add_argument("--max-concurrent-requests", type=numbers.positive, default=128,
-                        metavar="N",
-                        help="requests in flight before new ones get 429 + Retry-After")
+    for flag in _BATCH_FLAGS:  # counts take N, the wait milliseconds
+        metavar = "MS" if flag[0] == "max_wait_ms" else "N"
+        add_own_flags(batching, BatchLimits, [flag], metavar=metavar)
+    add_own_flags(parser.add_argument_group("request limits"), RequestLimits, _REQUEST_FLAGS,
+                  metavar="N")
     parser.set_defaults(handler=run)
 
 
@@ -82,16 +90,12 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: F401
     except ImportError:
         raise UsageError(EXTRA_HINT) from None
-    from bertkit.server import BatchLimits, RequestLimits, serve
+    from bertkit.server import serve
 
     serve([parse_model(spec) for spec in args.model], task=args.task, backend=args.backend,
           device=args.device, quantize=args.quantize, host=args.host, port=args.port,
-          batch_limits=BatchLimits(args.max_batch_size, args.max_batch_tokens, args.max_wait_ms,
-                                   args.max_queue),
-          limits=RequestLimits(max_texts=args.max_texts, max_chars=args.max_chars,
-                               max_request_tokens=args.max_request_tokens,
-                               max_body_bytes=args.max_body_bytes,
-                               max_concurrent_requests=args.max_concurrent_requests),
+          batch_limits=BatchLimits(**own_values(args, _BATCH_FLAGS)),
+          limits=RequestLimits(**own_values(args, _REQUEST_FLAGS)),
           api_key=args.api_key or os.environ.get("BERTKIT_API_KEY") or None,
           log_level="info" if args.verbose else "warning")
     return 0

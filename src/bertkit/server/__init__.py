@@ -3,24 +3,37 @@
 :func:`create_app` builds the ASGI app over models loaded with :meth:`ServedModel.load`;
 :func:`serve` loads them and runs uvicorn. Routes: :mod:`bertkit.server.app` (bertkit's own),
 :mod:`bertkit.server.openai_api` (OpenAI embeddings), :mod:`bertkit.server.tei_api`
-(text-embeddings-inference); limits: :mod:`bertkit.server.requests`; API key, body size and
-concurrency: :mod:`bertkit.server.guard`; dynamic batching: :mod:`bertkit.server.batching`.
+(text-embeddings-inference); limits: :mod:`bertkit.server.limits` (their values) and
+:mod:`bertkit.server.requests` (their checks); API key, body size and concurrency:
+:mod:`bertkit.server.guard`; dynamic batching: :mod:`bertkit.server.batching`.
+
+FastAPI is imported only when :func:`create_app` is first looked up (or :func:`serve` runs), so
+``bertkit serve --help`` and :mod:`bertkit.server.limits` work without the extra.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from bertkit.server.app import create_app
-from bertkit.server.batching import BatchLimits, DynamicBatcher, Overloaded
+from bertkit.server.batching import DynamicBatcher, Overloaded
+from bertkit.server.limits import BatchLimits, RequestLimits
 from bertkit.server.models import BACKENDS, TASKS, ServedModel
-from bertkit.server.requests import RequestLimits
 
 __all__ = ["BACKENDS", "TASKS", "BatchLimits", "DynamicBatcher", "Overloaded", "RequestLimits",
            "ServedModel", "create_app", "serve"]
 
 logger = logging.getLogger("bertkit.server")
+
+
+def __getattr__(name: str) -> Any:
+    """``create_app`` on first use: it is the one name that needs FastAPI."""
+    if name == "create_app":
+        from bertkit.server.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def serve(models: Sequence[tuple[str, str]], *, task: str = "auto", backend: str = "torch",
@@ -34,6 +47,8 @@ def serve(models: Sequence[tuple[str, str]], *, task: str = "auto", backend: str
     every route but ``/health``. ``quantize="int8"`` loads every model with int8 layers.
     """
     import uvicorn
+
+    from bertkit.server.app import create_app
 
     batch_limits = (batch_limits or BatchLimits()).validate()
     limits = (limits or RequestLimits()).validate()

@@ -49,9 +49,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bertkit.errors import UsageError
-from bertkit.server.batching import BatchLimits, BatchStats, DynamicBatcher, ItemError
+from bertkit.server.batching import BatchStats, DynamicBatcher, ItemError
 from bertkit.server.errors import add_error_handlers
 from bertkit.server.guard import Guard
+from bertkit.server.limits import BatchLimits, RequestLimits
 from bertkit.server.metrics import (
     BATCH_BUCKETS,
     LATENCY_BUCKETS,
@@ -64,7 +65,6 @@ from bertkit.server.models import ServedModel
 from bertkit.server.openai_api import add_openai_routes
 from bertkit.server.requests import (
     RequestError,
-    RequestLimits,
     check_lengths,
     check_range,
     check_records,

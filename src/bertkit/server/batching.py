@@ -34,7 +34,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bertkit.errors import BertkitError, UsageError
+from bertkit.errors import BertkitError
+from bertkit.server.limits import BatchLimits
 
 logger = logging.getLogger("bertkit.server")
 
@@ -56,30 +57,6 @@ class ItemError(Exception):
     def __init__(self, index: int, error: BertkitError):
         super().__init__(str(error))
         self.index, self.error = index, error
-
-
-def require_positive_ints(settings: object, names: Sequence[str]) -> None:
-    """A :class:`UsageError` naming the first of ``names`` that is not an int >= 1."""
-    for name in names:
-        value = getattr(settings, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{name}={value!r}; expected an integer >= 1")
-
-
-@dataclass(frozen=True)
-class BatchLimits:
-    """How large a batch may grow and how long its first item may wait."""
-
-    max_batch_size: int = 32
-    max_batch_tokens: int = 16384
-    max_wait_ms: float = 5.0
-    max_queue: int = 1024
-
-    def validate(self) -> BatchLimits:
-        require_positive_ints(self, ("max_batch_size", "max_batch_tokens", "max_queue"))
-        if not (isinstance(self.max_wait_ms, int | float) and 0 <= self.max_wait_ms <= 10_000):
-            raise UsageError(f"max_wait_ms={self.max_wait_ms!r}; expected 0..10000")
-        return self
 
 
 @dataclass
@@ -113,11 +90,11 @@ class BatchStats:
 class DynamicBatcher:
     """Queue items, run them in batches on ``executor``; see the module docstring."""
 
-    def __init__(self, run: RunBatch, executor: Executor, limits: BatchLimits = BatchLimits(),
+    def __init__(self, run: RunBatch, executor: Executor, limits: BatchLimits | None = None,
                  *, on_batch: Callable[[BatchStats], None] | None = None):
         self.run = run
         self.executor = executor
-        self.limits = limits.validate()
+        self.limits = (limits or BatchLimits()).validate()
         self.on_batch = on_batch
         self._pending: list[_Item] = []
         self._arrived = asyncio.Event()

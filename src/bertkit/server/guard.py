@@ -23,7 +23,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bertkit.server.errors import error_response
-from bertkit.server.requests import RequestLimits
+from bertkit.server.limits import RequestLimits
 
 OPEN_PATHS = ("/health",)
 

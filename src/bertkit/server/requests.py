@@ -10,35 +10,9 @@ reads the answer in the shape it knows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from bertkit.server.batching import require_positive_ints
-
-
-@dataclass(frozen=True)
-class RequestLimits:
-    """What one request may ask for; beyond these the answer is a 4xx, never a slow 200.
-
-    ``max_texts``: items (texts, questions, documents to rerank) per request;
-    ``max_chars``: characters per text; ``max_request_tokens``: tokens of all its items
-    together (texts longer than the model count whole: they run through windows);
-    ``max_body_bytes``: the JSON body; ``max_concurrent_requests``: model requests in flight
-    at once before new ones are shed with 429 + ``Retry-After``.
-    """
-
-    max_texts: int = 64
-    max_chars: int = 20_000
-    max_top_k: int = 50
-    max_request_tokens: int = 32_768
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_concurrent_requests: int = 128
-
-    def validate(self) -> RequestLimits:
-        require_positive_ints(self, ("max_texts", "max_chars", "max_top_k",
-                                     "max_request_tokens", "max_body_bytes",
-                                     "max_concurrent_requests"))
-        return self
+from bertkit.server.limits import RequestLimits
 
 
 class RequestError(Exception):

@@ -76,8 +76,8 @@ def build_corpus(
     *,
     sources: tuple[str, ...] | None = None,
     include_test: bool = False,
-    chunk_words: int = 24,
-    tweets_per_document: int = 20,
+    chunk_words: int = CorpusOptions.chunk_words,
+    tweets_per_document: int = CorpusOptions.tweets_per_document,
     cache_dir: Path | None = None,
     force: bool = False,
 ) -> CorpusReport:
