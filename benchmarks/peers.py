@@ -30,6 +30,7 @@ sentence-transformers' vectors. And **cold load**: ``from_pretrained`` seconds i
 Usage (needs the ``bench`` extra; ~10 min on a loaded 2-core VM)::
 
     PYTHONPATH=src .venv/bin/python benchmarks/peers.py [--reps 5] [--shapes 1x128,ragged64]
+        [--model bert-base-random --sections shapes]
 """
 
 from __future__ import annotations
@@ -127,14 +128,38 @@ def export_onnx(minilm: Path, workdir: Path) -> dict[str, Path]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
 
-    fused = optimizer.optimize_model(str(paths["plain"]), model_type="bert", num_heads=12,
-                                     hidden_size=384, opt_level=99)
+    fused = optimizer.optimize_model(str(paths["plain"]), model_type="bert",
+                                     num_heads=model.config.num_attention_heads,
+                                     hidden_size=model.config.hidden_size, opt_level=99)
     fused.save_model_to_file(str(paths["fused"]))
     print("ONNX Runtime fusions:", {k: v for k, v in
                                     fused.get_fused_operator_statistics().items() if v})
     quantize_dynamic(str(paths["plain"]), str(paths["int8"]), weight_type=QuantType.QInt8,
                      per_channel=True)
     return paths
+
+
+BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+             "intermediate_size": 3072}
+"""bert-base's shape. No real bert-base checkpoint is on the package registries (see
+``/work/shared/reference/data-sources.md``), so ``--model bert-base-random`` times one with
+random weights: its speed is a real bert-base's; its cosines say nothing of accuracy."""
+
+
+def random_bert_base(minilm: Path, workdir: Path) -> Path:
+    """A bert-base-shaped checkpoint with random weights (seed 0), MiniLM's uncased tokenizer."""
+    out = workdir / "bert-base-random"
+    if (out / "model.safetensors").exists():
+        return out
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig.from_pretrained(str(minilm), **BERT_BASE)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(out))
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json"):
+        shutil.copy(minilm / name, out / name)
+    return out
 
 
 def ct2_model(minilm: Path, workdir: Path) -> Path:
@@ -203,6 +228,10 @@ VARIANTS = ("transformers fp32", "bertkit fp32", "onnxruntime fp32", "openvino f
             "onnxruntime int8", "ctranslate2 int8")
 
 
+def uptime() -> str:
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def mean_pooled(hidden: np.ndarray, mask: torch.Tensor) -> np.ndarray:
     m = mask.numpy()[:, :hidden.shape[1], None].astype(np.float32)
     return (hidden * m).sum(1) / m.sum(1)
@@ -258,7 +287,7 @@ def run_shapes(args: argparse.Namespace, minilm: Path, workdir: Path) -> None:
                      peak_rss_mib(variant, minilm, workdir, shapes) if args.rss else "-"])
     print(f"\nspeed vs transformers sdpa fp32 (higher is faster), {THREADS} threads, "
           f"{args.clock} clock; "
-          f"{load_note(since)}; uptime: {os.getloadavg()[0]:.2f} load")
+          f"{load_note(since)}; {uptime()}")
     table(["variant", *shapes, "cosine mean / min", "peak MiB"], rows)
 
 
@@ -314,26 +343,36 @@ def embedding_job(args: argparse.Namespace, minilm: Path, workdir: Path) -> None
                      f"{c.mean():.5f} / {c.min():.4f}"])
     print(f"\nembedding job: {len(texts)} real sentences, batch 32, {THREADS} threads, "
           f"{args.clock} clock; {load_note(since)}; "
-          f"uptime: {os.getloadavg()[0]:.2f} load")
+          f"{uptime()}")
     table(["system", "s / job", "sentences/s", "vs sentence-transformers", "cosine mean / min"],
           rows)
 
 
 def cold_load(minilm: Path, reps: int) -> None:
-    """``from_pretrained`` seconds in fresh processes (imports done before the clock starts)."""
+    """``from_pretrained`` in fresh processes (imports done before the clock starts), wall
+    and CPU seconds, and the same up to the end of a first 1x16 call (what loading deferred)."""
     code = {"bertkit": "from bertkit import BertModel as M; kw = {}",
             "transformers": "from transformers import BertModel as M; kw = {'dtype': 'float32'}"}
-    times: dict[str, list[float]] = {k: [] for k in code}
+    times: dict[str, list[list[float]]] = {k: [] for k in code}
     for _ in range(reps):
         for name, setup in code.items():
-            script = (f"import time, torch; {setup}; t = time.perf_counter(); "
-                      f"M.from_pretrained({str(minilm)!r}, **kw); "
-                      "print(time.perf_counter() - t)")
+            script = (f"import time, torch; {setup}\n"
+                      "w, c = time.perf_counter(), time.process_time()\n"
+                      f"m = M.from_pretrained({str(minilm)!r}, **kw).eval()\n"
+                      "loaded = (time.perf_counter() - w, time.process_time() - c)\n"
+                      "ids = torch.randint(1000, 2000, (1, 16))\n"
+                      "with torch.inference_mode():\n"
+                      "    m(input_ids=ids, attention_mask=torch.ones_like(ids))\n"
+                      "print(*loaded, time.perf_counter() - w, time.process_time() - c)")
             out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                  timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-            times[name].append(float(out.stdout.strip().splitlines()[-1]))
-    print(f"\ncold load (from_pretrained in a fresh process, median of {reps}):",
-          ", ".join(f"{k} {1e3 * float(np.median(v)):.0f} ms" for k, v in times.items()))
+            times[name].append([float(x) for x in out.stdout.split()[-4:]])
+    print(f"\ncold load (fresh process, median of {reps}; ms wall / CPU): "
+          + "; ".join(f"{k} from_pretrained {m[0]:.0f} / {m[1]:.0f}, with a first 1x16 call "
+                      f"{m[2]:.0f} / {m[3]:.0f}"
+                      for k, m in ((k, 1e3 * np.median(np.array(v), axis=0))
+                                   for k, v in times.items()))
+          + f"; {uptime()}")
 
 
 def main() -> None:
@@ -348,6 +387,8 @@ def main() -> None:
     parser.add_argument("--no-rss", dest="rss", action="store_false")
     parser.add_argument("--sections", default="shapes,job,load")
     parser.add_argument("--minilm", type=Path, default=None)
+    parser.add_argument("--model", choices=("minilm", "bert-base-random"), default="minilm",
+                        help="bert-base-random: bert-base's shape, random weights (speed only)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -358,8 +399,11 @@ def main() -> None:
     if args.rss_child:
         return rss_child(args)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bertkit-peers-"))
+    if args.model == "bert-base-random":
+        args.minilm = random_bert_base(args.minilm, workdir)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
-          f", {os.cpu_count()} CPUs, {THREADS} threads; work files in {workdir}", flush=True)
+          f", {os.cpu_count()} CPUs, {THREADS} threads, model {args.model} ({args.minilm}); "
+          f"work files in {workdir}", flush=True)
     started = time.perf_counter()
     export_onnx(args.minilm, workdir)
     sections = args.sections.split(",")

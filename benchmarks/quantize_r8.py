@@ -8,6 +8,8 @@ all through :class:`bertkit.tasks.predictor.Predictor` (the server's classificat
 
 * ``torch fp32`` — the fine-tuned bertkit model;
 * ``torch int8`` — :func:`bertkit.export.quantize.quantize_torch` (Linear layers int8);
+* ``bertkit int8`` — ``quantize="int8"`` on load, what ``--quantize int8`` on ``predict``,
+  ``embed`` and ``serve`` runs (:mod:`bertkit.inference.fastpath.quantized`);
 * ``onnx fp32`` — :func:`bertkit.export.onnx.export_onnx`, ONNX Runtime CPU;
 * ``onnx int8`` — that graph after :func:`bertkit.export.quantize.quantize_onnx` (per channel).
 
@@ -19,6 +21,7 @@ Usage (repository root)::
 
     nice -n 10 .venv/bin/python benchmarks/quantize_r8.py                 # 400 train / 400 test
     nice -n 10 .venv/bin/python benchmarks/quantize_r8.py --train-n 800 --epochs 4
+    nice -n 10 .venv/bin/python benchmarks/quantize_r8.py --run DIR --no-onnx   # reuse a run
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import torch
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -55,7 +60,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--run", type=Path, default=None,
+                        help="a fine-tuned run directory to test instead of fine-tuning one")
+    parser.add_argument("--no-onnx", dest="onnx", action="store_false",
+                        help="leave out the two ONNX Runtime variants (no export)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     args.seed, args.warmup_ratio = 42, 0.1
     since = cpu_ticks()
     train, test = reuters(args)
@@ -63,26 +75,24 @@ def main() -> None:
     config = FinetuneConfig(epochs=args.epochs, max_length=args.max_length,
                             learning_rate=args.lr, batch_size=args.batch_size, device="cpu",
                             seed=args.seed)
-    started = time.perf_counter()
-    result = finetune_classifier(fetch("all-minilm-l6-v2", quiet=True), "train", "test",
-                                 work / "run", train_examples=train, eval_examples=test,
-                                 config=config)
-    print(f"fine-tuned on {len(train)} R8 texts in {time.perf_counter() - started:.0f} s; best "
-          f"epoch {result.best_epoch}: accuracy {result.metrics['accuracy']:.4f}", flush=True)
-
-    run = result.output_dir
+    run = args.run or fine_tuned(args, train, test, config, work)
     fp32 = Predictor.load("classify", run, device="cpu")
-    graph = export_onnx(load_for_export(run, "sequence-classification"), work / "r8.onnx")
-    graph_int8 = quantize_onnx(graph, work / "r8.int8.onnx")
     config_ = BertConfig.from_pretrained(run)
     variants = {
         "torch fp32": fp32,
-        "torch int8": Predictor.load("classify", run, model=quantize_torch(fp32.model),
-                                     device="cpu"),
-        "onnx fp32": Predictor.load("classify", run, model=OnnxRuntimeModel(graph, config_)),
-        "onnx int8": Predictor.load("classify", run,
-                                    model=OnnxRuntimeModel(graph_int8, config_)),
+        "torch int8": Predictor.load("classify", run, model=quantize_torch(
+            Predictor.load("classify", run, device="cpu").model), device="cpu"),
+        "bertkit int8": Predictor.load("classify", run, device="cpu", quantize="int8"),
     }
+    sizes: dict[str, int] = {}
+    if args.onnx:
+        graph = export_onnx(load_for_export(run, "sequence-classification"), work / "r8.onnx")
+        graph_int8 = quantize_onnx(graph, work / "r8.int8.onnx")
+        variants["onnx fp32"] = Predictor.load("classify", run,
+                                               model=OnnxRuntimeModel(graph, config_))
+        variants["onnx int8"] = Predictor.load("classify", run,
+                                               model=OnnxRuntimeModel(graph_int8, config_))
+        sizes = {"fp32": graph.stat().st_size, "int8": graph_int8.stat().st_size}
     texts = [example.text for example in test]
     labels = LabelMap.from_config(config_.to_dict())
     gold = [labels.id_of(example.label) for example in test]
@@ -101,12 +111,25 @@ def main() -> None:
                      f"{100 * (accuracy - base_acc):+.2f} pt", f"{agree:.4f}",
                      ms_cell(samples[name], 0),
                      f"{base_time / statistics.median(samples[name]):.2f}×"])
-    sizes = {"onnx fp32": graph.stat().st_size, "onnx int8": graph_int8.stat().st_size}
+    graphs = (f"ONNX graph {sizes['fp32'] / 2**20:.1f} MiB fp32, "
+              f"{sizes['int8'] / 2**20:.1f} MiB int8; " if sizes else "")
     print(f"\nReuters R8 test slice: {len(texts)} texts (first {args.words} words each); "
-          f"ONNX graph {sizes['onnx fp32'] / 2**20:.1f} MiB fp32, "
-          f"{sizes['onnx int8'] / 2**20:.1f} MiB int8; {load_note(since)}\n")
+          f"{torch.get_num_threads()} threads; {graphs}{load_note(since)}; load average "
+          + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + "\n")
     table(["variant", "accuracy", "macro F1", "Δ accuracy", "agrees w/ fp32",
            f"ms per pass over {len(texts)}", "speed-up"], rows)
+
+
+def fine_tuned(args: argparse.Namespace, train: list, test: list, config: FinetuneConfig,
+               work: Path) -> Path:
+    """Fine-tune all-MiniLM-L6-v2 on the training slice; the best epoch's run directory."""
+    started = time.perf_counter()
+    result = finetune_classifier(fetch("all-minilm-l6-v2", quiet=True), "train", "test",
+                                 work / "run", train_examples=train, eval_examples=test,
+                                 config=config)
+    print(f"fine-tuned on {len(train)} R8 texts in {time.perf_counter() - started:.0f} s; best "
+          f"epoch {result.best_epoch}: accuracy {result.metrics['accuracy']:.4f}", flush=True)
+    return result.output_dir
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 import bertkit.checkpoints.huggingface as hf
 from bertkit.errors import CheckpointError, ConfigError, DataFormatError
 from bertkit.model import BertConfig
+from bertkit.model.init import initialise_fresh
 from bertkit.model.pretrained import (
     BertForMaskedLM,
     BertForPreTraining,
@@ -71,6 +72,7 @@ def test_encoder_checkpoint_without_prefix_loads_into_task_class(tmp_path: Path,
             tmp_path, num_labels=3, output_loading_info=True)
     assert report.new == ["classifier.linear.weight", "classifier.linear.bias"]
     assert "initialised fresh" in caplog.text and "classifier.linear" in caplog.text
+    assert_bert_init(classifier.classifier.linear)
     assert classifier(IDS).logits.shape == (2, 3)
     torch.testing.assert_close(classifier.bert(IDS).pooler_output, encoder(IDS).pooler_output)
 
@@ -205,7 +207,43 @@ def test_classifier_with_other_label_count(tmp_path: Path):
     model, report = BertForSequenceClassification.from_pretrained(
         tmp_path, num_labels=5, ignore_mismatched_sizes=True, output_loading_info=True)
     assert report.mismatched == ["classifier.linear.weight", "classifier.linear.bias"]
+    assert_bert_init(model.classifier.linear)
     assert model(IDS).logits.shape == (2, 5)
+
+
+def assert_bert_init(linear: torch.nn.Linear) -> None:
+    """A weight the checkpoint lacked was drawn as BERT draws it, N(0, 0.02) and a zero bias,
+    not left as the uninitialised memory that loading builds the model in."""
+    weight = linear.weight.detach()
+    assert torch.isfinite(weight).all() and 0.012 < weight.std().item() < 0.03
+    assert abs(weight.mean().item()) < 0.01
+    assert torch.equal(linear.bias.detach(), torch.zeros_like(linear.bias))
+
+
+def test_fresh_init_keeps_the_loaded_parameters_of_the_same_layer():
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32))
+    with torch.no_grad():
+        model[0].weight.fill_(3.0)
+        model[0].bias.fill_(5.0)
+    initialise_fresh(model, ["0.bias"], std=0.02)
+    assert torch.equal(model[0].weight.detach(), torch.full((32, 64), 3.0))
+    assert torch.equal(model[0].bias.detach(), torch.zeros(32))
+    initialise_fresh(model, ["0.weight"], std=0.02)
+    assert 0.015 < model[0].weight.std().item() < 0.025
+
+
+def test_loaded_parameters_are_the_checkpoint_values_and_their_own(tmp_path: Path):
+    """Loading takes the tensors it read instead of copying them: every parameter must still
+    hold the file's values, and two loads of one file must not share storage."""
+    saved(BertForMaskedLM, tmp_path)
+    file = load_file(tmp_path / "model.safetensors")
+    first, second = (BertForMaskedLM.from_pretrained(tmp_path) for _ in range(2))
+    for name, tensor in first.checkpoint_state().items():
+        torch.testing.assert_close(tensor, file[name], rtol=0, atol=0)
+    with torch.no_grad():
+        for parameter in first.parameters():
+            parameter.zero_()
+    assert all(p.abs().sum() > 0 for n, p in second.named_parameters() if "bias" not in n)
 
 
 def test_interrupted_save_leaves_previous_checkpoint_intact(tmp_path: Path, monkeypatch):
@@ -234,3 +272,13 @@ def test_unknown_config_keys_survive_a_round_trip(tmp_path: Path):
     again = json.loads((tmp_path / "again" / "config.json").read_text())
     assert again["some_future_field"] == {"kept": True}
     assert again["architectures"] == ["BertModel"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.int64])
+def test_joined_is_torch_cat(dtype: torch.dtype):
+    parts = [torch.randn(rows, 3).to(dtype) for rows in (2, 0, 5)]
+    torch.testing.assert_close(hf.joined(parts), torch.cat(parts), rtol=0, atol=0)
+    vectors = [torch.randn(4).to(dtype), torch.randn(1).to(dtype)]
+    torch.testing.assert_close(hf.joined(vectors), torch.cat(vectors), rtol=0, atol=0)
+    strided = [torch.randn(3, 4).to(dtype).t(), torch.randn(2, 3).to(dtype)]
+    torch.testing.assert_close(hf.joined(strided), torch.cat(strided), rtol=0, atol=0)

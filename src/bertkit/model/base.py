@@ -32,7 +32,7 @@ from bertkit.inference.fastpath.quantized import check_quantization, is_quantize
 from bertkit.inference.fastpath.twin import inference_call
 from bertkit.model.bert import Bert
 from bertkit.model.config import BertConfig
-from bertkit.model.init import init_weights
+from bertkit.model.init import init_weights, initialise_fresh, random_init_skipped
 from bertkit.model.inputs import check_inputs, layer_head_masks
 from bertkit.model.outputs import EncoderOutput
 from bertkit.model.placement import load_dtype, resolve_device
@@ -141,9 +141,11 @@ class PreTrainedModel(nn.Module):
         declared = config.extra.get("dtype", config.extra.get("torch_dtype"))
         precision = load_dtype(dtype, torch_dtype, declared, weights, target)
         check_quantization(quantize, precision, target)
-        model = cls(config)
+        with random_init_skipped():  # the checkpoint overwrites them: no draws to discard
+            model = cls(config)
         report = model.load_state(weights, source=str(weights_file(path)),
-                                  ignore_mismatched_sizes=ignore_mismatched_sizes)
+                                  ignore_mismatched_sizes=ignore_mismatched_sizes, take=True)
+        initialise_fresh(model, report.new + report.mismatched, config.initializer_range)
         describe_load(report, cls.__name__, str(path))
         model.to(device=target, dtype=precision).eval()
         if quantize == "int8":
@@ -151,9 +153,11 @@ class PreTrainedModel(nn.Module):
         return (model, report) if output_loading_info else model
 
     def load_state(self, state: dict[str, Tensor], *, source: str,
-                   ignore_mismatched_sizes: bool = False) -> LoadReport:
+                   ignore_mismatched_sizes: bool = False, take: bool = False) -> LoadReport:
         """Copy checkpoint tensors (under Hugging Face names) into this model; what was new
-        or unused is in the report. A decoder's weights are refused by an encoder class."""
+        or unused is in the report. A decoder's weights are refused by an encoder class.
+        ``take``: ``state`` is this load's own, and its tensors may become the parameters
+        (:func:`~bertkit.checkpoints.huggingface.load_into`)."""
         table = self.names
         state = normalize(state, table)
         if not self.is_decoder and any(CROSS_ATTENTION in name for name in state):
@@ -162,7 +166,8 @@ class PreTrainedModel(nn.Module):
                                   f"(*{CROSS_ATTENTION}*): {why}")
         return load_into(self, state, table, encoder_attribute=self.encoder_attribute,
                          optional=self.optional_prefixes, config=self.config,
-                         ignore_mismatched_sizes=ignore_mismatched_sizes, source=source)
+                         ignore_mismatched_sizes=ignore_mismatched_sizes, source=source,
+                         take=take)
 
     def checkpoint_state(self) -> dict[str, Tensor]:
         """This model's parameters under their Hugging Face checkpoint names."""

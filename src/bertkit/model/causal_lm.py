@@ -94,11 +94,11 @@ class BertLMHeadModel(PreTrainedModel):
                              f"positions but {past} are cached and {new} are new")
 
     def load_state(self, state: dict[str, Tensor], *, source: str,
-                   ignore_mismatched_sizes: bool = False) -> LoadReport:
+                   ignore_mismatched_sizes: bool = False, take: bool = False) -> LoadReport:
         """As for every class; a checkpoint without cross-attention (an encoder's, for a
         warm start) is said so, naming the weights that start random."""
         report = super().load_state(state, source=source,
-                                    ignore_mismatched_sizes=ignore_mismatched_sizes)
+                                    ignore_mismatched_sizes=ignore_mismatched_sizes, take=take)
         fresh = [name for name in report.new if ".cross_attention" in name]
         if fresh:
             logger.warning("%s has no cross-attention weights: %d tensors start random and "
