@@ -7,11 +7,14 @@ the model is the bert-tiny MLM checkpoint (``splade-tiny``, L=2 H=128) unless ``
 names another BERT directory. (b) and (c) train for the same FIXED number of steps (``--steps``)
 with the same settings, so machine load changes the wall time, not the comparison; they run as
 two single-threaded processes side by side (``--jobs 2``) or one after the other (``--jobs 1``).
-Then each translates the test split greedily, and the table, sacreBLEU's signature, example
-translations and the cross-attention alignment of one test sentence by (c) (PNG + HTML) are
-written. ``--minutes`` is only a safety cap: a model it stopped is marked in the table.
+Then each translates the test split greedily and, with ``--beams`` / ``--no-repeat-ngram-size``,
+a second time with that search (the same for (b) and (c)); the table (one row per system and
+decoding), sacreBLEU's signature, example translations and the cross-attention alignment of one
+test sentence by (c) (PNG + HTML) are written. ``--minutes`` is only a safety cap: a model it
+stopped is marked in the table.
 
     .venv/bin/python benchmarks/translate.py --steps 250 --work /tmp/translate
+    .venv/bin/python benchmarks/translate.py --field paragraph --beams 4 --no-repeat-ngram-size 3
 """
 
 from __future__ import annotations
@@ -46,6 +49,22 @@ def _lengths(args: argparse.Namespace) -> tuple[int, int]:
     return (64, 48) if args.field == "short" else (160, 128)
 
 
+def _decodings(args: argparse.Namespace) -> dict[str, dict[str, int]]:
+    """Greedy always; the ``--beams`` / ``--no-repeat-ngram-size`` search too when asked."""
+    decodings: dict[str, dict[str, int]] = {"greedy": {}}
+    if args.beams > 1 or args.no_repeat_ngram_size:
+        name = (f"beam {args.beams}" if args.beams > 1 else "greedy") + (
+            f", no-repeat {args.no_repeat_ngram_size}-gram" if args.no_repeat_ngram_size else "")
+        decodings[name] = {"num_beams": args.beams,
+                           "no_repeat_ngram_size": args.no_repeat_ngram_size}
+    return decodings
+
+
+def _decoding_dir(out: Path, decoding: str) -> Path:
+    return out if decoding == "greedy" else out / ("decode-" + "".join(
+        c if c.isalnum() else "-" for c in decoding))
+
+
 def train_one(args: argparse.Namespace, system: str) -> None:
     """Train and score one system; its numbers go to ``WORK/<system>/bench.json``."""
     pairs_dir = args.work / "ddtp" / "de-en"
@@ -61,9 +80,11 @@ def train_one(args: argparse.Namespace, system: str) -> None:
         max_target_length=target_length, device="cpu", seed=args.seed, **_fields(args))
     result = train_seq2seq(settings)
     train_wall, train_cpu = time.monotonic() - started, time.process_time() - cpu
-    scores = evaluate_seq2seq(out, pairs_dir / "test.jsonl", limit=args.test, device="cpu",
-                              out=out, max_new_tokens=target_length,
-                              max_source_length=source_length, **_fields(args))
+    scores = {name: evaluate_seq2seq(out, pairs_dir / "test.jsonl", limit=args.test,
+                                     device="cpu", out=_decoding_dir(out, name),
+                                     max_new_tokens=target_length,
+                                     max_source_length=source_length, **_fields(args), **search)
+              for name, search in _decodings(args).items()}
     tail = result.train_losses[-50:]
     _fileio.write_json(out / RESULT, {
         "system": system, "steps": result.step, "stop_reason": result.stop_reason,
@@ -93,38 +114,44 @@ def report(args: argparse.Namespace, since: tuple[list[int], float]) -> None:
     pairs_dir = args.work / "ddtp" / "de-en"
     test = read_pairs(pairs_dir / "test.jsonl", **_fields(args))[:args.test]
     results = {name: _fileio.read_json(args.work / name / RESULT) for name in SYSTEMS}
-    lowercase = "case:lc" in results["warm"]["scores"]["bleu_signature"]
+    decodings = list(_decodings(args))
+    signature = results["warm"]["scores"]["greedy"]
+    lowercase = "case:lc" in signature["bleu_signature"]
     sources, targets = [p.source for p in test], [p.target for p in test]
     baseline = copy_source_baseline(sources, targets, lowercase=lowercase)
     cased = copy_source_baseline(sources, targets)
-    rows = [["(a) copy the source", "-", "-", "-", f"{baseline.bleu:.2f}",
+    rows = [["(a) copy the source", "-", "-", "-", "-", f"{baseline.bleu:.2f}",
              f"{baseline.chrf:.2f}"]]
     for name, label in SYSTEMS.items():
         r = results[name]
         steps = str(r["steps"]) + ("" if r["stop_reason"] == "max_steps"
                                    else f" ({r['stop_reason']})")
-        rows.append([label, steps, f"{r['train_loss_last50']:.3f}",
-                     f"{r['train_wall_s'] / 60:.1f} / {r['train_cpu_s'] / 60:.1f}",
-                     f"{r['scores']['bleu']:.2f}", f"{r['scores']['chrf']:.2f}"])
+        for decoding in decodings:
+            scores = r["scores"][decoding]
+            rows.append([label, steps, f"{r['train_loss_last50']:.3f}",
+                         f"{r['train_wall_s'] / 60:.1f} / {r['train_cpu_s'] / 60:.1f}",
+                         decoding, f"{scores['bleu']:.2f}", f"{scores['chrf']:.2f}"])
     print(f"DDTP de→en ({args.field}): {len(read_pairs(pairs_dir / 'train.jsonl'))} training "
           f"pairs, {len(test)} held-out test pairs; lr {args.lr}, batch {args.batch_size}, "
           f"{args.threads} thread(s) per model, seed {args.seed}\n")
-    table(["system", "steps", "train loss (last 50)", "train min wall / CPU", "BLEU", "chrF"],
-          rows)
-    print(f"\nBLEU signature: {results['warm']['scores']['bleu_signature']}")
-    print(f"chrF signature: {results['warm']['scores'].get('chrf_signature', '?')}")
+    table(["system", "steps", "train loss (last 50)", "train min wall / CPU", "decoding",
+           "BLEU", "chrF"], rows)
+    print(f"\nBLEU signature: {signature['bleu_signature']}")
+    print(f"chrF signature: {signature.get('chrf_signature', '?')}")
     print(f"copy baseline, case-sensitive: BLEU {cased.bleu:.2f} chrF {cased.chrf:.2f}")
     print(f"encoder/decoder checkpoint: {args.encoder or 'splade-tiny (bert-tiny MLM)'}; "
           f"{load_note(since)}")
-    records = {name: [json.loads(line) for line in (args.work / name / "predictions.jsonl")
-                      .read_text(encoding="utf-8").splitlines()] for name in SYSTEMS}
+    records = {(name, decoding): [
+        json.loads(line) for line in (_decoding_dir(args.work / name, decoding)
+                                      / "predictions.jsonl").read_text(encoding="utf-8")
+        .splitlines()] for name in SYSTEMS for decoding in decodings}
     print(f"\nexample translations (the first {args.examples} test pairs):")
     for index in range(min(args.examples, len(test))):
-        first = records["warm"][index]
+        first = records["warm", "greedy"][index]
         print(f"- source:    {first['source']}\n  reference: {first['reference']}")
-        for name, label in SYSTEMS.items():
-            print(f"  {label[:3]}: {records[name][index]['hypothesis']}")
-    print("\n" + _alignment(args, records["warm"]))
+        for (name, decoding), translated in records.items():
+            print(f"  {SYSTEMS[name][:3]} {decoding}: {translated[index]['hypothesis']}")
+    print("\n" + _alignment(args, records["warm", decodings[-1]]))
 
 
 def main() -> None:
@@ -139,6 +166,10 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=None, help="first N test pairs (all)")
     parser.add_argument("--examples", type=int, default=6)
     parser.add_argument("--field", choices=("short", "paragraph"), default="short")
+    parser.add_argument("--beams", type=int, default=1,
+                        help="also decode with this beam search (greedy is always scored)")
+    parser.add_argument("--no-repeat-ngram-size", type=int, default=0,
+                        help="also decode forbidding repeated n-grams of this size")
     parser.add_argument("--threads", type=int, default=1, help="per model")
     parser.add_argument("--jobs", type=int, choices=(1, 2), default=2,
                         help="train (b) and (c) side by side (2) or one after the other")
