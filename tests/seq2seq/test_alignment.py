@@ -43,3 +43,34 @@ def test_alignment_png_and_html(workspace, tmp_path):
     assert (tmp_path / "align.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert '"keyTokens": ["[CLS]", "vier", "fünf", "[SEP]"]' in (
         tmp_path / "a.html").read_text(encoding="utf-8")
+
+
+def test_heads_averaged_map_is_titled_as_the_mean(workspace):
+    pytest.importorskip("matplotlib")
+    from bertkit.inference.attention_maps import plot_attention
+
+    tokenizer = Tokenizer.from_pretrained(workspace["bert"])
+    model, _ = build_seq2seq_model(workspace["bert"], tokenizer=tokenizer)
+    maps = cross_attention_maps(model, tokenizer, "eins zwei", "one two")
+    assert plot_attention(maps, -1, 1).axes[0].get_title().startswith("layer 1, head 1\n")
+    mean = plot_attention(mean_over_heads(maps), -1, 0).axes[0].get_title()
+    assert mean.startswith(f"layer 1, mean of {maps.num_heads} heads\n"), mean
+
+
+def test_cli_align_draws_through_write_alignment(workspace, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from bertkit.cli import main
+
+    tokenizer = Tokenizer.from_pretrained(workspace["bert"])
+    model, _ = build_seq2seq_model(workspace["bert"], tokenizer=tokenizer)
+    model.save_pretrained(tmp_path / "mt")
+    tokenizer.save_pretrained(tmp_path / "mt")
+    html = tmp_path / "only.html"
+    assert main(["seq2seq", "align", "--model", str(tmp_path / "mt"), "vier fünf",
+                 "--target", "four five", "--html", str(html), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["vier fünf → four five", f"wrote {html}"]
+    assert '"keyTokens": ["[CLS]", "vier", "fünf", "[SEP]"]' in html.read_text(encoding="utf-8")
+    png = tmp_path / "only.png"
+    assert main(["seq2seq", "align", "--model", str(tmp_path / "mt"), "vier fünf",
+                 "--target", "four five", "--png", str(png), "--device", "cpu"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

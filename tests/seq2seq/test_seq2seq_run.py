@@ -108,3 +108,28 @@ def test_decoder_with_another_vocabulary_is_refused(workspace, tmp_path):
     tokenizer.save_pretrained(other)
     with pytest.raises(BertkitError, match=r"another vocabulary \(8 tokens\)"):
         train_seq2seq(_settings(workspace, tmp_path / "run", decoder=other, dev=None))
+
+
+def test_lengths_beyond_the_positions_fail_before_training(workspace, tmp_path):
+    """The tiny model has 16 positions: a dev translation cap of 20 tokens (21 positions with
+    the start token) is refused up front, not after the training it would waste."""
+    from bertkit.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"max_new_tokens=20 needs 21 decoder positions.*"
+                                         r"16 positions.*at most 15"):
+        train_seq2seq(_settings(workspace, tmp_path / "long", max_new_tokens=20))
+    with pytest.raises(UsageError, match=r"max_source_length=17 needs 17 source tokens"):
+        train_seq2seq(_settings(workspace, tmp_path / "long", max_source_length=17))
+    assert not (tmp_path / "long").exists()  # nothing trained, nothing written
+
+
+def test_one_translation_length_default():
+    """``translate()``, a run's dev translations and the server share one token cap."""
+    import inspect
+
+    from bertkit.server.app import GenerateRequest
+    from bertkit.tasks.translation import MAX_NEW_TOKENS, translate
+
+    assert inspect.signature(translate).parameters["max_new_tokens"].default == MAX_NEW_TOKENS
+    assert Seq2SeqSettings(train="t", output_dir="o", encoder="e").max_new_tokens \
+        == MAX_NEW_TOKENS == GenerateRequest(texts=["x"]).max_new_tokens

@@ -167,20 +167,20 @@ def run_align(args: argparse.Namespace) -> int:
     """``bertkit seq2seq align``: cross-attention alignment of a translation (PNG heatmap and/or
     HTML view).
     """
-    from bertkit.inference.alignment import cross_attention_maps, mean_over_heads
-    from bertkit.inference.attention_maps import plot_attention, write_attention_html
+    from bertkit.inference.alignment import write_alignment
+    from bertkit.inference.attention_maps import VIZ_EXTRA, viz_available
     from bertkit.runs.seq2seq import load_seq2seq
 
     if args.png is None and args.html is None:
         raise UsageError("nothing to write: pass --png MAP.png and/or --html OUT.html")
+    if args.png is not None and not viz_available():
+        raise UsageError(f"--png needs matplotlib, an optional extra: {VIZ_EXTRA} (or write "
+                         "only --html)")
     model, tokenizer, _ = load_seq2seq(args.model, device=args.device)
-    maps = cross_attention_maps(model, tokenizer, args.text, args.target)
-    print(maps.text)
-    if args.png is not None:
-        plot_attention(mean_over_heads(maps), args.layer, 0, args.png)
-        print(f"wrote {args.png}")
-    if args.html is not None:
-        write_attention_html(maps, args.html, title=f"bertkit cross-attention — "
-                             f"{args.model.name}", layer=args.layer)
-        print(f"wrote {args.html}")
+    drawn = write_alignment(model, tokenizer, args.text, args.target, args.html, args.png,
+                            layer=args.layer,
+                            title=f"bertkit cross-attention — {args.model.name}")
+    print(drawn.text)
+    for path in drawn.files:
+        print(f"wrote {path}")
     return 0

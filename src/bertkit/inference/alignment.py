@@ -32,7 +32,7 @@ from bertkit.inference.attention_maps import (
     viz_available,
     write_attention_html,
 )
-from bertkit.tasks.translation import translate
+from bertkit.tasks.translation import MAX_NEW_TOKENS, translate
 from bertkit.tokenization import Tokenizer
 
 __all__ = ["AlignmentFiles", "cross_attention_maps", "mean_over_heads", "write_alignment"]
@@ -77,7 +77,7 @@ def _merge(probs: Tensor, rows: Sequence[int], columns: Sequence[int]) -> Tensor
 @torch.no_grad()
 def cross_attention_maps(model: nn.Module, tokenizer: Tokenizer, source: str,
                          target: str | None = None, *, layers: Sequence[int] | None = None,
-                         max_source_length: int = 128, max_target_length: int = 64,
+                         max_source_length: int = 128, max_target_length: int = MAX_NEW_TOKENS,
                          **generation: Any) -> AttentionMaps:
     """Word-level cross-attention of ``source`` → ``target`` (default: the model's own
     translation, made with ``generation`` options such as ``num_beams``).
@@ -125,33 +125,39 @@ def mean_over_heads(maps: AttentionMaps) -> AttentionMaps:
                          probabilities={i: p.mean(dim=0, keepdim=True)
                                         for i, p in maps.probabilities.items()},
                          num_layers=maps.num_layers, num_heads=1, key_tokens=maps.key_tokens,
-                         row_label=maps.row_label, column_label=maps.column_label)
+                         row_label=maps.row_label, column_label=maps.column_label,
+                         heads_averaged=maps.heads_averaged or maps.num_heads)
 
 
 @dataclass
 class AlignmentFiles:
     """What :func:`write_alignment` drew: the ``source → target`` line and the files written
-    (``png`` is ``None`` without matplotlib)."""
+    (``png`` is ``None`` when not asked for or without matplotlib)."""
 
     text: str
-    html: Path
+    html: Path | None
     png: Path | None
 
     @property
     def files(self) -> list[Path]:
-        return [self.html] + ([self.png] if self.png is not None else [])
+        return [path for path in (self.html, self.png) if path is not None]
 
 
 def write_alignment(model: nn.Module, tokenizer: Tokenizer, source: str, target: str | None,
-                    html: str | Path, png: str | Path | None = None, *, layer: int = -1,
-                    title: str = "bertkit cross-attention", **options: Any) -> AlignmentFiles:
+                    html: str | Path | None, png: str | Path | None = None, *,
+                    layer: int = -1, title: str = "bertkit cross-attention",
+                    **options: Any) -> AlignmentFiles:
     """The usual alignment picture of one translation: the HTML viewer (every layer and head)
-    and, when matplotlib is there, a PNG heatmap of ``layer`` with the heads averaged.
-    ``options`` go to :func:`cross_attention_maps` (lengths, generation settings)."""
+    and, when matplotlib is there, a PNG heatmap of ``layer`` with the heads averaged; either
+    file may be left out (``None``). ``options`` go to :func:`cross_attention_maps` (lengths,
+    generation settings)."""
+    if html is None and png is None:
+        raise UsageError("nothing to write: give an HTML and/or a PNG path")
     maps = cross_attention_maps(model, tokenizer, source, target, **options)
-    write_attention_html(maps, html, title=title, layer=layer)
+    if html is not None:
+        write_attention_html(maps, html, title=title, layer=layer)
     drawn = None
     if png is not None and viz_available():
         plot_attention(mean_over_heads(maps), layer, 0, png)
         drawn = Path(png)
-    return AlignmentFiles(maps.text, Path(html), drawn)
+    return AlignmentFiles(maps.text, None if html is None else Path(html), drawn)

@@ -53,6 +53,7 @@ class AttentionMaps:
     row_label: str = "attending token (query)"
     column_label: str = "attended token (key)"
     pruned_heads: dict[int, list[int]] = field(default_factory=dict)  # layer → removed heads
+    heads_averaged: int = 0            # > 0: each layer's one "head" is the mean of this many
 
     @property
     def columns(self) -> list[str]:
@@ -189,8 +190,9 @@ def plot_attention(maps: AttentionMaps, layer: int, head: int,
     axes.set_yticks(range(rows), maps.tokens, fontsize=9)
     axes.set_xlabel(maps.column_label)
     axes.set_ylabel(maps.row_label)
-    axes.set_title(f"layer {index}, head {head % maps.num_heads}\n“{_short(maps.text)}”",
-                   fontsize=11)
+    which = (f"mean of {maps.heads_averaged} heads" if maps.heads_averaged
+             else f"head {head % maps.num_heads}")
+    axes.set_title(f"layer {index}, {which}\n“{_short(maps.text)}”", fontsize=11)
     bar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     bar.set_label("attention probability")
     if path is not None:

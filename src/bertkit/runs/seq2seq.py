@@ -49,6 +49,7 @@ from bertkit.model.encoder_decoder import EncoderDecoderConfig, EncoderDecoderMo
 from bertkit.tasks.metrics.translation import copy_source_baseline
 from bertkit.tasks.runfiles import require_model_dir, write_jsonl
 from bertkit.tasks.translation import (
+    MAX_NEW_TOKENS,
     collate_seq2seq,
     evaluate_translations,
     seq2seq_features,
@@ -110,7 +111,7 @@ class Seq2SeqSettings(TrainSettings):
     log_every: int = 10
     progress: bool = True
     num_beams: int = 1  # for the final dev translations
-    max_new_tokens: int = 48
+    max_new_tokens: int = MAX_NEW_TOKENS
     eval_translations: int | None = None  # translate at most this many dev pairs (None: all)
 
     def validate(self) -> Seq2SeqSettings:
@@ -189,6 +190,27 @@ def _check_vocabulary(tokenizer: Tokenizer, model: EncoderDecoderModel,
                              f"{half} only {config.vocab_size} embeddings")
 
 
+def _check_lengths(settings: Seq2SeqSettings, model: EncoderDecoderModel,
+                   translating: bool) -> None:
+    """The length settings fit the model's positions — checked before training, so a run
+    never trains for an hour to fail at its dev translations."""
+    encoder = model.config.encoder.max_position_embeddings
+    decoder = model.config.decoder.max_position_embeddings
+    needs = [("max_source_length", settings.max_source_length, "source tokens", "encoder",
+              encoder),
+             ("max_target_length", settings.max_target_length, "target tokens (the decoder "
+              "reads the start token and all but the last)", "decoder", decoder)]
+    if translating:
+        needs.append(("max_new_tokens", settings.max_new_tokens + 1, "decoder positions for "
+                      "the dev translations (with the start token)", "decoder", decoder))
+    for name, count, what, half, positions in needs:
+        if count > positions:
+            raise UsageError(f"{name}={getattr(settings, name)} needs {count} {what}, but the "
+                             f"{half} has {positions} positions (max_position_embeddings); "
+                             f"lower {name} to at most "
+                             f"{positions - (count - getattr(settings, name))}")
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -248,6 +270,7 @@ def train_seq2seq(settings: Seq2SeqSettings, *, resume: bool = False) -> Seq2Seq
             settings.encoder, settings.decoder, tokenizer=tokenizer, random=settings.random,
             share=settings.share)
         _check_vocabulary(tokenizer, model, Path(settings.decoder) if settings.decoder else None)
+        _check_lengths(settings, model, translating=bool(dev_pairs))
         model.train()
         loader = ResumableLoader(range(len(train.sources)), settings.batch_size,
                                  collate_fn=collate, seed=settings.seed,

@@ -74,6 +74,7 @@ from bertkit.server.requests import (
 from bertkit.server.seq2seq import MAX_BEAMS
 from bertkit.server.tei_api import add_tei_routes
 from bertkit.server.vectors import unit
+from bertkit.tasks.translation import MAX_NEW_TOKENS
 from bertkit.version import __version__
 
 logger = logging.getLogger("bertkit.server")
@@ -139,7 +140,7 @@ class FillMaskRequest(_Request):
 class GenerateRequest(_Request):
     texts: list[str]
     num_beams: int = 1
-    max_new_tokens: int = 48
+    max_new_tokens: int = MAX_NEW_TOKENS
 
 
 @dataclass

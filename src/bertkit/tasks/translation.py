@@ -28,11 +28,14 @@ from bertkit.tasks.metrics.translation import TranslationScores, detokenize, tra
 if TYPE_CHECKING:
     from bertkit.tokenization import Tokenizer
 
-__all__ = ["IGNORE_INDEX", "Seq2SeqFeatures", "collate_seq2seq", "evaluate_translations",
-           "seq2seq_features", "seq2seq_loss", "translate"]
+__all__ = ["IGNORE_INDEX", "MAX_NEW_TOKENS", "Seq2SeqFeatures", "collate_seq2seq",
+           "evaluate_translations", "seq2seq_features", "seq2seq_loss", "translate"]
 
 logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100
+#: The token cap of a translation wherever none is given: ``translate()``, a run's dev
+#: translations, ``seq2seq evaluate | generate`` and the server's ``/v1/generate``.
+MAX_NEW_TOKENS = 48
 
 
 @dataclass
@@ -121,8 +124,8 @@ def seq2seq_loss(logits: torch.Tensor, labels: torch.Tensor, *,
 
 @torch.no_grad()
 def translate(model: nn.Module, tokenizer: Tokenizer, sources: Sequence[str], *,
-              max_source_length: int = 128, max_new_tokens: int = 64, num_beams: int = 1,
-              batch_size: int = 32, device: torch.device | str = "cpu",
+              max_source_length: int = 128, max_new_tokens: int = MAX_NEW_TOKENS,
+              num_beams: int = 1, batch_size: int = 32, device: torch.device | str = "cpu",
               **generation: Any) -> list[str]:
     """Detokenised translations of ``sources`` by an encoder–decoder model's ``generate``.
 
