@@ -11,7 +11,8 @@ Then each translates the test split greedily and, with ``--beams`` / ``--no-repe
 a second time with that search (the same for (b) and (c)); the table (one row per system and
 decoding), sacreBLEU's signature, example translations and the cross-attention alignment of one
 test sentence by (c) (PNG + HTML) are written. ``--minutes`` is only a safety cap: a model it
-stopped is marked in the table.
+stopped is marked in the table. ``--rescore`` scores the models an earlier run of the same flags
+left in ``--work`` again (e.g. with another decoding), keeping that run's training record.
 
     .venv/bin/python benchmarks/translate.py --steps 250 --work /tmp/translate
     .venv/bin/python benchmarks/translate.py --field paragraph --beams 4 --no-repeat-ngram-size 3
@@ -65,32 +66,49 @@ def _decoding_dir(out: Path, decoding: str) -> Path:
         c if c.isalnum() else "-" for c in decoding))
 
 
-def train_one(args: argparse.Namespace, system: str) -> None:
-    """Train and score one system; its numbers go to ``WORK/<system>/bench.json``."""
-    pairs_dir = args.work / "ddtp" / "de-en"
-    out = args.work / system
+#: What a training run records in ``bench.json`` (kept as it is by ``--rescore``).
+TRAINING_RECORD = ("system", "steps", "stop_reason", "train_loss_last50", "train_wall_s",
+                   "train_cpu_s")
+
+
+def _train(args: argparse.Namespace, system: str, out: Path) -> dict:
+    """Train one system for the fixed steps; its training record."""
     source_length, target_length = _lengths(args)
     started, cpu = time.monotonic(), time.process_time()
     settings = Seq2SeqSettings(
-        train=pairs_dir / "train.jsonl", output_dir=out,
+        train=args.work / "ddtp" / "de-en" / "train.jsonl", output_dir=out,
         encoder=args.encoder or fetch("splade-tiny", quiet=True), random=system == "random",
         max_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
         learning_rate=args.lr, warmup_steps=max(1, args.steps // 10), progress=False,
         threads=args.threads, max_source_length=source_length,
         max_target_length=target_length, device="cpu", seed=args.seed, **_fields(args))
     result = train_seq2seq(settings)
-    train_wall, train_cpu = time.monotonic() - started, time.process_time() - cpu
-    scores = {name: evaluate_seq2seq(out, pairs_dir / "test.jsonl", limit=args.test,
-                                     device="cpu", out=_decoding_dir(out, name),
-                                     max_new_tokens=target_length,
+    tail = result.train_losses[-50:]
+    return {"system": system, "steps": result.step, "stop_reason": result.stop_reason,
+            "train_loss_last50": sum(tail) / max(1, len(tail)),
+            "train_wall_s": time.monotonic() - started, "train_cpu_s": time.process_time() - cpu}
+
+
+def train_one(args: argparse.Namespace, system: str) -> None:
+    """Train (or, with ``--rescore``, reuse the model an earlier run of the same flags
+    trained in WORK) and score one system; its numbers go to ``WORK/<system>/bench.json``."""
+    out = args.work / system
+    if args.rescore:
+        if not (out / "model.safetensors").is_file() or not (out / RESULT).is_file():
+            sys.exit(f"--rescore: {out} holds no trained model and {RESULT}; run without it")
+        earlier = _fileio.read_json(out / RESULT)
+        record = {key: earlier[key] for key in TRAINING_RECORD}
+    else:
+        record = _train(args, system, out)
+    started, cpu = time.monotonic(), time.process_time()
+    source_length, target_length = _lengths(args)
+    test = args.work / "ddtp" / "de-en" / "test.jsonl"
+    scores = {name: evaluate_seq2seq(out, test, limit=args.test, device="cpu",
+                                     out=_decoding_dir(out, name), max_new_tokens=target_length,
                                      max_source_length=source_length, **_fields(args), **search)
               for name, search in _decodings(args).items()}
-    tail = result.train_losses[-50:]
-    _fileio.write_json(out / RESULT, {
-        "system": system, "steps": result.step, "stop_reason": result.stop_reason,
-        "train_loss_last50": sum(tail) / max(1, len(tail)), "train_wall_s": train_wall,
-        "train_cpu_s": train_cpu, "eval_wall_s": time.monotonic() - started - train_wall,
-        "scores": scores})
+    _fileio.write_json(out / RESULT, {**record, "eval_wall_s": time.monotonic() - started,
+                                      "eval_cpu_s": time.process_time() - cpu, "scores": scores})
 
 
 def _alignment(args: argparse.Namespace, records: list[dict]) -> str:
@@ -173,6 +191,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="per model")
     parser.add_argument("--jobs", type=int, choices=(1, 2), default=2,
                         help="train (b) and (c) side by side (2) or one after the other")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the models an earlier run left in --work again (other "
+                             "decoding) instead of training them")
     parser.add_argument("--system", choices=tuple(SYSTEMS), default=None,
                         help=argparse.SUPPRESS)  # internal: one side of --jobs 2
     parser.add_argument("--work", type=Path, default=Path("translate-bench"))
