@@ -34,6 +34,7 @@ from bertkit.inference.fastpath import to_fast_form
 from bertkit.model.causal_lm import BertLMHeadModel
 from bertkit.model.config import BertConfig
 from bertkit.model.decoder import LayerCache
+from bertkit.model.init import initialise_fresh, random_init_skipped
 from bertkit.model.losses import IGNORE_INDEX, token_cross_entropy
 from bertkit.model.outputs import EncoderOutput, Seq2SeqLMOutput
 from bertkit.model.pretrained import BertModel
@@ -251,7 +252,8 @@ class EncoderDecoderModel(nn.Module):
         """Load a saved encoder-decoder directory (bertkit's or ``transformers``'), in eval
         mode; what was new or unused is logged, and returned with ``output_loading_info``."""
         config = EncoderDecoderConfig.from_pretrained(path)
-        model = cls(config)
+        with random_init_skipped():  # the checkpoint overwrites them: no draws to discard
+            model = cls(config)
         state = read_weights(path)
         report = LoadReport(unused=sorted(n for n in state
                                           if not n.startswith(("encoder.", "decoder."))))
@@ -261,7 +263,9 @@ class EncoderDecoderModel(nn.Module):
             if not own:
                 raise CheckpointError(f"{path}: no {prefix}* weights: not an encoder-decoder "
                                       "checkpoint")
-            merge_report(report, part.load_state(own, source=f"{path} ({half})"), prefix)
+            loaded = part.load_state(own, source=f"{path} ({half})", take=True)
+            initialise_fresh(part, loaded.new, part.config.initializer_range)
+            merge_report(report, loaded, prefix)
         if config.tie_encoder_decoder:
             tie_weights(model.encoder.bert, model.decoder.bert)
         describe_load(report, cls.__name__, str(path))
