@@ -401,6 +401,10 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bertkit-peers-"))
     if args.model == "bert-base-random":
         args.minilm = random_bert_base(args.minilm, workdir)
+        # The ONNX graphs and the CTranslate2 model are cached by name: one folder per model,
+        # or a shared --workdir would hand bert-base's peers MiniLM's files.
+        workdir = workdir / "bert-base-random-peers"
+        workdir.mkdir(exist_ok=True)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
           f", {os.cpu_count()} CPUs, {THREADS} threads, model {args.model} ({args.minilm}); "
           f"work files in {workdir}", flush=True)

@@ -44,6 +44,7 @@ Usage (from the repository root, with the project's virtualenv)::
     .venv/bin/python benchmarks/pretrain.py --quick       # smoke run
     .venv/bin/python benchmarks/pretrain.py --reps 9 --steps 2 --bf16 on --ablations
     ... --json FILE       # keep every raw sample
+    ... --compile --threads 1 --clock cpu --no-memory   # + bertkit under torch.compile
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from importlib import metadata
@@ -80,6 +82,11 @@ LEARNING_RATE = 1e-4
 BASELINE = "hf fp32"
 SYSTEMS = ["hf", "hf-masked", "bertkit"]
 ABLATIONS = ["bertkit fused-adamw"]
+COMPILED = "bertkit-compile"
+"""bertkit's step with the objective under ``torch.compile`` (``bertkit pretrain --compile``)."""
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+COMPILE_SECONDS: dict[str, tuple[float, float]] = {}
+"""Wall and CPU seconds of each compiled variant's first step (the compilation), by name."""
 TARGETS = {"fp32": 3.0, "bf16": 4.5}  # bertkit tok/s ÷ HF fp32 tok/s (issue 3)
 MEMORY_TARGET = 0.6  # bertkit peak RSS ÷ HF peak RSS, same precision
 CEILING_GEMMS = [  # (label, M, K, N), as perf-baselines §1 measured them
@@ -193,8 +200,10 @@ def hf_step(model: Any, inputs: dict[str, torch.Tensor], *, masked_only: bool,
 
 
 def bertkit_step(model: Any, inputs: dict[str, torch.Tensor], *, bf16: bool,
-                 fused_adamw: bool = False) -> Step:
-    """One bertkit step: the pretraining objective and bertkit's optimizer builder."""
+                 fused_adamw: bool = False, compiled: str | None = None) -> Step:
+    """One bertkit step: the pretraining objective and bertkit's optimizer builder; with
+    ``compiled`` (the variant's name) the objective runs under ``torch.compile``, and its
+    first step, the compilation, runs here and is timed into :data:`COMPILE_SECONDS`."""
     from bertkit.data.batch import Batch
     from bertkit.objectives import PreTrainingObjective
     from bertkit.training import build_optimizer
@@ -210,14 +219,20 @@ def bertkit_step(model: Any, inputs: dict[str, torch.Tensor], *, bf16: bool,
     batch = Batch(inputs["input_ids"], inputs["token_type_ids"], inputs["attention_mask"],
                   inputs["labels"], inputs["next_sentence_label"])
 
+    forward = torch.compile(objective) if compiled else objective
+
     def step() -> float:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss, _ = objective(batch)
+            loss, _ = forward(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return float(loss)
 
+    if compiled:
+        wall, cpu = time.perf_counter(), time.process_time()
+        step()
+        COMPILE_SECONDS[compiled] = (time.perf_counter() - wall, time.process_time() - cpu)
     return step
 
 
@@ -238,7 +253,8 @@ def make_variant(name: str, inputs: dict[str, torch.Tensor], hf_init: Any | None
         torch.manual_seed(0)
         model = BertForPreTraining(BertConfig(**CONFIG))
     return bertkit_step(model.train(), inputs, bf16=bf16,
-                        fused_adamw=system == "bertkit fused-adamw")
+                        fused_adamw=system == "bertkit fused-adamw",
+                        compiled=name if system == COMPILED else None)
 
 
 def parity(hf_init: Any, bertkit_dir: Path, inputs: dict[str, torch.Tensor]) -> str:
@@ -302,7 +318,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bf16_native = native_bf16()
     use_bf16 = args.bf16 == "on" or (args.bf16 == "auto" and bf16_native)
     precisions = ["fp32", "bf16"] if use_bf16 else ["fp32"]
-    systems = SYSTEMS + (ABLATIONS if args.ablations else [])
+    systems = SYSTEMS + (ABLATIONS if args.ablations else []) + ([COMPILED] if args.compile
+                                                                   else [])
     names = [f"{system} {precision}" for precision in precisions for system in systems]
     inputs = make_batch(args.batch, args.seq)
     masked = int((inputs["labels"] != -100).sum())
@@ -316,7 +333,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
           f"heads={CONFIG['num_attention_heads']} i={CONFIG['intermediate_size']} "
           f"V={CONFIG['vocab_size']}, batch {args.batch} x {args.seq} ({tokens} tokens, "
           f"{masked} masked), dropout on, AdamW lr {LEARNING_RATE}; {args.reps} interleaved "
-          f"samples of {args.steps} step(s) per variant after 1 warm-up step.\n", flush=True)
+          f"samples of {args.steps} step(s) per variant after 1 warm-up step, "
+          f"{args.clock} clock.\n", flush=True)
 
     started = cpu_ticks()
     ceilings = {"fp32": measure_ceiling(torch.float32, 3)}
@@ -329,7 +347,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             hf_init.save_pretrained(tmp)
         print(parity(hf_init, Path(tmp), inputs) + "\n", flush=True)
         variants = {name: make_variant(name, inputs, hf_init, Path(tmp)) for name in names}
-        samples, first = interleaved(variants, args.reps, calls=args.steps)
+        samples, first = interleaved(variants, args.reps, calls=args.steps,
+                                     clock=CLOCKS[args.clock])
     del variants
     timing_note = load_note(started)
 
@@ -379,6 +398,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             target_rows.append([f"bertkit {precision} peak RSS ≤ {MEMORY_TARGET}× hf {precision}",
                                 f"{peak / hf_peak:.2f}x",
                                 "yes" if peak / hf_peak <= MEMORY_TARGET else "no"])
+        if f"{COMPILED} {precision}" in samples:
+            compiled = statistics.median(samples[f"{COMPILED} {precision}"])
+            target_rows.append([f"{COMPILED} {precision} vs bertkit {precision} (steady state)",
+                                f"{statistics.median(samples[name]) / compiled:.2f}x "
+                                f"({base / compiled:.2f}x hf fp32)", "(info)"])
         masked_ref = statistics.median(samples[f"hf-masked {precision}"])
         target_rows.append([f"bertkit {precision} vs hf-masked {precision} (reference arrangement)",
                             f"{masked_ref / statistics.median(samples[name]):.2f}x", "(info)"])
@@ -386,12 +410,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     table(["target", "measured", "met"], target_rows)
     print("Measured = ratio of medians; paired = median over rounds of the ratio within a round "
           "(the two steps ran close in time: less sensitive to a slow spell of the host).\n")
+    for name, (wall, cpu) in COMPILE_SECONDS.items():
+        print(f"{name}: first step (torch.compile's compilation) {wall:.1f} s wall, {cpu:.1f} s "
+              f"CPU of this process (Inductor's compile workers not counted).\n")
     if not use_bf16:
         print("bf16 rows skipped: this CPU has no native bf16 matmul (oneDNN would emulate it); "
               "pass `--bf16 on` to measure the emulation anyway.\n")
     return {"config": CONFIG, "batch": args.batch, "seq": args.seq, "masked": masked,
             "samples_s": samples, "first_step_s": first, "memory": memory,
-            "ceilings_gflops": ceilings, "load": timing_note}
+            "ceilings_gflops": ceilings, "load": timing_note, "compile_s": COMPILE_SECONDS}
 
 
 def main() -> None:
@@ -408,6 +435,13 @@ def main() -> None:
     parser.add_argument("--memory-steps", type=int, default=3,
                         help="steps each memory child runs after set-up")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS children")
+    parser.add_argument("--compile", action="store_true",
+                        help=f"add {COMPILED} rows: the bertkit step under torch.compile")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: "
+                        "torch's own)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="cpu: this process's CPU seconds (steadier on a loaded machine "
+                        "with --threads 1)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 3 samples, 2 memory steps")
     parser.add_argument("--json", type=Path, default=None, help="write raw samples here")
@@ -417,6 +451,8 @@ def main() -> None:
     if args.memory_child:
         memory_child(args.memory_child, args.batch, args.seq, args.memory_steps)
         return
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.reps, args.steps, args.memory_steps = 3, 1, 2
     if args.reps < 1 or args.steps < 1:

@@ -2,7 +2,8 @@
 
 Each fast path is forced on a tiny model (the thresholds that choose it in real use are set to
 zero) and compared with the same model on the plain path: packed real tokens vs padded
-batches (:class:`bertkit.inference.fastpath.packing.Packing`), split vs fused Q/K/V
+batches (:class:`bertkit.inference.fastpath.packing.Packing`, with attention in length
+buckets, :mod:`bertkit.inference.fastpath.buckets`), split vs fused Q/K/V
 projections and row-blocked vs whole feed-forward
 (:data:`bertkit.inference.fastpath.layers.BUFFER_BYTES`). Then the choice itself: when
 packing is used, and what padded positions hold.
@@ -10,11 +11,12 @@ packing is used, and what padded positions hold.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from bertkit.inference.fastpath import buckets, to_fast_form
 from bertkit.inference.fastpath import layers as fast_layers
-from bertkit.inference.fastpath import to_fast_form
 from bertkit.inference.fastpath.layers import FastBert, feed_forward_blocks, split_projection
 from bertkit.inference.fastpath.packing import Packing, packing_for
 from bertkit.model import Bert, BertConfig
@@ -207,3 +209,36 @@ def test_row_blocks_carry_gradients(tiny_config, monkeypatch):
     monkeypatch.setattr(fast_layers, "BUFFER_BYTES", 2**40)
     feed_forward_blocks(layer.feed_forward, x, layer.dropout).sum().backward()
     torch.testing.assert_close(blocked, x.grad, **TOL)
+
+
+def test_bucket_groups_cover_every_sequence_once(monkeypatch):
+    lengths = np.array([5, 30, 5, 12, 29, 1, 12])
+    groups = buckets.bucket_groups(lengths, width=32)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
+    maxima = [int(lengths[g].max()) for g in groups]
+    assert maxima == sorted(maxima, reverse=True)                       # longest bucket first
+    monkeypatch.setattr(buckets, "CALL_OVERHEAD", 0.0)                  # calls are free
+    assert len(buckets.bucket_groups(lengths, width=32)) == 5           # one per distinct length
+    monkeypatch.setattr(buckets, "CALL_OVERHEAD", 1e12)                 # calls are dear
+    assert len(buckets.bucket_groups(lengths, width=32)) == 1           # the padded batch
+
+
+@pytest.mark.parametrize("overhead", [0.0, 2e4], ids=["per-length", "mixed"])
+def test_length_buckets_equal_the_padded_path(tiny_config, monkeypatch, overhead):
+    """Buckets of one length (no bias) and of several (padded slots hidden by the bias), with
+    a head mask, a repeated length and a mask with a hole: the padded path's values."""
+    monkeypatch.setattr(buckets, "CALL_OVERHEAD", overhead)
+    ids, types, mask = ragged_batch(tiny_config, [13, 4, 9, 1, 9, 12, 3], seed=13)
+    mask[5, 6] = 0                                                      # a hole inside row 5
+    keep = mask.bool()
+    head_mask = torch.tensor([[1.0, 0.0, 1.0, 0.5]] * tiny_config.num_hidden_layers)
+    padded = run(forced(make_model(tiny_config), packed=False), ids, types, mask,
+                 head_mask=head_mask)
+    packed_model = forced(make_model(tiny_config), packed=True)
+    packing = packing_for(mask, 0.0, 1.0, 0.0)
+    plan = buckets.LengthBuckets(packing.lengths, tiny_config.hidden_size, torch.float32)
+    assert len(plan.buckets) == (6 if overhead == 0.0 else 3)
+    packed = run(packed_model, ids, types, mask, head_mask=head_mask)
+    torch.testing.assert_close(packed.last_hidden_state[keep], padded.last_hidden_state[keep],
+                               **TOL)
+    torch.testing.assert_close(packed.pooler_output, padded.pooler_output, **TOL)

@@ -3,7 +3,8 @@ out for CPU inference.
 
 Three tricks, none of which changes what is computed (up to float rounding):
 
-* packing (:mod:`.packing`): the position-wise work runs on the real tokens of a padded batch;
+* packing (:mod:`.packing`): the position-wise work runs on the real tokens of a padded batch,
+  attention in buckets of similar length (:mod:`.buckets`);
 * bounded intermediates (:data:`BUFFER_BYTES`): Q/K/V projections split in three and the
   feed-forward network run in row blocks once their outputs would be large;
 * fused kernels (:mod:`.prepacked`): with prepacked linears, residual adds and the activation
@@ -94,10 +95,14 @@ class FastEncoderLayer(EncoderLayer):
         position-wise, so only attention sees the (B, T, ·) layout."""
         attention = self.attention
         q, k, v = split_projection(attention.qkv, x)
-        if packing is not None:
+        probs = None
+        if packing is None:
+            context, probs = attention.attend(q, k, v, bias, return_probs, head_mask)
+        elif not return_probs:
+            context = packing.attend(attention.attend, q, k, v, head_mask)      # (R, H)
+        else:  # the probabilities are returned (B, N, T, T): attend on the padded layout
             q, k, v = packing.unpack(q), packing.unpack(k), packing.unpack(v)  # (B, T, H)
-        context, probs = attention.attend(q, k, v, bias, return_probs, head_mask)  # (B,T,H)
-        if packing is not None:
+            context, probs = attention.attend(q, k, v, bias, True, head_mask)
             context = packing.pack(context)                                     # (R, H)
         x = self.attention_norm(residual_projection(attention.output, context, x, self.dropout))
         x = self.feed_forward_norm(feed_forward_blocks(self.feed_forward, x, self.dropout))

@@ -6,7 +6,10 @@ core encoder never makes; it belongs to the CPU inference fast form.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
+
+from bertkit.inference.fastpath.buckets import Attend, LengthBuckets
 
 
 class Packing:
@@ -17,14 +20,17 @@ class Packing:
     position, so with 66 % padding (64 real sentences of 10..128 tokens padded to the longest)
     two thirds of every layer's matrix multiplies are waste. Packed, those run on a (R, ·)
     matrix of the R real tokens; only attention, which needs each sequence whole, sees the
-    (B, T, ·) layout. Real positions get the same values as on the padded path (up to float
-    rounding); padded positions of the outputs hold zeros instead of the padded path's
-    (meaningless) values.
+    (B, T, ·) layout, and :meth:`attend` runs it in buckets of similar length
+    (:mod:`.buckets`) rather than padded to the longest. Real positions get the same values as
+    on the padded path (up to float rounding); padded positions of the outputs hold zeros
+    instead of the padded path's (meaningless) values.
     """
 
     def __init__(self, keep: Tensor):
         self.batch, self.length = keep.shape
         self.index = keep.flatten().nonzero().squeeze(1)  # (R,) flat positions b·T + t
+        self.lengths = keep.sum(1)                         # (B,) real tokens per sequence
+        self._buckets: dict[tuple[int, torch.dtype], LengthBuckets] = {}
 
     def pack(self, x: Tensor) -> Tensor:
         """(B, T, C) → (R, C): the rows of real tokens, in batch-major order."""
@@ -34,6 +40,15 @@ class Packing:
         """(R, C) → (B, T, C), zeros at padded positions."""
         out = x.new_zeros(self.batch * self.length, x.shape[-1])
         return out.index_copy_(0, self.index, x).view(self.batch, self.length, x.shape[-1])
+
+    def attend(self, attend: Attend, q: Tensor, k: Tensor, v: Tensor,
+               head_mask: Tensor | None = None) -> Tensor:
+        """Packed (R, W) queries, keys and values → (R, W) context, each sequence attending to
+        its own real tokens, in length buckets (built on the first layer's call)."""
+        key = (q.shape[-1], q.dtype)
+        if key not in self._buckets:
+            self._buckets[key] = LengthBuckets(self.lengths, *key)
+        return self._buckets[key].attend(attend, q, k, v, head_mask)
 
 
 def packing_for(attention_mask: Tensor | None, min_padding: float,
