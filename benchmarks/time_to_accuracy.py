@@ -19,6 +19,7 @@ Recipes (``--recipes``, comma-separated):
 - ``bertkit-dropout``: ``bertkit`` with BERT's dropout (0.1 on hidden states and attention).
 - ``bertkit-hilr``: ``bertkit`` with three times the peak learning rate after a 2 % warmup.
 - ``bertkit-preln``: ``bertkit`` with pre-LN blocks and a final LayerNorm (``pre_layer_norm``).
+- ``bertkit-preln-lr2x``: ``bertkit-preln`` with twice the peak learning rate.
 - ``bertkit-preln-hilr``: ``bertkit-preln`` with three times the peak learning rate after a
   2 % warmup (what pre-LN is meant to allow); ``bertkit-nsp-preln-hilr``: the same on MLM + NSP.
 - ``transformers``: ``BertForMaskedLM`` + ``DataCollatorForLanguageModeling`` (15 %, 80/10/10) +
@@ -68,6 +69,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "bertkit-dropout": {"dropout": 0.1},
     "bertkit-hilr": {"lr": 3, "warmup": 50},
     "bertkit-preln": {"pre_ln": True},
+    "bertkit-preln-lr2x": {"pre_ln": True, "lr": 2},
     "bertkit-preln-hilr": {"pre_ln": True, "lr": 3, "warmup": 50},
     "bertkit-nsp-preln-hilr": {"regime": "bert", "pre_ln": True, "lr": 3, "warmup": 50},
     "transformers": {},
