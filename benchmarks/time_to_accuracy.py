@@ -18,6 +18,10 @@ Recipes (``--recipes``, comma-separated):
 - ``bertkit-b2x``: ``bertkit`` with twice the batch, through 2-step gradient accumulation.
 - ``bertkit-dropout``: ``bertkit`` with BERT's dropout (0.1 on hidden states and attention).
 - ``bertkit-hilr``: ``bertkit`` with three times the peak learning rate after a 2 % warmup.
+- ``bertkit-preln``: ``bertkit`` with pre-LN blocks and a final LayerNorm (``pre_layer_norm``).
+- ``bertkit-preln-lr2x``: ``bertkit-preln`` with twice the peak learning rate.
+- ``bertkit-preln-hilr``: ``bertkit-preln`` with three times the peak learning rate after a
+  2 % warmup (what pre-LN is meant to allow); ``bertkit-nsp-preln-hilr``: the same on MLM + NSP.
 - ``transformers``: ``BertForMaskedLM`` + ``DataCollatorForLanguageModeling`` (15 %, 80/10/10) +
   ``Trainer`` with its documented defaults (dropout 0.1, AdamW, weight decay 0, linear decay,
   logits at every position) on the same packed sequences; the learning rate and warmup are
@@ -57,25 +61,39 @@ from bertkit.runs.pretrain import PretrainSettings, load_tokenizer, masking_conf
 from bertkit.runs.pretrain_data import content_table, dynamic_data
 from bertkit.tokenization import train_wordpiece
 
-RECIPES = ("bertkit", "bertkit-nsp", "bertkit-lr2x", "bertkit-b2x", "bertkit-dropout",
-           "bertkit-hilr", "transformers")
+RECIPES: dict[str, dict[str, Any]] = {
+    "bertkit": {},
+    "bertkit-nsp": {"regime": "bert"},
+    "bertkit-lr2x": {"lr": 2},
+    "bertkit-b2x": {"accum": 2},
+    "bertkit-dropout": {"dropout": 0.1},
+    "bertkit-hilr": {"lr": 3, "warmup": 50},
+    "bertkit-preln": {"pre_ln": True},
+    "bertkit-preln-lr2x": {"pre_ln": True, "lr": 2},
+    "bertkit-preln-hilr": {"pre_ln": True, "lr": 3, "warmup": 50},
+    "bertkit-nsp-preln-hilr": {"regime": "bert", "pre_ln": True, "lr": 3, "warmup": 50},
+    "transformers": {},
+}
+"""Each recipe's changes to ``bertkit``: peak-lr factor, warmup as 1/``warmup`` of the steps
+(default 1/10), dropout, pre-LN blocks, gradient-accumulation steps, regime."""
 
 
 def settings_for(args: argparse.Namespace, corpus: Path, tokenizer: Path, out: Path,
                  recipe: str) -> PretrainSettings:
-    lr = args.lr * {"bertkit-lr2x": 2, "bertkit-hilr": 3}.get(recipe, 1)
-    dropout = 0.1 if recipe == "bertkit-dropout" else 0.0
-    warmup = args.steps // (50 if recipe == "bertkit-hilr" else 10)
+    change = RECIPES[recipe]
+    dropout = change.get("dropout", 0.0)
     return PretrainSettings(
         corpus=[corpus], output_dir=out, tokenizer=tokenizer, preset="bert_tiny",
         model_overrides={"num_hidden_layers": args.layers, "hidden_size": args.hidden,
                          "num_attention_heads": args.heads,
                          "intermediate_size": 4 * args.hidden,
-                         "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout},
-        regime="bert" if recipe == "bertkit-nsp" else "roberta", seq_len=args.seq_len,
-        batch_size=args.batch, grad_accum_steps=2 if recipe == "bertkit-b2x" else 1,
-        dupe_factor=3, eval_fraction=0.02, eval_max_examples=256, learning_rate=lr,
-        warmup_steps=max(1, warmup), max_steps=args.steps,
+                         "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout,
+                         "pre_layer_norm": change.get("pre_ln", False)},
+        regime=change.get("regime", "roberta"), seq_len=args.seq_len,
+        batch_size=args.batch, grad_accum_steps=change.get("accum", 1),
+        dupe_factor=3, eval_fraction=0.02, eval_max_examples=256,
+        learning_rate=args.lr * change.get("lr", 1),
+        warmup_steps=max(1, args.steps // change.get("warmup", 10)), max_steps=args.steps,
         eval_every=args.steps // args.points, log_every=args.steps // args.points,
         seed=0, device="cpu", progress=False, threads=args.threads)
 

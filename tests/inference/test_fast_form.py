@@ -94,3 +94,26 @@ def test_every_class_runs_the_twin_for_inference(name: str):
     if first.dim() >= 2 and first.shape[:2] == ids.shape[:2] and "MultipleChoice" not in name:
         first, reference = first[keep], reference[keep]    # per-token: real positions only
     torch.testing.assert_close(first, reference, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["default", "packed"])
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
+def test_pre_ln_fast_form_equals_core(model_type: str, packed: bool):
+    """The fast layers run the pre-LN block (``pre_layer_norm``) too, fused adds included."""
+    config = dataclasses.replace(FAMILY_CONFIGS[model_type], pre_layer_norm=True)
+    cls = MODEL_CLASSES["RobertaForMaskedLM" if model_type == "roberta" else "BertForMaskedLM"]
+    torch.manual_seed(0)
+    core = cls(config).eval()
+    fast = cls(config)
+    fast.load_state_dict(core.state_dict())
+    fast.prepare_for_inference()
+    if packed:
+        fast.bert.unpad_min_saved_flops = 0.0
+    ids, mask = batch(config, choices=False)
+    with torch.inference_mode():
+        want, got = core(ids, mask, output_hidden_states=True), fast(ids, mask,
+                                                                  output_hidden_states=True)
+    keep = mask.bool()
+    for a, b in zip(got.hidden_states, want.hidden_states, strict=True):
+        torch.testing.assert_close(a[keep], b[keep], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got.logits[keep], want.logits[keep], atol=1e-5, rtol=0)

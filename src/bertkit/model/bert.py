@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from bertkit.model.config import ACTIVATIONS, BertConfig
 from bertkit.model.init import init_weights
-from bertkit.model.inputs import attention_layers
+from bertkit.model.inputs import attention_layers, causal_bias, padding_bias
 from bertkit.model.outputs import EncoderOutput
 
 KeyValue = tuple[Tensor, Tensor]
@@ -171,7 +171,8 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """One post-LN Transformer block: x = LN(x + Attn(x)); x = LN(x + FFN(x))."""
+    """One Transformer block. Post-LN (BERT): x = LN(x + Attn(x)); x = LN(x + FFN(x)).
+    Pre-LN (``pre_layer_norm``; Xiong et al. 2020): x = x + Attn(LN(x)); x = x + FFN(LN(x))."""
 
     def __init__(self, config: BertConfig, num_heads: int | None = None):
         super().__init__()
@@ -180,10 +181,16 @@ class EncoderLayer(nn.Module):
         self.feed_forward = FeedForward(config)
         self.feed_forward_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.pre_norm = config.pre_layer_norm
 
     def forward(self, x: Tensor, bias: Tensor | None, return_probs: bool = False,
                 head_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """(B, T, H) → (B, T, H), and the attention probabilities when asked."""
+        if self.pre_norm:
+            attended, probs, _ = self.attention(self.attention_norm(x), bias=bias,
+                                                return_probs=return_probs, head_mask=head_mask)
+            x = x + self.dropout(attended)                                      # (B, T, H)
+            return x + self.dropout(self.feed_forward(self.feed_forward_norm(x))), probs
         attended, probs, _ = self.attention(x, bias=bias, return_probs=return_probs,
                                             head_mask=head_mask)
         x = self.attention_norm(x + self.dropout(attended))                # (B, T, H)
@@ -202,27 +209,6 @@ class Pooler(nn.Module):
         return torch.tanh(self.dense(hidden[:, 0]))  # (B, H)
 
 
-def padding_bias(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-    """Turn a (B, T) 1/0 mask into an additive (B, 1, 1, T) bias on attention scores, whatever
-    its values: asking whether anything is padded would stall the forward pass on a host
-    synchronisation and break ``torch.compile`` graphs."""
-    if attention_mask is None:
-        return None
-    keep = attention_mask.bool()[:, None, None, :]
-    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(
-        ~keep, torch.finfo(dtype).min)
-
-
-def causal_bias(bias: Tensor | None, queries: int, keys: int, dtype: torch.dtype,
-                device: torch.device) -> Tensor:
-    """``bias`` with every key after its query hidden: (·, T, S), the last T of S positions
-    being the queries (earlier keys come from a cache)."""
-    allowed = torch.ones(queries, keys, dtype=torch.bool, device=device).tril(keys - queries)
-    if bias is None:
-        bias = torch.zeros(queries, keys, dtype=dtype, device=device)
-    return bias.masked_fill(~allowed, torch.finfo(dtype).min)
-
-
 class Bert(nn.Module):
     """The BERT network: embeddings, ``num_hidden_layers`` encoder layers, optional pooler.
 
@@ -239,6 +225,9 @@ class Bert(nn.Module):
         distinct = [EncoderLayer(config, config.kept_heads(index))
                     for index in range(max(order) + 1)]
         self.layers = nn.ModuleList(distinct[index] for index in order)
+        # Pre-LN leaves the residual stream unnormalised: one LayerNorm after the last layer.
+        self.final_norm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+                           if config.pre_layer_norm else None)
         self.pooler = Pooler(config) if add_pooler and config.family.pooler else None
         self.apply(partial(init_weights, std=config.initializer_range))
 
@@ -267,7 +256,12 @@ class Bert(nn.Module):
 
     def output(self, x: Tensor, hidden_states: list[Tensor] | None,
                attentions: list[Tensor | None] | None) -> EncoderOutput:
-        """The encoder's result from the last layer's states (B, T, H) and what was kept."""
+        """The encoder's result from the last layer's states (B, T, H) and what was kept (the
+        last hidden state after the final LayerNorm of a pre-LN encoder, as Megatron-BERT's)."""
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+            if hidden_states is not None:
+                hidden_states[-1] = x
         return EncoderOutput(
             last_hidden_state=x,
             pooler_output=self.pooler(x) if self.pooler is not None else None,

@@ -102,7 +102,12 @@ FAMILIES: dict[str, Family] = {
 _FAMILY_ONLY = ("embedding_size", "num_hidden_groups", "inner_group_num",
                 "sinusoidal_pos_embds", "qa_dropout")
 
-_WRITTEN_WHEN_SET = ("sinusoidal_pos_embds", "is_decoder", "add_cross_attention")
+PRE_LN_FAMILIES = ("bert", "roberta", "electra")
+"""The families whose encoder can be pre-LN (``pre_layer_norm``): those whose checkpoint names
+are BERT's layer names, where the final LayerNorm has its rule."""
+
+_WRITTEN_WHEN_SET = ("sinusoidal_pos_embds", "is_decoder", "add_cross_attention",
+                     "pre_layer_norm")
 """Switches written to ``config.json`` only when on (in any family): a file without them means
 off, and the many released encoder configs that omit them stay unchanged on a round trip."""
 
@@ -131,6 +136,10 @@ class BertConfig:
     num_hidden_groups: int = 1
     inner_group_num: int = 1
     sinusoidal_pos_embds: bool = False
+    # Pre-LN blocks and a final LayerNorm (Xiong et al. 2020; Cramming, ModernBERT): they train
+    # stably at higher learning rates. No released BERT checkpoint has them, and
+    # ``transformers``' BertModel ignores the key, so such a model is bertkit's own (encoders).
+    pre_layer_norm: bool = False
     # A decoder (``transformers``' names): causal self-attention, and with cross-attention
     # each layer also attends to an encoder's output (an encoder-decoder model's decoder).
     is_decoder: bool = False
@@ -239,6 +248,10 @@ class BertConfig:
         if self.is_decoder and self.model_type != "bert":
             raise ConfigError(f"is_decoder is supported for model_type 'bert' only, got "
                               f"{self.model_type!r}")
+        if self.pre_layer_norm and (self.is_decoder or self.model_type not in PRE_LN_FAMILIES):
+            raise ConfigError(f"pre_layer_norm is supported for the encoders of model_type "
+                              f"{', '.join(PRE_LN_FAMILIES)} only, got "
+                              f"{'a decoder' if self.is_decoder else repr(self.model_type)}")
         if self.layer_norm_eps <= 0:
             raise ConfigError(f"layer_norm_eps must be > 0, got {self.layer_norm_eps!r}")
         if self.initializer_range <= 0:

@@ -20,10 +20,10 @@ from functools import partial
 from torch import Tensor, nn
 
 from bertkit.errors import ConfigError
-from bertkit.model.bert import Attention, Embeddings, FeedForward, KeyValue, padding_bias
+from bertkit.model.bert import Attention, Embeddings, FeedForward, KeyValue
 from bertkit.model.config import BertConfig
 from bertkit.model.init import init_weights
-from bertkit.model.inputs import attention_layers
+from bertkit.model.inputs import attention_layers, padding_bias
 from bertkit.model.outputs import DecoderOutput
 
 LayerCache = tuple[KeyValue, KeyValue | None]

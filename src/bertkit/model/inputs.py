@@ -3,7 +3,8 @@
 It reads tensor values (the id ranges), which waits for the device; the encoder itself never
 does, so its forward pass runs without host synchronisation and compiles as one graph. Also
 here: :func:`attention_layers` and :func:`layer_head_masks`, which resolve the
-``output_attentions`` and ``head_mask`` arguments.
+``output_attentions`` and ``head_mask`` arguments, and :func:`padding_bias` and
+:func:`causal_bias`, which turn masks into additive attention biases.
 """
 
 from __future__ import annotations
@@ -106,3 +107,24 @@ def layer_head_masks(head_mask: Sequence[Tensor] | Tensor | None, config: BertCo
             raise InputError(f"head_mask of layer {layer} has shape {tuple(mask.shape)} but "
                              f"the layer has {config.kept_heads(layer)} heads")
     return head_mask
+
+
+def padding_bias(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """Turn a (B, T) 1/0 mask into an additive (B, 1, 1, T) bias on attention scores, whatever
+    its values: asking whether anything is padded would stall the forward pass on a host
+    synchronisation and break ``torch.compile`` graphs."""
+    if attention_mask is None:
+        return None
+    keep = attention_mask.bool()[:, None, None, :]
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(
+        ~keep, torch.finfo(dtype).min)
+
+
+def causal_bias(bias: Tensor | None, queries: int, keys: int, dtype: torch.dtype,
+                device: torch.device) -> Tensor:
+    """``bias`` with every key after its query hidden: (·, T, S), the last T of S positions
+    being the queries (earlier keys come from a cache)."""
+    allowed = torch.ones(queries, keys, dtype=torch.bool, device=device).tril(keys - queries)
+    if bias is None:
+        bias = torch.zeros(queries, keys, dtype=dtype, device=device)
+    return bias.masked_fill(~allowed, torch.finfo(dtype).min)

@@ -26,8 +26,10 @@ LAYER_RULES = (
     rule(rf"{LAYER}feed_forward\.up\.{W}", r"encoder.layer.\1.intermediate.dense.\2"),
     rule(rf"{LAYER}feed_forward\.down\.{W}", r"encoder.layer.\1.output.dense.\2"),
     rule(rf"{LAYER}feed_forward_norm\.{W}", r"encoder.layer.\1.output.LayerNorm.\2"),
+    rule(rf"final_norm\.{W}", r"encoder.final_layer_norm.\1"),
 )
-"""BERT's layer names, which RoBERTa and ELECTRA checkpoints use too."""
+"""BERT's layer names, which RoBERTa and ELECTRA checkpoints use too, and the name of a pre-LN
+encoder's final LayerNorm (``pre_layer_norm``: bertkit's own, no released checkpoint has it)."""
 
 CROSS_ATTENTION_RULES = (
     rule(rf"{LAYER}cross_attention\.qkv\.{W}",

@@ -25,8 +25,8 @@ from torch import Tensor
 
 from bertkit.inference.fastpath.packing import Packing, packing_for
 from bertkit.inference.fastpath.prepacked import PrepackedLinear, residual_projection
-from bertkit.model.bert import Bert, EncoderLayer, FeedForward, padding_bias
-from bertkit.model.inputs import attention_layers
+from bertkit.model.bert import Bert, EncoderLayer, FeedForward
+from bertkit.model.inputs import attention_layers, padding_bias
 from bertkit.model.outputs import EncoderOutput
 
 BUFFER_BYTES = 24 * 2**20
@@ -94,7 +94,7 @@ class FastEncoderLayer(EncoderLayer):
         """(B, T, H) → (B, T, H), or packed (R, H) → (R, H): everything but attention is
         position-wise, so only attention sees the (B, T, ·) layout."""
         attention = self.attention
-        q, k, v = split_projection(attention.qkv, x)
+        q, k, v = split_projection(attention.qkv, self.attention_norm(x) if self.pre_norm else x)
         probs = None
         if packing is None:
             context, probs = attention.attend(q, k, v, bias, return_probs, head_mask)
@@ -104,9 +104,12 @@ class FastEncoderLayer(EncoderLayer):
             q, k, v = packing.unpack(q), packing.unpack(k), packing.unpack(v)  # (B, T, H)
             context, probs = attention.attend(q, k, v, bias, True, head_mask)
             context = packing.pack(context)                                     # (R, H)
-        x = self.attention_norm(residual_projection(attention.output, context, x, self.dropout))
-        x = self.feed_forward_norm(feed_forward_blocks(self.feed_forward, x, self.dropout))
-        return x, probs
+        x = residual_projection(attention.output, context, x, self.dropout)
+        if self.pre_norm:  # x + FFN(LN(x)); post-LN: LN(x + FFN(x)), after LN(x + Attn(x))
+            return feed_forward_blocks(self.feed_forward, x, self.dropout,
+                                       self.feed_forward_norm), probs
+        x = feed_forward_blocks(self.feed_forward, self.attention_norm(x), self.dropout)
+        return self.feed_forward_norm(x), probs
 
 
 def split_projection(qkv: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -124,21 +127,24 @@ def split_projection(qkv: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor, T
     return q, k, v
 
 
-def feed_forward_blocks(ffn: FeedForward, x: Tensor, dropout: torch.nn.Dropout) -> Tensor:
-    """x + dropout(FFN(x)): (…, H) → (…, H), in row blocks whose (rows, I) intermediates fit
-    :data:`BUFFER_BYTES`: the rows are independent, and a larger intermediate would be
-    page-faulted in afresh twice per call (the up-projection and the activation)."""
+def feed_forward_blocks(ffn: FeedForward, x: Tensor, dropout: torch.nn.Dropout,
+                        norm: torch.nn.Module | None = None) -> Tensor:
+    """x + dropout(FFN(x)), or x + dropout(FFN(norm(x))) in a pre-LN layer: (…, H) → (…, H),
+    in row blocks whose (rows, I) intermediates fit :data:`BUFFER_BYTES`: the rows are
+    independent, and a larger intermediate would be page-faulted in afresh twice per call (the
+    up-projection and the activation)."""
     rows = x.numel() // x.shape[-1]
     pieces = -(-rows * ffn.up.out_features * x.element_size() // BUFFER_BYTES)
     if pieces <= 1:
-        return _feed_forward_block(ffn, x, dropout)
+        return _feed_forward_block(ffn, x, dropout, norm)
     flat = x.reshape(rows, x.shape[-1])
-    return torch.cat([_feed_forward_block(ffn, block, dropout)
+    return torch.cat([_feed_forward_block(ffn, block, dropout, norm)
                       for block in flat.tensor_split(pieces)]).view(x.shape)
 
 
-def _feed_forward_block(ffn: FeedForward, x: Tensor, dropout: torch.nn.Dropout) -> Tensor:
-    hidden = ffn.up(x)                                            # (…, H) → (…, I)
+def _feed_forward_block(ffn: FeedForward, x: Tensor, dropout: torch.nn.Dropout,
+                        norm: torch.nn.Module | None) -> Tensor:
+    hidden = ffn.up(x if norm is None else norm(x))               # (…, H) → (…, I)
     if not (isinstance(ffn.up, PrepackedLinear) and ffn.up.post_op[0] != "none"):
         hidden = ffn.act(hidden)                                  # not fused into ``up``
     return residual_projection(ffn.down, hidden, x, dropout)     # (…, I) → (…, H)
