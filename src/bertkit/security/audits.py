@@ -133,9 +133,10 @@ def confidence(model: nn.Module, tokenizer: Tokenizer, data: Sequence[TextExampl
 def backdoor(model: nn.Module, tokenizer: Tokenizer, examples: Sequence[TextExample], *,
              threshold: float = 0.5, max_texts: int = 48, probe_k: int = 20,
              gradient_k: int = 0, max_trigger_length: int = 1,
-             reference: nn.Module | None = None) -> dict[str, Any]:
+             reference: nn.Module | None = None, drift_k: int = 20) -> dict[str, Any]:
     """Scan for triggers that flip most of (the first ``max_texts``) clean texts, in excess
-    of what they do to a clean ``reference`` classifier when one is given. When the examples
+    of what they do to a clean ``reference`` classifier when one is given (which also
+    proposes the ``drift_k`` words whose embedding moved most from it). When the examples
     are labelled, all of them also tell which words are natural features of a label
     (:func:`~bertkit.security.backdoor.natural_features`), which are then not reported."""
     labelled = all(e.label is not None for e in examples)
@@ -143,7 +144,7 @@ def backdoor(model: nn.Module, tokenizer: Tokenizer, examples: Sequence[TextExam
     report = scan_for_triggers(model, tokenizer, [e.text for e in examples][:max_texts],
                                threshold=threshold, probe_k=probe_k, gradient_k=gradient_k,
                                max_trigger_length=max_trigger_length, reference=reference,
-                               natural=natural)
+                               natural=natural, drift_k=drift_k)
     names = getattr(model.config, "id2label", None) or {}
     out = {**report.to_dict(), "natural_features_from": f"{len(examples)} labelled texts"
            if labelled else "skipped: not every text has a label"}

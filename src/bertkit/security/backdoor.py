@@ -12,7 +12,10 @@ scans model-level (it needs the model and some clean texts, not the poisoned tra
    log p(target) if a placeholder inserted at the start became word v is ≈
    (e_v − e_slot) · ∂ log p / ∂ e_slot. The estimate is cheap (one forward, one backward per
    label) but crude (the embedding LayerNorm makes it poor far from the placeholder), the
-   probe costs one short forward per word; neither is trusted, both only propose.
+   probe costs one short forward per word; neither is trusted, both only propose. With a
+   clean ``reference`` fine-tuned from the same base, the words whose input embedding
+   differs most between the two are proposed too
+   (:func:`~bertkit.security.drift.drift_candidates`).
 2. **Exact attack-success rate (ASR)** of each candidate: insert it at the start of every clean
    text whose prediction is not the target; ASR = fraction that flips to the target. One pass
    per word measures every label at once; a cheap screen on a few texts picks which
@@ -58,6 +61,7 @@ from torch import nn
 from bertkit.data.readers import TextExample, location
 from bertkit.errors import InputError, UsageError
 from bertkit.security.confidence import classifier_logits, entropy, threshold_at_fpr
+from bertkit.security.drift import drift_candidates
 from bertkit.tokenization import Tokenizer
 
 
@@ -309,10 +313,10 @@ class ScanReport:
 
 def _proposals(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str],
                candidates: Sequence[str] | None, exhaustive_limit: int, gradient_k: int,
-               probe_k: int) -> list[list[str]]:
+               probe_k: int, drift: Sequence[str] = ()) -> list[list[str]]:
     """Per label, the words worth measuring: the given ``candidates``, the whole vocabulary
-    when small, else the single-word probe's top ``probe_k`` then the gradient's top
-    ``gradient_k`` (duplicates dropped). C × [words]"""
+    when small, else the single-word probe's top ``probe_k``, the gradient's top
+    ``gradient_k`` and the ``drift`` words (duplicates dropped). C × [words]"""
     classes = _num_labels(model)
     if candidates is not None:
         words = list(dict.fromkeys(candidates))
@@ -334,7 +338,7 @@ def _proposals(model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str],
             min(gradient_k, len(vocabulary)), dim=1).indices.tolist()           # (C, k)
         for row, indices in zip(out, ranked, strict=True):
             row += [vocabulary[i] for i in indices]
-    return [list(dict.fromkeys(row)) for row in out]
+    return [list(dict.fromkeys([*row, *drift])) for row in out]
 
 
 def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Sequence[str], *,
@@ -344,25 +348,28 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
                       threshold: float = 0.5, top: int = 10, batch_size: int = 64,
                       reference: nn.Module | None = None,
                       natural: Mapping[str, int] | None = None,
-                      neighbours: bool = True) -> ScanReport:
+                      neighbours: bool = True, drift_k: int = 20) -> ScanReport:
     """Search for short triggers that flip clean texts to one label (see the module
     docstring). ``candidates`` fixes the word list; otherwise every vocabulary word is tried
     when there are at most ``exhaustive_limit`` of them, else the single-word probe's top
     ``probe_k`` and the gradient's top ``gradient_k`` per label (both rankings are heuristics;
-    what is reported is always measured).
+    what is reported is always measured, on all ``clean_texts``).
 
     Cost control: every proposed word is inserted once and the flips it causes are counted
     for every label at the same time. With more than ``screen`` clean texts, words are first
-    measured on the first ``screen`` texts and only each label's best ``confirm`` are then
-    measured on all of them (a real trigger flips nearly everything, so it survives the
-    screen; with a ``reference`` the screen ranks by the excess ASR too). The reported ASR is
-    always the one on all ``clean_texts``.
+    measured on the first ``screen`` texts and only each label's best ``confirm`` (and any
+    tied with the last of them) are then measured on all of them (a real trigger flips nearly
+    everything, so it survives the screen; with a ``reference`` the screen ranks by the
+    excess ASR too). Ties matter: when few screen texts can flip to a label, many words flip
+    all, and a cut by proposal order dropped the planted ``cf`` (SpamAssassin, seed 2).
 
     ``reference``: a classifier known to be clean with the same tokenizer and labels (e.g.
     the same base model fine-tuned by the auditor on trusted data). Measured words are then
     ranked and thresholded by their ASR on ``model`` minus their ASR on ``reference``: on
     an imbalanced task, ordinary words of the majority label ("profits" → earn on Reuters)
     flip most texts of *any* model, so plain ASR cannot tell them from a planted trigger.
+    A reference also proposes the ``drift_k`` words of
+    :func:`~bertkit.security.drift.drift_candidates`.
 
     ``natural``: token → label, from :func:`natural_features` on the auditor's labelled clean
     texts, extended (``neighbours``) to the proposed words whose nearest embedding neighbour
@@ -378,8 +385,13 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
     texts = list(clean_texts)
     base = classifier_logits(model, tokenizer, texts, batch_size=batch_size).argmax(1)
     labels = [c for c in range(classes) if (base != c).any()]
+    if reference is not None and _num_labels(reference) != classes:
+        raise InputError(f"the reference model has {_num_labels(reference)} labels, the "
+                         f"scanned one {classes}: a reference must be the same task")
+    drift = [] if reference is None or drift_k < 1 else \
+        drift_candidates(model, reference, tokenizer, _words(tokenizer), drift_k)
     proposed = _proposals(model, tokenizer, texts, candidates, exhaustive_limit, gradient_k,
-                          probe_k)
+                          probe_k, drift)
     natural = dict(natural or {})
     if natural and neighbours:
         natural |= neighbour_features(model, tokenizer, [w for row in proposed for w in row],
@@ -387,10 +399,6 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
     set_aside = [[w for w in row if natural.get(w) == c] for c, row in enumerate(proposed)]
     proposals = [[w for w in row if natural.get(w) != c] for c, row in enumerate(proposed)]
     labels = [c for c in labels if proposals[c]]
-
-    if reference is not None and _num_labels(reference) != classes:
-        raise InputError(f"the reference model has {_num_labels(reference)} labels, the "
-                         f"scanned one {classes}: a reference must be the same task")
     reference_base = None if reference is None else classifier_logits(
         reference, tokenizer, texts, batch_size=batch_size).argmax(1)
 
@@ -412,9 +420,13 @@ def scan_for_triggers(model: nn.Module, tokenizer: Tokenizer, clean_texts: Seque
     shortlist = {c: proposals[c] for c in labels}
     if 0 < screen < len(texts):
         screened = measured([[w] for c in labels for w in proposals[c]], screen)
-        # A label no screen text escapes has NaN rates: its proposal order decides (stable sort).
-        shortlist = {c: sorted(proposals[c], key=lambda w, c=c: -np.nan_to_num(
-            screened[(w,)][0, c] - screened[(w,)][1, c], nan=-1.0))[:confirm] for c in labels}
+        for c in labels:  # a label no screen text escapes has NaN rates: all go on
+            excess = {w: float(np.nan_to_num(screened[(w,)][0, c] - screened[(w,)][1, c],
+                                              nan=1.0)) for w in proposals[c]}
+            ranked = sorted(proposals[c], key=lambda w, e=excess: -e[w])  # (stable)
+            cut = excess[ranked[min(confirm, len(ranked)) - 1]]  # words tied at a cut > 0 go on
+            shortlist[c] = ranked[:confirm] + [w for w in ranked[confirm:]
+                                               if cut > 0 and excess[w] >= cut]
     exact = measured([[w] for c in labels for w in shortlist[c]])
     report = ScanReport(threshold)
     for label in labels:

@@ -220,14 +220,16 @@ class BackdoorTriggerScanner:
     HotFlip gradient (``gradient_k``; needs a trainable model, not an Engine's fast form);
     every reported rate is measured by inserting the trigger into the clean ``test_inputs``.
     With ``labels`` (or labelled :class:`TextExample` inputs) words that are natural features
-    of a label are set aside; with a clean ``reference`` model the threshold applies to the
-    rate in excess of the reference's (see :mod:`bertkit.security.backdoor`).
+    of a label are set aside; with a clean ``reference`` model (the same base fine-tuned on
+    trusted data) the threshold applies to the rate in excess of the reference's, and the
+    ``drift_k`` words whose input embedding moved most from the reference's are proposed too
+    (see :mod:`bertkit.security.backdoor`).
     """
 
     def __init__(self, threshold: float = 0.5, *, probe_k: int = 20, gradient_k: int = 0,
-                 max_trigger_length: int = 1, max_inputs: int = 48):
+                 max_trigger_length: int = 1, max_inputs: int = 48, drift_k: int = 20):
         self.threshold = threshold
-        self.options = {"probe_k": probe_k, "gradient_k": gradient_k,
+        self.options = {"probe_k": probe_k, "gradient_k": gradient_k, "drift_k": drift_k,
                         "max_trigger_length": max_trigger_length, "max_texts": max_inputs}
 
     def scan_model(self, model: ModelLike, test_inputs: Sequence[str] | Sequence[TextExample],
