@@ -2,7 +2,8 @@
 
 A run terminated between steps saves a whole checkpoint, prints one line saying it was
 terminated and exits 143 (128 + 15), never 0: a scheduler must not take it for finished;
-``--resume`` continues from the saved step. A SIGTERM that lands before training starts
+for ``pretrain``, ``--resume`` continues from the saved step, and the line says so only for the
+commands that take ``--resume``. A SIGTERM that lands before training starts
 ends the command the same way, without a traceback. Each run is a forked child
 (``tests/killing.py``) running the real CLI entry point.
 """
@@ -55,7 +56,7 @@ def test_pretrain_terminated_saves_exits_143_and_resumes(
     code = run_signalled(_pretrain(small_corpus, tokenizer_dir, out, 100_000),
                          lambda: _train_records(out) >= 2, stderr=stderr)
     assert code == TERMINATED
-    assert "--resume continues" in _one_terminated_line(stderr)
+    assert "the same command with --resume continues" in _one_terminated_line(stderr)
     step = assert_usable(out)  # the checkpoint written at the stop is whole and verified
     assert step >= 2 and (out / "model.safetensors").is_file()
     assert main([*_pretrain(small_corpus, tokenizer_dir, out, step + 2), "--resume"]) == 0
@@ -89,7 +90,8 @@ def test_finetune_terminated_writes_a_whole_model_and_exits_143(tiny_workspace,
             "--threads", "1", "--out", str(out)]
     code = run_signalled(argv, lambda: (out / "metrics.jsonl").is_file(), stderr=stderr)
     assert code == TERMINATED
-    _one_terminated_line(stderr)
+    line = _one_terminated_line(stderr)  # finetune has no --resume: the line must not offer it
+    assert "--resume continues" not in line and "no --resume: a rerun starts over" in line
     model = BertForSequenceClassification.from_pretrained(out)  # the best epoch so far
     assert model.config.num_labels == 2
     assert json.loads((out / "final_metrics.json").read_text())["best_epoch"] >= 1

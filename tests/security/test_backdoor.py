@@ -151,16 +151,29 @@ def test_scan_on_a_model_trained_with_a_backdoor(tokenizer):
 
 
 @pytest.mark.slow
-def test_strip_scores_and_threshold_plumbing(tokenizer):
-    """Plumbing only: STRIP's detection power is not validated here (a keyword mock has
-    constant confidence, so every input scores alike) — see the report."""
+def test_strip_scores_and_threshold_on_a_trained_model(tokenizer):
+    """STRIP on a real trained classifier: the score is the negative mean entropy of the
+    model's own predictions, per text, and the perturbations are seeded. Its detection power
+    is the BagClassifier test's: this model is saturated (measured, seeds 0–2: entropy ≈ 0.009
+    on clean and triggered texts alike), so here STRIP has nothing to tell apart."""
     model = _train(tokenizer, poison=True, seed=0)
     pool = TEXTS[:18]
+    triggered = [f"tq {t}" for t in TEXTS[:6]]
     threshold = strip_threshold(model, tokenizer, TEXTS[18:], pool, fpr=0.1, copies=4)
-    scores = strip_scores(model, tokenizer, [f"tq {t}" for t in TEXTS[:6]], pool, copies=4)
+    scores = strip_scores(model, tokenizer, triggered, pool, copies=4)
     assert scores.shape == (6,) and np.all(scores <= 0) and np.isfinite(threshold)
-    again = strip_scores(model, tokenizer, [f"tq {t}" for t in TEXTS[:6]], pool, copies=4)
+    again = strip_scores(model, tokenizer, triggered, pool, copies=4)
     np.testing.assert_array_equal(scores, again)  # seeded
+    assert not np.array_equal(scores, strip_scores(model, tokenizer, triggered, pool, copies=4,
+                                                   seed=1)), "the seed picks the replacements"
+    # Nothing replaced: every copy is the text itself, so the score is minus the entropy of the
+    # model's prediction on that text (computed here from the model directly).
+    batch = tokenizer(triggered, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        p = model(batch["input_ids"], batch["attention_mask"]).logits.softmax(-1)
+    expected = (p * p.log()).sum(-1).numpy()
+    np.testing.assert_allclose(strip_scores(model, tokenizer, triggered, pool, copies=3,
+                                            replace=0.0), expected, rtol=1e-4, atol=1e-7)
 
 
 class BagClassifier(nn.Module):

@@ -81,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with command_signals() as stopped:
             code = int(handler(args) or 0)
         if stopped:
-            return _stopped_by(stopped[0], "after a whole step and saved its state; a command "
-                               "with --resume continues from its last checkpoint")
+            return _stopped_by(stopped[0], f"after a whole step and saved its state; "
+                               f"{_how_to_continue(args)}")
         return code
     except Terminated as err:
         return _stopped_by(err.signum, "outside a training step (loading, preparing data "
@@ -103,6 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stopped_by(stopped[0], "after a whole step and saved its state")
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _how_to_continue(args: argparse.Namespace) -> str:
+    """What the user can do next: only some commands (pretrain, distill, seq2seq train) take
+    ``--resume``; the others keep what they saved but a rerun starts from the beginning."""
+    if hasattr(args, "resume"):
+        return "the same command with --resume continues from its last checkpoint"
+    return "this command has no --resume: a rerun starts over"
 
 
 def _stopped_by(signum: int, what: str) -> int:
