@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import argparse
 
+from bertkit.cli import numbers
 from bertkit.cli.command import add_command
-from bertkit.cli.flags import RUN_FIELDS, add_settings_flags, settings_values
+from bertkit.cli.flags import (
+    RUN_FIELDS,
+    add_own_flags,
+    add_settings_flags,
+    own_values,
+    settings_values,
+)
 from bertkit.demo import DemoSettings, run_demo
 from bertkit.demo.report import render_summary
 
@@ -19,6 +26,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "max_minutes": "total time budget in minutes, shared among the steps",
         "threads": "PyTorch CPU threads (None: the cores not busy with other work, from the "
                    "load average)"})
+    add_own_flags(parser, DemoSettings, _OWN_FLAGS)
+
+
+_OWN_FLAGS = [("pretrain_steps", "--pretrain-steps", numbers.positive,
+               "pretrain for exactly this many steps instead of the time share (None: as many "
+               "as it allows)"),
+              ("pretrain_seq_len", "--pretrain-seq-len", numbers.positive,
+               "pretraining sequence length in tokens (None: 128)")]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     BERT (MLM + NSP), fine-tunes it and MiniLM on Reuters R8, shows fill-mask, similarity and
     attention, and writes OUT/report.html. Time budgets are shared among the steps.
     """
-    result = run_demo(DemoSettings(**settings_values(args, RUN_FIELDS)))
+    result = run_demo(DemoSettings(**settings_values(args, RUN_FIELDS),
+                                   **own_values(args, _OWN_FLAGS)))
     print(render_summary(result.summary, result.out))
     return 0

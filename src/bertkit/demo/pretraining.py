@@ -25,21 +25,23 @@ SEQ_LEN, PRETRAIN_BATCH, PRETRAIN_LR = 128, 16, 1.5e-3
 
 def pretrain_small_bert(run: DemoRun) -> str:
     tokenizer_dir = Path(run.summary["tokenizer"]["path"])
+    seq_len = run.settings.pretrain_seq_len or SEQ_LEN
     settings = PretrainSettings(
         corpus=[run.summary["data"]["corpus"]["path"]], output_dir=run.out / "pretrain",
         tokenizer=tokenizer_dir, preset="bert_tiny", model_overrides=dict(SMALL_MODEL),
-        regime="bert", seq_len=SEQ_LEN, batch_size=PRETRAIN_BATCH, dupe_factor=3,
+        regime="bert", seq_len=seq_len, batch_size=PRETRAIN_BATCH, dupe_factor=3,
         eval_fraction=0.02, eval_max_examples=256, learning_rate=PRETRAIN_LR,
         **run.settings.run_options())
     config = model_config(settings, load_tokenizer(tokenizer_dir))
     model = BertForPreTraining(config)  # for its size and the step timing only
-    batch = _synthetic_pretraining_batch(config, torch.Generator().manual_seed(0))
+    batch = _synthetic_pretraining_batch(config, seq_len, torch.Generator().manual_seed(0))
     step_s = seconds_per_step(PreTrainingObjective(model), lambda m: m(batch)[0])
     budget = max(MIN_STEP_SECONDS, run.clock.allot("pretrain"))
     # Generous on purpose: the trainer's time budget is the hard stop, while too few planned
     # steps (the timing caught a busy moment) would end the run early and waste its budget.
-    planned = max(20, int(1.25 * budget / step_s))
-    settings.max_steps, settings.max_minutes = planned, budget / 60
+    fixed = run.settings.pretrain_steps  # exactly this many steps, no time stop
+    planned = fixed or max(20, int(1.25 * budget / step_s))
+    settings.max_steps, settings.max_minutes = planned, None if fixed else budget / 60
     settings.warmup_steps = min(200, planned // 10)
     settings.eval_every = max(5, planned // 8)
     settings.log_every = max(1, planned // 100)
@@ -54,7 +56,7 @@ def pretrain_small_bert(run: DemoRun) -> str:
         "model": {"layers": config.num_hidden_layers, "hidden": config.hidden_size,
                   "heads": config.num_attention_heads, "vocab": config.vocab_size,
                   "parameters": params},
-        "seq_len": SEQ_LEN, "batch_size": PRETRAIN_BATCH, "learning_rate": PRETRAIN_LR,
+        "seq_len": seq_len, "batch_size": PRETRAIN_BATCH, "learning_rate": PRETRAIN_LR,
         "budget_seconds": round(budget, 1), "seconds_per_step_estimate": round(step_s, 4),
         "planned_steps": planned, "steps": result.step, "stop_reason": result.stop_reason,
         "train_examples": result.train_examples, "eval_examples": result.eval_examples,
@@ -62,7 +64,7 @@ def pretrain_small_bert(run: DemoRun) -> str:
         "train_log": _train_log(run.out / "pretrain" / "metrics.jsonl"),
     }
     final = result.eval or {}
-    return (f"{result.step:,} steps of {PRETRAIN_BATCH}×{SEQ_LEN} tokens "
+    return (f"{result.step:,} steps of {PRETRAIN_BATCH}×{seq_len} tokens "
             f"({result.stop_reason.replace('_', ' ')}); shards {'cached' if reused else 'built'}; "
             f"held-out MLM accuracy {final.get('mlm_accuracy', float('nan')):.3f} "
             f"vs unigram {final.get('unigram_baseline', float('nan')):.3f}, content tokens "
@@ -81,13 +83,14 @@ def _train_log(path: Path) -> list[dict[str, float]]:
     return records
 
 
-def _synthetic_pretraining_batch(config: BertConfig, generator: torch.Generator) -> Batch:
+def _synthetic_pretraining_batch(config: BertConfig, seq_len: int,
+                                 generator: torch.Generator) -> Batch:
     """A batch of the pretraining shape (15 % of positions labelled, NSP labels) for timing."""
-    shape = (PRETRAIN_BATCH, SEQ_LEN)
+    shape = (PRETRAIN_BATCH, seq_len)
     ids = torch.randint(5, config.vocab_size, shape, generator=generator)
     labels = torch.where(torch.rand(shape, generator=generator) < 0.15, ids,
                          torch.full(shape, IGNORE_INDEX))
-    types = (torch.arange(SEQ_LEN) >= SEQ_LEN // 2).long().expand(shape)
+    types = (torch.arange(seq_len) >= seq_len // 2).long().expand(shape)
     return Batch(input_ids=ids, token_type_ids=types, attention_mask=torch.ones_like(ids),
                  mlm_labels=labels,
                  next_sentence_labels=torch.randint(0, 2, (PRETRAIN_BATCH,), generator=generator))

@@ -31,6 +31,12 @@ class DemoSettings(RunSettings):
     output_dir: str | Path = "demo-output"
     max_minutes: float = 15.0  # the total budget, shared among the steps
     device: str = "cpu"  # the budgets are planned from CPU timings
+    # Pretrain for exactly this many steps instead of the time share (a pretraining that does
+    # not depend on the machine's speed), on sequences of this many tokens instead of 128
+    # (shorter: cheaper steps; the fine-tuning still reads 128, so positions past a shorter
+    # pretraining start untrained). The demo test uses both to clear the unigram baseline fast.
+    pretrain_steps: int | None = None
+    pretrain_seq_len: int | None = None
     # threads: None means the idle cores (idle_cores()), not PyTorch's default.
 
     def validate(self) -> DemoSettings:
@@ -43,6 +49,12 @@ class DemoSettings(RunSettings):
         if self.threads is not None and (isinstance(self.threads, bool)
                                          or not isinstance(self.threads, int) or self.threads < 1):
             raise UsageError(f"threads={self.threads!r}: expected an integer >= 1")
+        for name, least in (("pretrain_steps", 1), ("pretrain_seq_len", 8)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < least):
+                raise UsageError(f"{name}={value!r}: expected an integer >= {least} (or None, "
+                                 "the default)")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise UsageError(f"seed={self.seed!r}: expected an integer >= 0")
         return self
