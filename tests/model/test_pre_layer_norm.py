@@ -93,3 +93,10 @@ def test_pre_ln_is_refused_where_it_has_no_layout(overrides):
     with pytest.raises(ConfigError, match="pre_layer_norm"):
         pre_ln_config(**overrides).validate()
 
+
+
+def test_onnx_export_refuses_a_pre_ln_model(tmp_path):
+    from bertkit.export.onnx import export_onnx
+
+    with pytest.raises(ConfigError, match="pre_layer_norm"):
+        export_onnx(BertForMaskedLM(pre_ln_config()), tmp_path / "m.onnx")

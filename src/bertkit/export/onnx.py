@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bertkit.errors import BertkitError, CheckpointError, InputError, UsageError
+from bertkit.errors import BertkitError, CheckpointError, ConfigError, InputError, UsageError
 from bertkit.model.config import BertConfig
 from bertkit.model.pretrained import BertModel, PreTrainedModel
 from bertkit.tasks.registry import HEADS, TaskSpec, checkpoint_task, spec_of_class, task_spec
@@ -143,6 +143,11 @@ def export_onnx(model: PreTrainedModel, path: str | Path, *, opset: int | None =
     path = Path(path)
     _require_onnx()
     spec = task_of(model)
+    if model.config.pre_layer_norm:
+        # Measured: a tiny pre-LN model's ONNX logits differ by 9e-4 (post-LN: 1e-7); refused
+        # until that is explained.
+        raise ConfigError("export_onnx: pre-LN models (pre_layer_norm=True) are not exported "
+                          "yet; run them in PyTorch")
     was_training = model.training
     model.eval()
     graph = ExportGraph(model).eval()
