@@ -64,7 +64,7 @@ def _untyped(sentence):
 
 
 def test_wnut_slice_learns_entities_above_the_all_o_baseline(minilm_dir, artifact, tmp_path):
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # 2 threads on a loaded 2-core box spent 3.7x the CPU
     sentences = [_untyped(s) for s in read_conll(artifact("wnut16") / "ner.txt")]
     # Training tweets that hold an entity (most WNUT tweets hold none); the last 48 held out.
     train = [s for s in sentences[:-300] if "B-ENT" in s.tags][:96]
@@ -72,14 +72,15 @@ def test_wnut_slice_learns_entities_above_the_all_o_baseline(minilm_dir, artifac
     out = tmp_path / "ner"
     result = finetune_ner(minilm_dir, "train", "eval", out, train_sentences=train,
                           eval_sentences=held_out,
-                          config=FinetuneConfig(epochs=3, max_length=48, learning_rate=3e-4,
+                          config=FinetuneConfig(epochs=2, max_length=32, learning_rate=3e-4,
                                                 batch_size=8, seed=0))
     metrics = result.metrics
     assert set(metrics) >= {"precision", "recall", "f1", "token_accuracy", "report"}
     # Predicting O everywhere scores entity F1 0 (and token accuracy = the O share, 0.919).
-    # Measured with this seed and slice: F1 0.362 (P 0.309, R 0.436), token accuracy 0.928.
+    # Measured with this seed and slice (2 epochs, 32 tokens; 1 thread): F1 0.384 (P 0.317,
+    # R 0.487), token accuracy 0.928 (3 epochs of 48 tokens gave 0.472 for 19 % more CPU).
     all_o = sum(t == "O" for s in held_out for t in s.tags) / sum(len(s.tags) for s in held_out)
-    assert metrics["f1"] >= 0.15, metrics["f1"]
+    assert metrics["f1"] >= 0.25, metrics["f1"]
     assert metrics["token_accuracy"] > all_o, (metrics["token_accuracy"], all_o)
     assert "micro avg" in metrics["report"]
     predictions = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
