@@ -46,10 +46,7 @@ class DemoSettings(RunSettings):
                 or not math.isfinite(minutes) or minutes <= 0:
             raise UsageError(f"max_minutes={minutes!r}: expected a positive number of minutes "
                              "(the default is 15)")
-        if self.threads is not None and (isinstance(self.threads, bool)
-                                         or not isinstance(self.threads, int) or self.threads < 1):
-            raise UsageError(f"threads={self.threads!r}: expected an integer >= 1")
-        for name, least in (("pretrain_steps", 1), ("pretrain_seq_len", 8)):
+        for name, least in (("threads", 1), ("pretrain_steps", 1), ("pretrain_seq_len", 8)):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < least):

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bertkit.model.inputs import padding_bias
+
 CALL_OVERHEAD = 1.5e6
 """Fixed cost of one more attention call, in multiply-adds (about 2,000 query·key pairs of a
 384-wide model): the best bucketing of the measured batch was flat between 1/4 and 1× this."""
@@ -89,10 +91,8 @@ class LengthBuckets:
             positions = torch.arange(length)
             rows = offsets[index, None] + torch.minimum(positions, have[:, None] - 1)
             padded = positions >= have[:, None]                         # (size, length)
-            bias = None if not bool(padded.any()) else torch.zeros(
-                padded.shape, dtype=dtype).masked_fill(padded, torch.finfo(dtype).min)
-            self.buckets.append(Bucket(rows.flatten(), len(group), length,
-                                       None if bias is None else bias[:, None, None, :]))
+            bias = padding_bias(~padded, dtype) if bool(padded.any()) else None
+            self.buckets.append(Bucket(rows.flatten(), len(group), length, bias))
             first_slot[index] = slots + torch.arange(len(group)) * length
             slots += len(group) * length
         within = torch.arange(int(lengths.sum())) - torch.repeat_interleave(offsets, lengths)
