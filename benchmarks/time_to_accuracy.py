@@ -14,6 +14,9 @@ Recipes (``--recipes``, comma-separated):
 - ``bertkit``: the demo's default — MLM only on packed sequences (no NSP), dynamic masking,
   dropout off, masked-only decoding, peak LR ``--lr`` after a 10 % linear warmup, linear decay.
 - ``bertkit-nsp``: the previous default, MLM + NSP on sentence-pair shards.
+- ``bertkit-zerobias``, ``bertkit-nsp-zerobias``: the two above with the masked-LM output bias
+  started at zero (BERT's and ``transformers``' init) instead of at the training targets' log
+  frequencies (``mlm_bias_init="unigram"``, bertkit's default).
 - ``bertkit-lr2x``: ``bertkit`` with twice the peak learning rate.
 - ``bertkit-b2x``: ``bertkit`` with twice the batch, through 2-step gradient accumulation.
 - ``bertkit-dropout``: ``bertkit`` with BERT's dropout (0.1 on hidden states and attention).
@@ -58,12 +61,14 @@ from bertkit.demo.data_steps import CORPUS_SOURCE
 from bertkit.resources.artifacts import cache_root
 from bertkit.resources.corpora import build_corpus
 from bertkit.runs.pretrain import PretrainSettings, load_tokenizer, masking_config, pretrain
-from bertkit.runs.pretrain_data import content_table, dynamic_data
+from bertkit.runs.pretrain_data import content_table, dynamic_data, token_counts
 from bertkit.tokenization import train_wordpiece
 
 RECIPES: dict[str, dict[str, Any]] = {
     "bertkit": {},
     "bertkit-nsp": {"regime": "bert"},
+    "bertkit-zerobias": {"bias": "zeros"},
+    "bertkit-nsp-zerobias": {"regime": "bert", "bias": "zeros"},
     "bertkit-lr2x": {"lr": 2},
     "bertkit-b2x": {"accum": 2},
     "bertkit-dropout": {"dropout": 0.1},
@@ -75,7 +80,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "transformers": {},
 }
 """Each recipe's changes to ``bertkit``: peak-lr factor, warmup as 1/``warmup`` of the steps
-(default 1/10), dropout, pre-LN blocks, gradient-accumulation steps, regime."""
+(default 1/10), dropout, pre-LN blocks, gradient-accumulation steps, regime, MLM bias init."""
 
 
 def settings_for(args: argparse.Namespace, corpus: Path, tokenizer: Path, out: Path,
@@ -89,13 +94,14 @@ def settings_for(args: argparse.Namespace, corpus: Path, tokenizer: Path, out: P
                          "intermediate_size": 4 * args.hidden,
                          "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout,
                          "pre_layer_norm": change.get("pre_ln", False)},
-        regime=change.get("regime", "roberta"), seq_len=args.seq_len,
+        regime=change.get("regime", "roberta"), mlm_bias_init=change.get("bias", "unigram"),
+        seq_len=args.seq_len,
         batch_size=args.batch, grad_accum_steps=change.get("accum", 1),
         dupe_factor=3, eval_fraction=0.02, eval_max_examples=256,
         learning_rate=args.lr * change.get("lr", 1),
         warmup_steps=max(1, args.steps // change.get("warmup", 10)), max_steps=args.steps,
         eval_every=args.steps // args.points, log_every=args.steps // args.points,
-        seed=0, device="cpu", progress=False, threads=args.threads)
+        seed=args.seed, device="cpu", progress=False, threads=args.threads)
 
 
 def score(logits_of: Callable[[Any], torch.Tensor], batches: list[Any],
@@ -160,7 +166,7 @@ def run_transformers(args: argparse.Namespace, tokenizer_dir: Path, train: list[
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=args.hidden,
                         num_hidden_layers=args.layers, num_attention_heads=args.heads,
                         intermediate_size=4 * args.hidden, max_position_embeddings=512)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     model = BertForMaskedLM(config)
     dataset = [{"input_ids": seq.tolist()} for seq in train]
     every = args.steps // args.points
@@ -183,7 +189,7 @@ def run_transformers(args: argparse.Namespace, tokenizer_dir: Path, train: list[
     training = TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=args.batch, max_steps=args.steps,
         learning_rate=args.lr, warmup_steps=max(1, args.steps // 10), save_strategy="no",
-        report_to=[], use_cpu=True, seed=0, disable_tqdm=True, logging_strategy="no",
+        report_to=[], use_cpu=True, seed=args.seed, disable_tqdm=True, logging_strategy="no",
         dataloader_num_workers=0)
     trainer = Trainer(model=model, args=training, train_dataset=dataset,
                       data_collator=DataCollatorForLanguageModeling(tokenizer,
@@ -227,6 +233,8 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=8000)
     parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="model init and masking (the held-out documents stay the same)")
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -244,7 +252,7 @@ def main() -> None:
     common_settings = settings_for(args, corpus, tokenizer_dir, work / "common", "bertkit")
     data = dynamic_data(common_settings, expand_sources([corpus]), tokenizer,
                         masking_config(common_settings, tokenizer), None, str(corpus))
-    content = content_table(data.train, tokenizer)
+    content = content_table(token_counts(data.train), tokenizer)
     ticks = cpu_ticks()
     results: dict[str, dict[str, Any]] = {}
     for recipe in recipes:

@@ -32,9 +32,9 @@ def test_tiny_bert_learns_far_above_unigram_baseline(reuters_corpus: Path, token
     print(f"held-out MLM accuracy {final['mlm_accuracy']:.4f} vs unigram baseline "
           f"{baseline:.4f} ({result.eval_examples} held-out sequences); perplexity "
           f"{final['perplexity']:.1f}")
-    # Measured at 300 steps: 1.6–2.0× the baseline (0.070–0.084 vs 0.043; the session's
-    # tokenizer varies a little between runs); 400 steps give margin. A model that does not
-    # learn scores ~0.00 (lr≈0: measured 0.000, loss flat at 6.92) or the baseline (unigram).
+    # Measured at 400 steps: 0.115 vs 0.043 (0.084 already at step 100); with the output bias
+    # started at zero instead of the unigram prior, 0.094 (0.044 at step 100). A model that
+    # does not learn scores ~0.00 (lr≈0: measured 0.000, loss flat at 6.92) or the baseline.
     assert final["mlm_accuracy"] > 1.5 * baseline
     assert final["mlm_accuracy"] > baseline + 0.015
 
@@ -42,6 +42,8 @@ def test_tiny_bert_learns_far_above_unigram_baseline(reuters_corpus: Path, token
     losses = [r["loss"] for r in records if r.get("kind") == "train"]
     assert len(losses) == 40
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
-    assert last < first - 0.5, f"training loss did not fall: {first:.3f} → {last:.3f}"
+    # The run starts at the unigram loss (the prior bias), so what falls is context learned:
+    # measured 6.07 → 5.63 (from a zero bias: 6.45 → 5.81).
+    assert last < first - 0.3, f"training loss did not fall: {first:.3f} → {last:.3f}"
     evals = [r for r in records if r.get("kind") == "pretrain_eval"]
     assert [r["step"] for r in evals] == [200, 400]

@@ -18,7 +18,13 @@ from bertkit.cli.flags import (
     own_values,
     settings_values,
 )
-from bertkit.runs.pretrain import REGIMES, PretrainResult, PretrainSettings, pretrain
+from bertkit.runs.pretrain import (
+    MLM_BIAS_INITS,
+    REGIMES,
+    PretrainResult,
+    PretrainSettings,
+    pretrain,
+)
 from bertkit.variants import PRESETS
 
 
@@ -50,6 +56,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
                         default=field_default(PretrainSettings, "short_seq_prob"),
                         help="bert/albert: share of instances cut to a random shorter length, "
                         "so the model sees short inputs too (default %(default)s, BERT's)")
+    parser.add_argument("--mlm-bias-init", choices=MLM_BIAS_INITS,
+                        default=field_default(PretrainSettings, "mlm_bias_init"),
+                        help="masked-LM output bias at the start: unigram (the training "
+                        "targets' log frequencies, so the first steps learn context, not base "
+                        "rates) or zeros (BERT's); default %(default)s")
     add_run_arguments(parser, PretrainSettings)
 
 
@@ -130,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     settings = PretrainSettings(
         **run_settings(args), preset=None if args.config else args.preset,
         config_path=args.config, regime=args.regime, dupe_factor=args.dupe_factor,
-        short_seq_prob=args.short_seq_prob,
+        short_seq_prob=args.short_seq_prob, mlm_bias_init=args.mlm_bias_init,
         rtd_weight=args.rtd_weight, generator_size=args.generator_size)
     report(pretrain(settings, resume=args.resume))
     return 0

@@ -90,7 +90,9 @@ from bertkit.runs.pretrain_data import (
     content_table,
     dynamic_data,
     static_data,
+    token_counts,
     unigram_baseline,
+    unigram_log_prior,
 )
 from bertkit.runs.pretrain_output import RUN_FILE, check_resume, save_final
 from bertkit.tasks.metrics import roc_auc
@@ -104,6 +106,7 @@ logger = logging.getLogger(__name__)
 
 Regime = Literal["bert", "roberta", "albert", "electra"]
 REGIMES = ("bert", "roberta", "albert", "electra")
+MLM_BIAS_INITS = ("unigram", "zeros")
 #: The model family (``model_type``) each regime trains.
 REGIME_FAMILY = {"bert": "bert", "roberta": "roberta", "albert": "albert", "electra": "electra"}
 #: What ``build()`` returns to be saved: one model (saved in OUT) or several by sub-folder.
@@ -142,6 +145,10 @@ class PretrainSettings(TrainSettings):
     whole_word: bool = False
     dupe_factor: int = 5
     short_seq_prob: float = 0.1
+    #: The masked-LM output bias of a model trained from scratch: "unigram" starts it at the
+    #: training targets' log frequencies (:func:`~bertkit.runs.pretrain_data.unigram_log_prior`),
+    #: "zeros" as BERT and ``transformers`` do. A resumed run keeps its checkpoint's bias.
+    mlm_bias_init: Literal["unigram", "zeros"] = "unigram"
     eval_fraction: float = 0.05  # share of documents held out (0 = no evaluation)
     eval_max_examples: int = 1024
     # The loop's cadence (see TrainConfig).
@@ -176,6 +183,8 @@ class PretrainSettings(TrainSettings):
             fail("dupe_factor", "an integer >= 1")
         if not (isinstance(self.short_seq_prob, int | float) and 0 <= self.short_seq_prob <= 1):
             fail("short_seq_prob", "in [0, 1] (BERT uses 0.1)")
+        if self.mlm_bias_init not in MLM_BIAS_INITS:
+            fail("mlm_bias_init", f"one of {', '.join(MLM_BIAS_INITS)}")
         if not 0 <= self.eval_fraction < 0.5:
             fail("eval_fraction", "in [0, 0.5)")
         if self.eval_max_examples < 1:
@@ -396,7 +405,11 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
         saved, objective = build()
         models = {"": saved} if isinstance(saved, PreTrainedModel) else dict(saved)
         if isinstance(objective, PreTrainingObjective):  # content_accuracy in every evaluation
-            objective.content_tokens = content_table(data.train, tokenizer)
+            counts = token_counts(data.train)
+            objective.content_tokens = content_table(counts, tokenizer)
+            if settings.mlm_bias_init == "unigram" and not resume:
+                with torch.no_grad():
+                    objective.model.mlm.bias.copy_(unigram_log_prior(counts, tokenizer))
         trainer = Trainer(objective, pretraining_loss_fn, loader, train_config,
                           eval_data=data.eval_batches or None, dist=ctx,
                           generators=data.generators)

@@ -183,12 +183,10 @@ def unigram_baseline(batches: Iterable[Batch]) -> float:
     return counts.most_common(1)[0][1] / total if total else 0.0
 
 
-def content_table(train: Sequence[Any], tokenizer: Tokenizer,
-                  frequent: int = FREQUENT_TOKENS) -> torch.Tensor:
-    """(V,) bool: True for content tokens — every token outside the ``frequent`` most common
-    non-special tokens of the training data (counted over up to 20,000 examples: every token
-    of a packed sequence, or the masked targets of a static instance, an unbiased sample of
-    the text's tokens). Specials are never content."""
+def token_counts(train: Sequence[Any]) -> Counter[int]:
+    """How often each token is a training target, counted over up to 20,000 examples: every
+    token of a packed sequence, or the masked targets of a static instance (an unbiased sample
+    of the text's tokens). Specials are counted where they occur; the readers drop them."""
     counts: Counter[int] = Counter()
     for index in range(min(len(train), _FREQUENCY_SAMPLE)):
         example = train[index]
@@ -197,8 +195,33 @@ def content_table(train: Sequence[Any], tokenizer: Tokenizer,
         else:
             labels = example.mlm_labels
             counts.update(labels[labels != IGNORE_INDEX].tolist())
+    return counts
+
+
+def content_table(counts: Counter[int], tokenizer: Tokenizer,
+                  frequent: int = FREQUENT_TOKENS) -> torch.Tensor:
+    """(V,) bool: True for content tokens — every token outside the ``frequent`` most common
+    non-special tokens of ``counts`` (:func:`token_counts`). Specials are never content."""
     special = set(tokenizer.all_special_ids)
     common = [token for token, _ in counts.most_common() if token not in special][:frequent]
     table = torch.ones(tokenizer.vocab_size, dtype=torch.bool)
     table[sorted(special | set(common))] = False
     return table
+
+
+def unigram_log_prior(counts: Counter[int], tokenizer: Tokenizer) -> torch.Tensor:
+    """(V,) log frequency of each token as a masked target (add-one smoothed, specials at the
+    floor since masking never picks them), shifted to mean 0, which softmax ignores.
+
+    As a from-scratch model's MLM output bias it makes the first predictions the base rates:
+    the initial loss is the unigram entropy instead of ln V, and the first hundreds of steps go
+    to context instead of to learning how common each token is ("initialise the output bias to
+    the prior", as RetinaNet does for its classes).
+    """
+    frequency = torch.ones(tokenizer.vocab_size, dtype=torch.float64)
+    special = set(tokenizer.all_special_ids)
+    for token, count in counts.items():
+        if token not in special and 0 <= token < tokenizer.vocab_size:
+            frequency[token] += count
+    prior = frequency.log()
+    return (prior - prior.mean()).float()
