@@ -3,10 +3,11 @@ one-process run with the same global batch: the same logged losses step by step 
 final weights, so the ranks read disjoint halves of each batch, gradients are all-reduced and
 rank 0 writes the model.
 
-Every target here has the same number of tokens: the loss of a micro-batch is its token mean
-and DDP averages the ranks' means, which equals the whole batch's token mean only when the
-ranks hold equally many target tokens (with uneven targets the two runs differ slightly, as in
-``transformers`` without ``num_items_in_batch``)."""
+Targets have 1–3 words, so the ranks hold different numbers of target tokens: the loss of a
+micro-batch is its token mean, and the runner reports the token count as ``loss_items``, so the
+trainer weighs each rank by it (as ``transformers`` does with ``num_items_in_batch``); averaging
+the ranks' means instead differs from the one-process run (measured without ``loss_items``:
+logged losses off by up to 1.6e-3 relative, against the 1e-5 asserted)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,12 @@ COMMON = dict(max_steps=STEPS, learning_rate=3e-3, warmup_steps=0, log_every=1,
 
 
 def _pairs(path: Path) -> Path:
-    """Sources of 1–3 words, targets of exactly three (see the module docstring)."""
+    """Sources and targets of 1–3 words (see the module docstring)."""
     rng = random.Random(1)
     rows = []
     for _ in range(32):
-        german = rng.choices(list(WORDS), k=3)
-        rows.append({"source": " ".join(german[:rng.randint(1, 3)]),
+        german = rng.choices(list(WORDS), k=rng.randint(1, 3))
+        rows.append({"source": " ".join(german),
                      "target": " ".join(WORDS[word] for word in german)})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path

@@ -78,7 +78,8 @@ def test_checkpoint_of_another_model_shape_names_the_parameter(tmp_path):
 
 def test_missing_and_corrupt_checkpoints_are_checkpoint_errors(tmp_path):
     trainer, _ = make_trainer(tmp_path / "run", max_steps=1)
-    with pytest.raises(CheckpointError, match="no checkpoint found"):
+    with pytest.raises(CheckpointError, match=r"no checkpoint found to resume from .* start it "
+                                              r"again without resuming"):
         trainer.fit(resume=True)
     trainer.fit()
     model_file = tmp_path / "run" / "checkpoints" / "step-00000001" / "model.pt"

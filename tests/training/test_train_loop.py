@@ -13,7 +13,7 @@ from functools import partial
 
 import pytest
 import torch
-from train_toys import make_trainer
+from train_toys import item_mean_loss_fn, make_trainer
 
 from bertkit.errors import ConfigError, UsageError
 from bertkit.training import (
@@ -57,6 +57,51 @@ def test_accumulating_k_micro_batches_equals_one_k_times_larger_batch():
     # And the weights really moved (the comparison is not between two untouched models).
     fresh, _ = make_trainer(None, batch_size=12, **common)
     assert not torch.allclose(fresh.module.up.weight, big.module.up.weight, atol=1e-3)
+
+
+@pytest.mark.parametrize("reported", [True, False])
+def test_loss_items_weigh_micro_batches_as_one_large_batch(reported: bool) -> None:
+    """A loss that is a mean over a varying number of items: with ``loss_items`` reported,
+    three micro-batches of 4 give the gradient and logged loss of one batch of 12; without
+    it each micro-batch weighs a third, which differs (so the comparison can fail)."""
+    def unreported(model, batch):
+        loss, _ = item_mean_loss_fn(model, batch)
+        return loss, {}
+
+    loss = item_mean_loss_fn if reported else unreported
+    common = {"dropout": 0.0, "noise": False, "n": 48, "max_steps": 3, "max_grad_norm": None,
+              "warmup_steps": 1, "log_every": 1, "loss": loss}
+    big, big_losses = make_trainer(None, batch_size=12, **common)
+    small, small_losses = make_trainer(None, batch_size=4, grad_accum_steps=3, **common)
+    big_grads, small_grads = record_gradients(big), record_gradients(small)
+    logged = {id(t): [] for t in (big, small)}
+    for trainer in (big, small):
+        trainer.add_callback("on_step_end",
+                             lambda t, info: logged[id(t)].append(info["record"]["loss"]))
+    big.fit()
+    small.fit()
+    same = [torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+            for a, b in zip(big_grads, small_grads, strict=True)]
+    if reported:
+        assert all(same)
+        assert logged[id(small)] == pytest.approx(logged[id(big)], rel=1e-6)
+        assert small_losses == pytest.approx(big_losses, rel=1e-6)  # one process: its mean
+    else:
+        assert not any(same)
+
+
+def test_loss_items_reported_for_some_micro_batches_only_is_refused() -> None:
+    calls = []
+
+    def sometimes(model, batch):
+        loss, metrics = item_mean_loss_fn(model, batch)
+        calls.append(1)
+        return loss, metrics if len(calls) % 2 else {}
+
+    trainer, _ = make_trainer(None, batch_size=4, grad_accum_steps=2, max_steps=1,
+                              loss=sometimes)
+    with pytest.raises(UsageError, match="'loss_items' for some micro-batches"):
+        trainer.fit()
 
 
 def test_gradients_are_clipped_to_the_global_norm():

@@ -9,6 +9,7 @@ torch's global generator in dropout.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertkit.training import ResumableLoader, TrainConfig, Trainer
+from bertkit.training.batches import LOSS_ITEMS_METRIC
 
 D_IN, N_CLASSES = 8, 4
 
@@ -81,9 +83,21 @@ def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple
     return loss, {"accuracy": (logits.argmax(-1) == y).float().mean()}
 
 
+def item_mean_loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+                      ) -> tuple[Any, dict]:
+    """Cross-entropy averaged over the examples not of class 0 only: a mean over a number of
+    items that varies from batch to batch (as a token loss over a batch's real target tokens),
+    reported to the trainer as ``loss_items``."""
+    x, y = batch
+    target = torch.where(y == 0, torch.full_like(y, -100), y)
+    loss = F.cross_entropy(model(x), target, ignore_index=-100)
+    return loss, {LOSS_ITEMS_METRIC: (target != -100).sum()}
+
+
 def make_trainer(
     output_dir: str | Path | None,
     *,
+    loss: Callable[[nn.Module, Any], tuple[Any, dict]] = loss_fn,
     n: int = 40,
     batch_size: int = 8,
     model_seed: int = 0,
@@ -113,7 +127,7 @@ def make_trainer(
                                 "device": "cpu", "output_dir": output_dir}
     settings.update(config)
     trainer = Trainer(
-        model, loss_fn, loader, TrainConfig(**settings), eval_data=eval_loader,
+        model, loss, loader, TrainConfig(**settings), eval_data=eval_loader,
         generators={"collate": generator} if generator is not None else None,
     )
     losses: list[float] = []

@@ -57,7 +57,7 @@ from bertkit.tasks.translation import (
 )
 from bertkit.tokenization import Tokenizer
 from bertkit.training import ResumableLoader, TrainConfig, Trainer, distributed
-from bertkit.training.batches import TOKENS_METRIC
+from bertkit.training.batches import LOSS_ITEMS_METRIC, TOKENS_METRIC
 from bertkit.training.device import resolve_device
 from bertkit.training.rng import seed_everything
 from bertkit.training.settings import TRAINING_RENAMED, TrainSettings, accepts_old_names
@@ -262,7 +262,8 @@ def train_seq2seq(settings: Seq2SeqSettings, *, resume: bool = False) -> Seq2Seq
         labels = batch["labels"]
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
         loss, nll = seq2seq_loss(logits, labels, label_smoothing=settings.label_smoothing)
-        return loss, {"nll": nll, TOKENS_METRIC: (labels != -100).sum()}
+        targets = (labels != -100).sum()  # the loss is their mean: weigh micro-batches by it
+        return loss, {"nll": nll, TOKENS_METRIC: targets, LOSS_ITEMS_METRIC: targets}
 
     with distributed(settings.device) as ctx:
         seed_everything(settings.seed)  # the random weights (cross-attention at least)

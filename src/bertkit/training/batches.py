@@ -7,9 +7,14 @@ to the device, how its size is counted) reads on its own.
     Runs the forward pass and returns a scalar loss tensor (mean over the batch) and a dict of
     scalar metrics (floats or 0-d tensors; may be empty). It must call ``model(...)`` on the
     ``model`` it is given — under DDP that is the wrapper whose forward sets up the gradient
-    all-reduce. The batch arrives already on the device. One reserved metric: ``"tokens"``,
-    the number of tokens in the batch, is summed rather than averaged and turns the
-    throughput display from samples/s into tokens/s.
+    all-reduce. The batch arrives already on the device. Two reserved metrics, summed rather
+    than averaged: ``"tokens"``, the number of tokens in the batch, turns the throughput
+    display from samples/s into tokens/s; ``"loss_items"``, the number of items (e.g. target
+    tokens) the loss is a mean over, makes the trainer weigh each micro-batch and rank by it,
+    so that gradient accumulation and DDP give the gradient (and the logged loss) of one
+    large batch's mean even when its parts hold different numbers of items (what
+    ``transformers`` does with ``num_items_in_batch``). Without it every micro-batch and rank
+    weighs the same.
 
 ``train_data``
     An iterable of batches with ``state_dict()`` / ``load_state_dict()`` giving the position of
@@ -32,6 +37,9 @@ from bertkit.errors import UsageError
 Metrics = Mapping[str, float | torch.Tensor]
 LossFn = Callable[[nn.Module, Any], tuple[torch.Tensor, Metrics]]
 TOKENS_METRIC = "tokens"
+LOSS_ITEMS_METRIC = "loss_items"
+#: Metrics that are counts for the trainer, not values to average in a log record.
+COUNT_METRICS = frozenset({TOKENS_METRIC, LOSS_ITEMS_METRIC})
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from bertkit.errors import UsageError
-from bertkit.training.batches import TOKENS_METRIC, LossFn, call_loss_fn, move_to_device
+from bertkit.training.batches import COUNT_METRICS, LossFn, call_loss_fn, move_to_device
 from bertkit.training.distributed import DistContext
 from bertkit.training.precision import autocast
 from bertkit.training.rng import preserved_rng
@@ -48,7 +48,7 @@ def evaluate_batches(
                 with autocast(precision, device):
                     loss, metrics = call_loss_fn(loss_fn, model, batch)
                 for name, value in {"loss": loss, **metrics}.items():
-                    if name != TOKENS_METRIC:
+                    if name not in COUNT_METRICS:
                         sums[name] = accumulate(sums.get(name, 0.0), value)
                 count += 1
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from bertkit.training.batches import TOKENS_METRIC, Metrics, leading_size
+from bertkit.training.batches import COUNT_METRICS, TOKENS_METRIC, Metrics, leading_size
 
 
 def accumulate(total: float | torch.Tensor, value: float | torch.Tensor) -> float | torch.Tensor:
@@ -64,7 +64,7 @@ class Tallies:
             self.examples, counted if counted is not None else leading_size(batch)
         )
         for name, value in metrics.items():
-            if name != TOKENS_METRIC:
+            if name not in COUNT_METRICS:
                 self.metric_sums[name] = accumulate(self.metric_sums.get(name, 0.0), value)
         self.micro += 1
 

@@ -35,9 +35,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from bertkit.errors import UsageError
+from bertkit.errors import CheckpointError, UsageError
 from bertkit.inference.fastpath.quantized import is_quantized
 from bertkit.training.batches import (
+    LOSS_ITEMS_METRIC,
     DataSource,
     LossFn,
     call_loss_fn,
@@ -197,6 +198,12 @@ class Trainer:
         holds checkpoints, so an old run is never silently mixed with a new one.
         """
         if resume:
+            if (resume is True and self.checkpoint_root is not None
+                    and not list_checkpoints(self.checkpoint_root)):
+                raise CheckpointError(
+                    f"{self.output_dir}: no checkpoint found to resume from (a run stopped "
+                    "before it saved its first checkpoint leaves none): start it again "
+                    "without resuming")
             self.load_checkpoint(None if resume is True else resume)
         elif self.step == 0:
             if self.checkpoint_root is not None and list_checkpoints(self.checkpoint_root):
@@ -294,6 +301,8 @@ class Trainer:
         self._in_step = True
         accum = self.config.grad_accum_steps
         step_loss = torch.zeros((), device=self.device)
+        weighted: list[bool] = []  # per micro-batch: did loss_fn report its loss items?
+        items = torch.zeros((), device=self.device)
         for micro in range(accum):
             batch = move_to_device(self._next_batch(), self.device)
             # DDP all-reduces gradients in backward; only the last micro-batch needs it.
@@ -301,9 +310,24 @@ class Trainer:
             with contextlib.nullcontext() if sync else self._ddp.no_sync():  # type: ignore[union-attr]
                 with autocast(self.config.precision, self.device):
                     loss, metrics = call_loss_fn(self.loss_fn, self.model, batch)
-                self.scaler.scale(loss / accum).backward()
-            step_loss += loss.detach().float()
+                count = metrics.get(LOSS_ITEMS_METRIC)
+                weighted.append(count is not None)
+                # A sum over items now, divided by the step's total once all ranks know it.
+                share = loss * count if count is not None else loss / accum
+                self.scaler.scale(share).backward()
+            step_loss += share.detach().float()
+            if count is not None:
+                items += as_scalar(count, self.device)
             self.tallies.add_micro(metrics, batch)
+        # This rank's mean loss, and its share of the mean over all ranks, which the log
+        # record sums over ranks (and divides by their number).
+        local_loss = logged_share = step_loss
+        if any(weighted):
+            if not all(weighted):
+                raise UsageError(f"loss_fn reported {LOSS_ITEMS_METRIC!r} for some micro-batches "
+                                 "of a step and not for others: report it for every batch")
+            logged_share = step_loss * self._divide_gradients_by_items(items)
+            local_loss = step_loss / items.clamp(min=1.0)
         if self.config.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             self.tallies.grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -316,8 +340,19 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         self._in_step = False
-        self._step_loss = step_loss / accum
-        self.tallies.add_step(self._step_loss)
+        self._step_loss = local_loss
+        self.tallies.add_step(logged_share)
+
+    def _divide_gradients_by_items(self, items: torch.Tensor) -> torch.Tensor:
+        """Turn the summed item losses' gradients into the gradient of the mean over every
+        item of the step, on every rank; returns the factor applied. DDP has averaged the
+        ranks' gradients (÷ world size), hence world size / all items."""
+        total = self.dist.all_reduce_sum(items.detach().float().clone())
+        factor = self.dist.world_size / total.clamp(min=1.0)
+        for parameter in self.module.parameters():
+            if parameter.grad is not None:
+                parameter.grad.mul_(factor.to(parameter.grad.dtype))
+        return factor
 
     def _after_step(self, started: float, first_step: int) -> None:
         """After a step, in this order: log record, evaluation, callbacks, checkpoint (so a
