@@ -123,7 +123,8 @@ class PretrainSettings(TrainSettings):
     (:class:`~bertkit.training.settings.TrainSettings`) plus the corpus, the model and the
     masking. Defaults follow BERT where it has one (masking rate 15 %, short-sequence
     probability 0.1); ``dupe_factor`` is 5, not Google's 10, to halve the shard size on small
-    machines. ``grad_accum`` and ``num_threads`` are the old names of ``grad_accum_steps`` and
+    machines; the MLM output bias starts at the unigram prior, not at zero (``mlm_bias_init``,
+    measured in the README). ``grad_accum`` and ``num_threads`` are the old names of ``grad_accum_steps`` and
     ``threads`` (accepted, with a warning, for one release)."""
 
     renamed: ClassVar[Mapping[str, str]] = TRAINING_RENAMED
@@ -404,8 +405,8 @@ def run_training(settings: PretrainSettings, tokenizer: Tokenizer, config: BertC
         torch.manual_seed(settings.seed)  # the initial weights, identical on every rank
         saved, objective = build()
         models = {"": saved} if isinstance(saved, PreTrainedModel) else dict(saved)
-        if isinstance(objective, PreTrainingObjective):  # content_accuracy in every evaluation
-            counts = token_counts(data.train)
+        if isinstance(objective, PreTrainingObjective):
+            counts = token_counts(data.train)  # for content_accuracy and the prior
             objective.content_tokens = content_table(counts, tokenizer)
             if settings.mlm_bias_init == "unigram" and not resume:
                 with torch.no_grad():
