@@ -124,8 +124,8 @@ class PretrainSettings(TrainSettings):
     masking. Defaults follow BERT where it has one (masking rate 15 %, short-sequence
     probability 0.1); ``dupe_factor`` is 5, not Google's 10, to halve the shard size on small
     machines; the MLM output bias starts at the unigram prior, not at zero (``mlm_bias_init``,
-    measured in the README). ``grad_accum`` and ``num_threads`` are the old names of ``grad_accum_steps`` and
-    ``threads`` (accepted, with a warning, for one release)."""
+    measured in the README). ``grad_accum`` and ``num_threads`` are the old names of
+    ``grad_accum_steps`` and ``threads`` (accepted, with a warning, for one release)."""
 
     renamed: ClassVar[Mapping[str, str]] = TRAINING_RENAMED
 
