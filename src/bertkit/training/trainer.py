@@ -347,7 +347,7 @@ class Trainer:
         """Turn the summed item losses' gradients into the gradient of the mean over every
         item of the step, on every rank; returns the factor applied. DDP has averaged the
         ranks' gradients (÷ world size), hence world size / all items."""
-        total = self.dist.all_reduce_sum(items.detach().float().clone())
+        total = self.dist.all_reduce_sum(items.clone())  # in place: keep the local count
         factor = self.dist.world_size / total.clamp(min=1.0)
         for parameter in self.module.parameters():
             if parameter.grad is not None:
